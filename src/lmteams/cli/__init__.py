@@ -1,0 +1,1 @@
+"""The `lmteams` command line: thin commands over the library."""

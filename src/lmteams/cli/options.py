@@ -1,0 +1,33 @@
+"""Options shared by several commands (flag, then LMTEAMS_* environment variable, then default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        envvar="LMTEAMS_DB",
+        help="Event-log database. Default: ./.lmteams/lmteams.db.",
+        show_default=False,
+    ),
+]
+
+TeamOption = Annotated[
+    str | None,
+    typer.Option(
+        "--team",
+        "-t",
+        envvar="LMTEAMS_TEAM",
+        help="Team YAML file. Default: the shipped team (3 nodes on the embedded model).",
+        show_default=False,
+    ),
+]
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one machine-readable JSON object instead.")
+]

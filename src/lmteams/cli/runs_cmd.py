@@ -1,0 +1,148 @@
+"""`lmteams runs`, `lmteams show RUN`, `lmteams export RUN`: reading the event log."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lmteams.cli.options import DbOption, JsonOption
+from lmteams.cli.render import clip
+from lmteams.cli.session import open_store
+from lmteams.state.store import EventRecord, RunRecord
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def _summary(run: RunRecord) -> str:
+    params, result = run.params, run.result or {}
+    if run.kind == "ask":
+        answer = result.get("answer")
+        return clip(f"{params.get('question', '')} → {answer if answer is not None else '—'}", 70)
+    if "error" in result:
+        return clip(f"error: {result['error']}", 70)
+    return clip(
+        " ".join(f"{k}={v}" for k, v in params.items() if not isinstance(v, dict | list)), 70
+    )
+
+
+def runs_command(
+    limit: Annotated[
+        int, typer.Option("--limit", "-l", min=1, help="Show at most this many.")
+    ] = 20,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="Only runs of this kind (ask, run...).")
+    ] = None,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """List recent runs in the event log, newest first."""
+    store = open_store(db)
+    runs = store.runs(limit=limit, kind=kind)
+    if json_output:
+        sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in runs], indent=2) + "\n")
+        return
+    console = Console()
+    if not runs:
+        console.print(f'No runs yet in {store.path}. Try: lmteams ask "What is 2 + 2?"')
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("run", "kind", "status", "started", "time", "team", "summary"):
+        table.add_column(column, no_wrap=column != "summary")
+    for run in runs:
+        duration = f"{run.ended_at - run.created_at:.1f}s" if run.ended_at else ""
+        status_style = {"done": "green", "failed": "red", "running": "yellow"}.get(run.status, "")
+        table.add_row(
+            run.run_id,
+            run.kind,
+            f"[{status_style}]{run.status}[/]" if status_style else run.status,
+            _when(run.created_at),
+            duration,
+            run.team or "",
+            _summary(run),
+        )
+    console.print(table)
+
+
+def describe(event: EventRecord) -> str:
+    data = event.data
+    if event.type == "message":
+        recipients = ",".join(data.get("recipients", []))
+        payload = data.get("payload", {})
+        body = payload.get("text")
+        if body is None and payload.get("messages"):
+            body = payload["messages"][-1].get("content", "")
+        usage = data.get("usage") or {}
+        tokens = (
+            f" [{usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tok]"
+            if usage
+            else ""
+        )
+        return f"{data.get('kind')} {data.get('sender')} → {recipients}{tokens}: {clip(body or '', 80)}"
+    if event.type == "run_started":
+        team = data.get("team", {})
+        nodes = ", ".join(n.get("name", "?") for n in team.get("nodes", []))
+        return f"{data.get('kind')} run on {data.get('runtime')} runtime; nodes: {nodes}"
+    shown = {k: v for k, v in data.items() if not isinstance(v, dict | list)}
+    return clip(" ".join(f"{k}={v}" for k, v in shown.items()), 110)
+
+
+def show_command(
+    run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of one.")],
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Print a run's timeline: every message and state change, in order."""
+    store = open_store(db)
+    run = store.run(run_id)
+    events = store.events(run.run_id)
+    if json_output:
+        out: dict[str, Any] = run.model_dump(mode="json")
+        out["events"] = [e.model_dump(mode="json") for e in events]
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        return
+    console = Console()
+    console.print(
+        f"[bold]{run.run_id}[/] · {run.kind} · {run.status} · team {run.team} · started {_when(run.created_at)}"
+    )
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("t", justify="right", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("node", no_wrap=True)
+    table.add_column("detail")
+    for event in events:
+        table.add_row(f"{event.t:.3f}s", event.type, event.node or "", describe(event))
+    console.print(table)
+    if run.result and "answer" in run.result:
+        console.print(f"answer: [bold]{run.result['answer']}[/]")
+
+
+def export_command(
+    run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of one.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Write a run as JSON Lines: one line for the run, then one line per event."""
+    store = open_store(db)
+    run = store.run(run_id)
+    lines = [json.dumps({"record": "run", **run.model_dump(mode="json")})]
+    lines += [
+        json.dumps({"record": "event", **e.model_dump(mode="json")})
+        for e in store.events(run.run_id)
+    ]
+    text = "\n".join(lines) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        Console(stderr=True).print(f"wrote {len(lines)} lines to {output}")

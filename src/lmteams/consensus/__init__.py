@@ -1,0 +1,1 @@
+"""Consensus: pure rules that turn several nodes' answers into one team answer."""

@@ -1,0 +1,157 @@
+"""Final-answer extraction and normalization, so equal answers compare equal.
+
+An extractor maps a node's raw reply to an :class:`Answer`: the text shown to users and a
+normalized key used for voting. Extractors are plain functions registered by name; pass your
+own callable wherever an extractor name is accepted. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+from lmteams.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One extracted answer: ``key`` decides equality, ``text`` is what a user sees."""
+
+    key: str
+    text: str
+
+    @property
+    def empty(self) -> bool:
+        return not self.key
+
+
+NO_ANSWER = Answer("", "")
+
+Extractor = Callable[[str], Answer]
+
+# "Answer: X", "Final answer - X", "**Answer**: X", "the answer is X"
+_MARKER = re.compile(
+    r"(?:final\s+answer|answer)\s*(?:\*\*)?\s*(?:is\s*)?[:=\-–]\s*(?:\*\*)?\s*(.+)|"
+    r"the\s+answer\s+is\s+(.+)",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"[-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?:e[-+]?\d+)?", re.I
+)
+_CHOICE = re.compile(r"\b([A-J])\b(?:\)|\.|:|$|\s)")
+_YES = {"yes", "y", "true", "correct", "right"}
+_NO = {"no", "n", "false", "incorrect", "wrong"}
+
+
+def final_segment(reply: str) -> str:
+    """The part of a reply that states the answer: after the last "Answer:" marker, else the
+    last non-empty line."""
+    matches = list(_MARKER.finditer(reply))
+    if matches:
+        last = matches[-1]
+        segment = last.group(1) or last.group(2) or ""
+        return segment.strip().splitlines()[0].strip() if segment.strip() else ""
+    lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def normalize_text(text: str) -> str:
+    """Case, accents, surrounding punctuation, articles and spacing removed."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower().replace("**", "").strip()
+    text = re.sub(r"^[\s\"'`(\[]+|[\s\"'`)\].,;:!?]+$", "", text)
+    text = re.sub(r"^(?:the|a|an)\s+", "", text)
+    text = re.sub(r"[\s_]+", " ", text)
+    return text.strip()
+
+
+def normalize_number(text: str) -> str | None:
+    """Canonical form of the last number in ``text`` ("1,000.50" -> "1000.5", "3/4" -> "0.75")."""
+    found = _NUMBER.findall(text)
+    if not found:
+        return None
+    raw = found[-1].replace(",", "").replace("−", "-").replace(" ", "")
+    try:
+        value = Fraction(raw) if "/" in raw else Fraction(str(float(raw)))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+    if value.denominator == 1:
+        return str(value.numerator)
+    as_float = float(value)
+    return f"{as_float:.10g}"
+
+
+def extract_number(reply: str) -> Answer:
+    segment = final_segment(reply)
+    key = normalize_number(segment) or normalize_number(reply)
+    return Answer(key, key) if key else NO_ANSWER
+
+
+def extract_choice(reply: str) -> Answer:
+    segment = final_segment(reply)
+    for text in (segment, reply):
+        match = _CHOICE.search(text.strip() + " ")
+        if match:
+            letter = match.group(1).upper()
+            return Answer(letter, letter)
+    return NO_ANSWER
+
+
+def extract_yes_no(reply: str) -> Answer:
+    for text in (final_segment(reply), reply):
+        words = re.findall(r"[a-z]+", text.lower())
+        for word in words:
+            if word in _YES:
+                return Answer("yes", "yes")
+            if word in _NO:
+                return Answer("no", "no")
+    return NO_ANSWER
+
+
+def extract_text(reply: str) -> Answer:
+    segment = final_segment(reply)
+    key = normalize_text(segment)
+    return Answer(key, segment.strip().strip("*").strip()) if key else NO_ANSWER
+
+
+def extract_auto(reply: str) -> Answer:
+    """A number if the answer segment holds one and little else, yes/no if it is one, else text."""
+    segment = final_segment(reply)
+    if not segment:
+        return NO_ANSWER
+    number = normalize_number(segment)
+    words = re.findall(r"[A-Za-z]+", segment)
+    if number is not None and len(words) <= 3:
+        return Answer(number, number)
+    normalized = normalize_text(segment)
+    if normalized in _YES or normalized in _NO:
+        return extract_yes_no(segment)
+    return extract_text(reply)
+
+
+EXTRACTORS: dict[str, Extractor] = {
+    "auto": extract_auto,
+    "number": extract_number,
+    "choice": extract_choice,
+    "yesno": extract_yes_no,
+    "text": extract_text,
+}
+
+
+def get_extractor(kind: str | Extractor) -> Extractor:
+    if callable(kind):
+        return kind
+    if kind not in EXTRACTORS:
+        raise ConfigError(
+            f"unknown answer type {kind!r}; one of: {', '.join(EXTRACTORS)}", field="--answer"
+        )
+    return EXTRACTORS[kind]
+
+
+def register_extractor(name: str, extractor: Extractor) -> None:
+    """Make ``extractor`` available by name (``lmteams ask --answer NAME`` and the Python API)."""
+    EXTRACTORS[name] = extractor

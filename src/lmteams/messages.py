@@ -1,0 +1,111 @@
+"""Typed envelopes: every message between the coordinator and a node, as logged and carried.
+
+An envelope is plain JSON-able data, so a distributed runtime can carry it unchanged and the
+event log can store it. ``payload`` holds the kind-specific body; :mod:`lmteams.models.base`
+defines the chat request and reply bodies that nodes exchange.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Kind(StrEnum):
+    REQUEST = "request"
+    REPLY = "reply"
+    BROADCAST = "broadcast"
+    HEARTBEAT = "heartbeat"
+    CONTROL = "control"
+
+
+class Usage(BaseModel):
+    """Token usage of one call, or of many added together."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt_tokens: int = Field(0, ge=0)
+    completion_tokens: int = Field(0, ge=0)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage.model_construct(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+ZERO_USAGE = Usage()
+
+# Ids are a random per-process prefix plus a counter: unique across processes and machines for
+# practical purposes, and about ten times cheaper than uuid4 on the 25 µs/call hot path.
+_ID_PREFIX = os.urandom(4).hex()
+_id_counter = itertools.count(1)
+
+
+def new_id(prefix: str = "m") -> str:
+    return f"{prefix}-{_ID_PREFIX}-{next(_id_counter):x}"
+
+
+class Envelope(BaseModel):
+    """One message: who sent it to whom, why (``parent_id``), what it carries and what it cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    run_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    kind: Kind
+    payload: dict[str, Any] = Field(default_factory=dict)
+    parent_id: str | None = None
+    created_at: float
+    usage: Usage | None = None
+
+    @classmethod
+    def make(
+        cls,
+        *,
+        run_id: str,
+        sender: str,
+        recipients: tuple[str, ...],
+        kind: Kind,
+        payload: dict[str, Any],
+        parent_id: str | None = None,
+        usage: Usage | None = None,
+        created_at: float | None = None,
+    ) -> Envelope:
+        """Build an envelope without re-validating fields the caller constructed itself."""
+        return cls.model_construct(
+            id=new_id(),
+            run_id=run_id,
+            sender=sender,
+            recipients=recipients,
+            kind=kind,
+            payload=payload,
+            parent_id=parent_id,
+            created_at=time.time() if created_at is None else created_at,
+            usage=usage,
+        )
+
+    def reply(
+        self, payload: dict[str, Any], *, usage: Usage | None = None, sender: str | None = None
+    ) -> Envelope:
+        """The reply to this request, addressed back to its sender."""
+        return Envelope.make(
+            run_id=self.run_id,
+            sender=sender or (self.recipients[0] if self.recipients else "?"),
+            recipients=(self.sender,),
+            kind=Kind.REPLY,
+            payload=payload,
+            parent_id=self.id,
+            usage=usage,
+        )

@@ -1,0 +1,108 @@
+"""The one small interface every model (and tool) backend implements.
+
+Chat messages and sampling settings go in; text, token usage, latency and a finish reason come
+out. Failures are raised as the typed errors of :mod:`lmteams.errors`, so callers can tell a
+transient failure (retry it) from a permanent one (do not).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextvars import ContextVar
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmteams.messages import Usage
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    content: str
+
+
+class Sampling(BaseModel):
+    """Sampling settings for one call. ``seed`` makes a sampled call repeatable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(256, ge=1, le=32768)
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    logprobs: bool = False
+    json_schema: dict[str, Any] | None = None
+
+
+class Completion(BaseModel):
+    """What a backend returns for one call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    usage: Usage
+    latency_s: float
+    finish_reason: str = "stop"
+    model: str = ""
+    # Log-probability of each generated token, when the backend reports them and they were asked.
+    token_logprobs: tuple[float, ...] | None = None
+
+
+class ChatRequest(BaseModel):
+    """Payload of a request envelope sent to a node."""
+
+    model_config = ConfigDict(frozen=True)
+
+    messages: tuple[ChatMessage, ...]
+    sampling: Sampling | None = None
+    # Free-form labels the coordinator attaches (task id, consensus round...), echoed in logs.
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelBackend(ABC):
+    """A model endpoint. One instance may be shared by many nodes and called concurrently.
+
+    Subclasses declare what they can do with class attributes and implement :meth:`complete`.
+    """
+
+    #: Registry name of the backend kind ("embedded", "openai", ...).
+    kind: ClassVar[str] = "abstract"
+    #: The backend can return per-token log-probabilities.
+    can_logprobs: ClassVar[bool] = False
+    #: The backend can constrain output to a JSON schema.
+    can_json_schema: ClassVar[bool] = False
+    #: Calls run on this machine's CPU or GPU, not on a remote service.
+    is_local: ClassVar[bool] = False
+
+    #: Model name as reported in completions and events.
+    name: str = ""
+
+    @abstractmethod
+    async def complete(self, messages: Sequence[ChatMessage], sampling: Sampling) -> Completion:
+        """Run one chat completion.
+
+        Cancelling the awaiting task abandons the call; the caller's ``asyncio.timeout`` is the
+        deadline. Raises a :class:`~lmteams.errors.ModelError` subclass on failure.
+        """
+
+    async def check_ready(self) -> None:
+        """Fail fast with a :class:`~lmteams.errors.ConfigError` if the backend cannot serve.
+
+        Called once when a team starts; the default assumes a backend is always ready.
+        """
+        return None
+
+    async def aclose(self) -> None:
+        """Release what the backend holds. Shared engines outlive a single backend."""
+        return None
+
+
+#: The node on whose behalf the current call runs; set by the runtime around each call, so a
+#: shared backend (or a scripted test model) can tell its callers apart.
+current_node: ContextVar[str | None] = ContextVar("lmteams_current_node", default=None)

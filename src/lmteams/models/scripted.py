@@ -1,0 +1,183 @@
+"""Scripted models: deterministic answers, latencies and failures, for tests and benchmarks.
+
+A scripted model is driven by a table (question text -> answer) or by a Python callable that
+receives the call and returns the reply text, a :class:`ScriptedReply`, or an exception to
+raise. Latencies are awaited with ``asyncio.sleep`` so they run in virtual time under
+:class:`~lmteams.runtime.clock.VirtualClock`. Never the default for a user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmteams.errors import (
+    BadOutput,
+    ConfigError,
+    InvalidRequest,
+    ModelError,
+    ModelTimeout,
+    ModelUnavailable,
+    RateLimited,
+)
+from lmteams.messages import Usage
+from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling, current_node
+
+ERRORS: dict[str, type[ModelError]] = {
+    "timeout": ModelTimeout,
+    "rate_limited": RateLimited,
+    "unavailable": ModelUnavailable,
+    "invalid": InvalidRequest,
+    "bad_output": BadOutput,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedCall:
+    """What a script sees of one call."""
+
+    messages: Sequence[ChatMessage]
+    sampling: Sampling
+    index: int  # 0-based count of calls this backend has received
+    node: str | None
+
+    @property
+    def prompt(self) -> str:
+        """The last user message, which is what most scripts answer."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.content
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedReply:
+    text: str
+    latency_s: float | None = None
+    completion_tokens: int | None = None
+    token_logprobs: tuple[float, ...] | None = None
+
+
+Script = Callable[[ScriptedCall], "str | ScriptedReply | BaseException"]
+
+
+class ScriptedOptions(BaseModel):
+    """Settings of a ``scripted`` model in a team file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    answers: dict[str, str] = Field(
+        default_factory=dict, description="Reply to any prompt containing the key."
+    )
+    default: str = Field("Answer: 42", description="Reply when no key matches.")
+    script: str | None = Field(None, description="'module:function' taking a ScriptedCall.")
+    latency_s: float = Field(0.0, ge=0.0, le=3600.0)
+    error_rate: float = Field(0.0, ge=0.0, le=1.0)
+    error: str = Field("unavailable", description=f"Error raised at error_rate: {sorted(ERRORS)}")
+    seed: int = 0
+
+
+def _count_tokens(text: str) -> int:
+    # A rough, deterministic stand-in for a tokenizer: about four characters per token.
+    return max(1, (len(text) + 3) // 4)
+
+
+def load_script(reference: str) -> Script:
+    module_name, _, attr = reference.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"script must look like 'module:function', got {reference!r}")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load script {reference!r}: {exc}") from None
+    if not callable(fn):
+        raise ConfigError(f"script {reference!r} is not callable")
+    return fn  # type: ignore[no-any-return]
+
+
+class ScriptedBackend(ModelBackend):
+    """A model whose every reply, delay and failure is decided by a script."""
+
+    kind = "scripted"
+    can_logprobs = True
+    is_local = True
+
+    def __init__(
+        self,
+        script: Script | None = None,
+        *,
+        options: ScriptedOptions | None = None,
+        name: str = "scripted",
+        latency_s: float | Callable[[ScriptedCall], float] | None = None,
+    ) -> None:
+        self.options = options or ScriptedOptions()
+        self.name = name
+        if self.options.error not in ERRORS:
+            raise ConfigError(f"unknown error {self.options.error!r}; one of {sorted(ERRORS)}")
+        if script is None and self.options.script:
+            script = load_script(self.options.script)
+        self._script = script
+        self._latency = self.options.latency_s if latency_s is None else latency_s
+        self._rng = random.Random(self.options.seed)
+        self.calls = 0
+        self.prompts: list[str] = []
+
+    def _reply_for(self, call: ScriptedCall) -> str | ScriptedReply | BaseException:
+        if self._script is not None:
+            return self._script(call)
+        prompt = call.prompt
+        for key, answer in self.options.answers.items():
+            if key in prompt:
+                return answer
+        return self.options.default
+
+    async def complete(self, messages: Sequence[ChatMessage], sampling: Sampling) -> Completion:
+        call = ScriptedCall(messages, sampling, self.calls, current_node.get())
+        self.calls += 1
+        self.prompts.append(call.prompt)
+        reply = self._reply_for(call)
+        latency = self._latency(call) if callable(self._latency) else self._latency
+        if isinstance(reply, ScriptedReply) and reply.latency_s is not None:
+            latency = reply.latency_s
+        if latency > 0:
+            await asyncio.sleep(latency)
+        if isinstance(reply, BaseException):
+            raise reply
+        if self.options.error_rate and self._rng.random() < self.options.error_rate:
+            raise ERRORS[self.options.error](f"scripted {self.options.error}", model=self.name)
+        text = reply.text if isinstance(reply, ScriptedReply) else reply
+        completion_tokens = (
+            reply.completion_tokens
+            if isinstance(reply, ScriptedReply) and reply.completion_tokens is not None
+            else _count_tokens(text)
+        )
+        logprobs = reply.token_logprobs if isinstance(reply, ScriptedReply) else None
+        prompt_tokens = 0
+        for message in messages:
+            prompt_tokens += _count_tokens(message.content)
+        return Completion.model_construct(
+            text=text,
+            usage=Usage.model_construct(
+                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            ),
+            latency_s=latency,
+            finish_reason="stop",
+            model=self.name,
+            token_logprobs=logprobs,
+        )
+
+
+def from_options(options: ScriptedOptions, *, name: str = "scripted") -> ScriptedBackend:
+    """Registry constructor: a scripted model configured from a team file."""
+    return ScriptedBackend(options=options, name=name)
+
+
+def scripted_from(fn: Callable[[ScriptedCall], Any], **kwargs: Any) -> ScriptedBackend:
+    """Turn a plain function into a model (like httpx's MockTransport)."""
+    return ScriptedBackend(fn, **kwargs)

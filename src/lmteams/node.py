@@ -1,0 +1,78 @@
+"""A node: one team member with a role, a system prompt, sampling defaults and a backend.
+
+A :class:`NodeWorker` turns a request envelope into a reply envelope. It holds no reference to
+the coordinator, so any runtime can host it: an asyncio task in this process, or a Ray actor on
+another machine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lmteams.errors import ModelError
+from lmteams.messages import Envelope
+from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
+
+_SAMPLING_OVERRIDES = ("max_tokens", "stop", "logprobs", "json_schema", "temperature", "seed")
+
+
+class NodeWorker:
+    """Executes requests addressed to one node."""
+
+    __slots__ = ("backend", "name", "role", "sampling", "system_prompt")
+
+    def __init__(
+        self, name: str, role: str, system_prompt: str, sampling: Sampling, backend: ModelBackend
+    ) -> None:
+        self.name = name
+        self.role = role
+        self.system_prompt = system_prompt
+        self.sampling = sampling
+        self.backend = backend
+
+    def sampling_for(self, overrides: dict[str, Any] | None) -> Sampling:
+        if not overrides:
+            return self.sampling
+        update = {k: v for k, v in overrides.items() if k in _SAMPLING_OVERRIDES}
+        if "stop" in update:
+            update["stop"] = tuple(update["stop"])
+        return self.sampling.model_copy(update=update)
+
+    def messages_for(self, payload: dict[str, Any]) -> list[ChatMessage]:
+        messages = [ChatMessage.model_construct(role="system", content=self.system_prompt)]
+        for raw in payload["messages"]:
+            if isinstance(raw, ChatMessage):
+                messages.append(raw)
+            else:
+                messages.append(
+                    ChatMessage.model_construct(role=raw["role"], content=raw["content"])
+                )
+        return messages
+
+    async def handle(self, request: Envelope) -> Envelope:
+        """Run the request's chat on this node's backend and return the reply envelope.
+
+        Raises :class:`~lmteams.errors.ModelError` (with ``node`` set) when the call fails; the
+        caller's cancellation or timeout abandons the call.
+        """
+        payload = request.payload
+        try:
+            completion = await self.backend.complete(
+                self.messages_for(payload), self.sampling_for(payload.get("sampling"))
+            )
+        except ModelError as exc:
+            exc.node = exc.node or self.name
+            raise
+        return request.reply(reply_payload(completion), usage=completion.usage, sender=self.name)
+
+
+def reply_payload(completion: Completion) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "text": completion.text,
+        "finish_reason": completion.finish_reason,
+        "latency_s": completion.latency_s,
+        "model": completion.model,
+    }
+    if completion.token_logprobs is not None:
+        payload["token_logprobs"] = list(completion.token_logprobs)
+    return payload

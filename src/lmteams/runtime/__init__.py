@@ -1,0 +1,1 @@
+"""Runtimes deliver request envelopes to nodes and bring their replies back."""

@@ -1,0 +1,97 @@
+"""The runtime contract: deliver a request envelope to its node, return the node's reply.
+
+Node code never depends on where it runs; a runtime decides that. The local runtime hosts nodes
+as coroutines in this process; the Ray runtime hosts them in actors across machines. Both are
+driven by the same coordinator through this interface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lmteams.config import TeamSpec
+from lmteams.errors import ConfigError
+from lmteams.messages import Envelope
+from lmteams.models.base import ModelBackend
+from lmteams.models.registry import create_backend, validate_options
+from lmteams.node import NodeWorker
+
+
+@dataclass(slots=True)
+class NodeStats:
+    """Live counters of one node, as a runtime sees it."""
+
+    in_flight: int = 0
+    waiting: int = 0
+    completed: int = 0
+    failed: int = 0
+    busy_s: float = 0.0
+
+
+class Runtime(ABC):
+    """Where nodes live. One runtime serves one team at a time."""
+
+    name: str = "abstract"
+
+    @abstractmethod
+    async def start(
+        self, team: TeamSpec, backends: Mapping[str, ModelBackend] | None = None
+    ) -> None:
+        """Create the team's nodes and make sure their models can serve.
+
+        ``backends`` overrides models of the team by name (tests pass scripted models here).
+        Raises :class:`~lmteams.errors.ConfigError` if a model cannot be reached.
+        """
+
+    @abstractmethod
+    async def request(self, envelope: Envelope) -> Envelope:
+        """Deliver ``envelope`` to ``envelope.recipients[0]`` and return the reply.
+
+        Waits for a free slot of that node (its ``max_concurrent``) first: this is the
+        backpressure point. Cancelling the caller cancels the delivery. Raises
+        :class:`~lmteams.errors.ModelError` when the node's call fails.
+        """
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Stop every node and release the models this runtime created."""
+
+    @abstractmethod
+    def statistics(self) -> dict[str, NodeStats]:
+        """Per-node counters, for live views and metrics."""
+
+
+def build_backends(
+    team: TeamSpec, overrides: Mapping[str, ModelBackend] | None = None
+) -> dict[str, ModelBackend]:
+    """One backend per model the team's nodes use (shared by those nodes)."""
+    overrides = overrides or {}
+    used = {team.model_of(node) for node in team.nodes}
+    backends: dict[str, ModelBackend] = {}
+    for name in used:
+        if name in overrides:
+            backends[name] = overrides[name]
+            continue
+        spec = team.models[name]
+        try:
+            options = validate_options(spec.backend, spec.options)
+            backends[name] = create_backend(spec.backend, options, name)
+        except ConfigError as exc:
+            field = f"models.{name}" + (f".{exc.field}" if exc.field else "")
+            raise ConfigError(exc.problem, source=exc.source, field=field) from None
+    return backends
+
+
+def build_workers(team: TeamSpec, backends: Mapping[str, ModelBackend]) -> dict[str, NodeWorker]:
+    return {
+        node.name: NodeWorker(
+            node.name,
+            node.role,
+            team.system_prompt(node),
+            team.sampling(node),
+            backends[team.model_of(node)],
+        )
+        for node in team.nodes
+    }

@@ -1,0 +1,96 @@
+"""The local runtime: every node is a coroutine in this process's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from lmteams.config import TeamSpec
+from lmteams.errors import ConfigError, ModelError, RuntimeClosed
+from lmteams.messages import Envelope
+from lmteams.models.base import ModelBackend, current_node
+from lmteams.node import NodeWorker
+from lmteams.runtime.base import NodeStats, Runtime, build_backends, build_workers
+
+
+class _Slot:
+    __slots__ = ("limit", "stats", "worker")
+
+    def __init__(self, worker: NodeWorker, max_concurrent: int) -> None:
+        self.worker = worker
+        self.limit = asyncio.Semaphore(max_concurrent)
+        self.stats = NodeStats()
+
+
+class LocalRuntime(Runtime):
+    """Delivers envelopes by awaiting the node's worker, at most ``max_concurrent`` at a time."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self._slots: dict[str, _Slot] = {}
+        self._backends: dict[str, ModelBackend] = {}
+        self._owned: list[ModelBackend] = []
+        self._closed = False
+
+    async def start(
+        self, team: TeamSpec, backends: Mapping[str, ModelBackend] | None = None
+    ) -> None:
+        self._backends = build_backends(team, backends)
+        self._owned = [
+            b for name, b in self._backends.items() if not backends or name not in backends
+        ]
+        try:
+            async with asyncio.TaskGroup() as group:
+                for name, backend in self._backends.items():
+                    group.create_task(_check(name, backend))
+        except* ConfigError as errors:
+            raise errors.exceptions[0] from None
+        workers = build_workers(team, self._backends)
+        self._slots = {
+            node.name: _Slot(workers[node.name], team.max_concurrent(node)) for node in team.nodes
+        }
+
+    async def request(self, envelope: Envelope) -> Envelope:
+        if self._closed:
+            raise RuntimeClosed("the runtime has been stopped")
+        name = envelope.recipients[0]
+        slot = self._slots[name]
+        stats = slot.stats
+        stats.waiting += 1
+        try:
+            await slot.limit.acquire()
+        finally:
+            stats.waiting -= 1
+        stats.in_flight += 1
+        token = current_node.set(name)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            reply = await slot.worker.handle(envelope)
+        except ModelError:
+            stats.failed += 1
+            raise
+        finally:
+            current_node.reset(token)
+            stats.in_flight -= 1
+            stats.busy_s += loop.time() - started
+            slot.limit.release()
+        stats.completed += 1
+        return reply
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for backend in self._owned:
+            await backend.aclose()
+
+    def statistics(self) -> dict[str, NodeStats]:
+        return {name: slot.stats for name, slot in self._slots.items()}
+
+
+async def _check(name: str, backend: ModelBackend) -> None:
+    try:
+        await backend.check_ready()
+    except ConfigError as exc:
+        field = f"models.{name}" + (f".{exc.field}" if exc.field else "")
+        raise ConfigError(exc.problem, source=exc.source, field=field) from None

@@ -1,0 +1,103 @@
+"""A run's journal: events and messages appended to the event log with group commit.
+
+Appends are buffered; one flush per event-loop iteration commits everything appended in that
+iteration in a single transaction. Code that must not act on a result before it is durable
+awaits :meth:`Journal.wait_durable`, which resolves after that shared commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from lmteams.messages import Envelope
+from lmteams.state.store import EventStore
+
+
+class Journal:
+    """Append-only view of one run in an :class:`EventStore`, with group commit."""
+
+    def __init__(self, store: EventStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._t0 = 0.0
+        self._flush_scheduled = False
+        self._waiters: list[asyncio.Future[None]] = []
+        self.messages = 0
+        self.events = 0
+
+    def start_clock(self) -> None:
+        """Make now the run's t = 0 (on the loop's clock, which may be virtual)."""
+        self._loop = asyncio.get_running_loop()
+        self._t0 = self._loop.time()
+
+    def now(self) -> float:
+        """Seconds since the run started, on the run's clock."""
+        if self._loop is None:
+            return 0.0
+        return self._loop.time() - self._t0
+
+    def event(
+        self, type: str, data: dict[str, Any] | None = None, *, node: str | None = None
+    ) -> None:
+        self.events += 1
+        self.store.append_json(
+            self.run_id, type, json.dumps(data or {}), node=node, t=self.now(), ts=time.time()
+        )
+        self._schedule_flush()
+
+    def message(self, envelope: Envelope) -> None:
+        self.messages += 1
+        self.store.append_json(
+            self.run_id,
+            "message",
+            envelope.model_dump_json(),
+            node=envelope.sender,
+            t=self.now(),
+            ts=time.time(),
+        )
+        self._schedule_flush()
+
+    def record_call(self, key: str, node: str | None, result: dict[str, Any]) -> None:
+        """Buffer a call's result under its idempotency key (durable after the next flush)."""
+        self.store.put_call_result(key, self.run_id, node, json.dumps(result))
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_scheduled or self._loop is None:
+            return
+        self._flush_scheduled = True
+        self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        waiters, self._waiters = self._waiters, []
+        try:
+            self.store.flush()
+        except Exception as exc:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            raise
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_durable(self) -> None:
+        """Return once everything appended so far is committed (shared group commit)."""
+        if self.store.pending == 0:
+            return
+        if self._loop is None:
+            self.store.flush()
+            return
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        self._schedule_flush()
+        await waiter
+
+    def flush(self) -> None:
+        """Commit now, outside the event loop's rhythm (at the end of a run)."""
+        self._flush()

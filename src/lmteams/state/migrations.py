@@ -1,0 +1,71 @@
+"""Schema of the event log as an append-only list of named migrations.
+
+The store applies missing migrations once, when it opens. Never edit an applied migration: add a
+new one at the end.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "001_runs_events",
+        """
+        CREATE TABLE runs (
+            run_id      TEXT PRIMARY KEY,
+            kind        TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            ended_at    REAL,
+            team        TEXT,
+            params      TEXT NOT NULL DEFAULT '{}',
+            result      TEXT
+        );
+        CREATE INDEX runs_created ON runs(created_at);
+        CREATE TABLE events (
+            seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id  TEXT NOT NULL,
+            ts      REAL NOT NULL,
+            t       REAL NOT NULL,
+            type    TEXT NOT NULL,
+            node    TEXT,
+            data    TEXT NOT NULL
+        );
+        CREATE INDEX events_run ON events(run_id, seq);
+        """,
+    ),
+    (
+        "002_call_results",
+        """
+        CREATE TABLE call_results (
+            key         TEXT PRIMARY KEY,
+            run_id      TEXT NOT NULL,
+            node        TEXT,
+            created_at  REAL NOT NULL,
+            result      TEXT NOT NULL
+        );
+        CREATE INDEX call_results_run ON call_results(run_id);
+        """,
+    ),
+]
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        # One script, one transaction: the schema change and its record land together.
+        conn.executescript(
+            f"BEGIN;\n{sql}\nINSERT INTO _migrations(name, applied_at) "
+            f"VALUES ('{name}', {time.time()!r});\nCOMMIT;"
+        )
+        applied.append(name)
+    return applied

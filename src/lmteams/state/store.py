@@ -1,0 +1,259 @@
+"""The durable event log: one SQLite database (WAL mode) per workspace.
+
+Runs, every message and state change of each run, and committed model-call results live here.
+Writes are buffered and committed in groups (:meth:`EventStore.flush`), so a burst of events
+costs one transaction; :class:`~lmteams.state.journal.Journal` decides when to flush.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from lmteams.errors import RunNotFound, StoreError
+from lmteams.state.migrations import migrate
+
+DEFAULT_DB = Path(".lmteams") / "lmteams.db"
+
+
+def default_db_path() -> Path:
+    """``$LMTEAMS_DB`` if set, else ``./.lmteams/lmteams.db``."""
+    return Path(os.environ.get("LMTEAMS_DB") or DEFAULT_DB)
+
+
+def new_run_id(kind: str) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return f"{kind}-{stamp}-{secrets.token_hex(3)}"
+
+
+class RunRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    kind: str
+    status: str
+    created_at: float
+    ended_at: float | None
+    team: str | None
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+
+
+class EventRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    run_id: str
+    ts: float  # wall-clock unix seconds
+    t: float  # seconds since the run started, on the run's clock (virtual in simulations)
+    type: str
+    node: str | None
+    data: dict[str, Any]
+
+
+class EventStore:
+    """Synchronous access to the event log. Use from one thread (the event loop's)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        try:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives a process crash (kill -9); only a power loss
+            # can drop the last transactions.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            migrate(self._conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the event log {self.path}: {exc}") from None
+        self._events: list[tuple[str, float, float, str, str | None, str]] = []
+        self._calls: list[tuple[str, str, str | None, float, str]] = []
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def new_run(
+        self,
+        kind: str,
+        *,
+        params: dict[str, Any] | None = None,
+        team: str | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        run_id = run_id or new_run_id(kind)
+        self._write(
+            "INSERT INTO runs(run_id, kind, status, created_at, team, params) "
+            "VALUES (?, ?, 'running', ?, ?, ?)",
+            (run_id, kind, time.time(), team, json.dumps(params or {})),
+        )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, result: dict[str, Any] | None = None) -> None:
+        self.flush()
+        self._write(
+            "UPDATE runs SET status = ?, ended_at = ?, result = ? WHERE run_id = ?",
+            (status, time.time(), json.dumps(result) if result is not None else None, run_id),
+        )
+
+    def set_status(self, run_id: str, status: str) -> None:
+        self._write("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
+
+    def run(self, run_id: str) -> RunRecord:
+        """The run with this id, or with this unique id prefix."""
+        rows = self._conn.execute(
+            "SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY created_at LIMIT 3",
+            (run_id, run_id.replace("%", "").replace("_", "\\_") + "%"),
+        ).fetchall()
+        exact = [r for r in rows if r[0] == run_id]
+        if exact:
+            return _run_record(exact[0])
+        if len(rows) == 1:
+            return _run_record(rows[0])
+        if not rows:
+            raise RunNotFound(f"no run {run_id!r} in {self.path}")
+        raise RunNotFound(f"run id prefix {run_id!r} is ambiguous in {self.path}")
+
+    def runs(self, *, limit: int = 50, kind: str | None = None) -> list[RunRecord]:
+        sql = "SELECT * FROM runs"
+        args: tuple[Any, ...] = ()
+        if kind:
+            sql += " WHERE kind = ?"
+            args = (kind,)
+        sql += " ORDER BY created_at DESC LIMIT ?"
+        return [_run_record(r) for r in self._conn.execute(sql, (*args, limit))]
+
+    # -- events ----------------------------------------------------------------------------
+
+    def append(
+        self,
+        run_id: str,
+        type: str,
+        data: dict[str, Any],
+        *,
+        node: str | None = None,
+        t: float = 0.0,
+        ts: float | None = None,
+    ) -> None:
+        """Buffer one event; it is durable after the next :meth:`flush`."""
+        self._events.append(
+            (run_id, time.time() if ts is None else ts, t, type, node, json.dumps(data))
+        )
+
+    def append_json(
+        self, run_id: str, type: str, data_json: str, *, node: str | None, t: float, ts: float
+    ) -> None:
+        """Hot-path variant of :meth:`append` for data already serialized."""
+        self._events.append((run_id, ts, t, type, node, data_json))
+
+    def put_call_result(self, key: str, run_id: str, node: str | None, result_json: str) -> None:
+        """Buffer a completed call's result under its idempotency key."""
+        self._calls.append((key, run_id, node, time.time(), result_json))
+
+    @property
+    def pending(self) -> int:
+        return len(self._events) + len(self._calls)
+
+    def flush(self) -> int:
+        """Commit every buffered event and call result in one transaction."""
+        if not self._events and not self._calls:
+            return 0
+        events, calls = self._events, self._calls
+        self._events, self._calls = [], []
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            if events:
+                self._conn.executemany(
+                    "INSERT INTO events(run_id, ts, t, type, node, data) VALUES (?,?,?,?,?,?)",
+                    events,
+                )
+            if calls:
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO call_results(key, run_id, node, created_at, result) "
+                    "VALUES (?,?,?,?,?)",
+                    calls,
+                )
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise StoreError(f"cannot write the event log {self.path}: {exc}") from None
+        return len(events) + len(calls)
+
+    def events(self, run_id: str, *, types: Iterable[str] | None = None) -> list[EventRecord]:
+        self.flush()
+        sql = "SELECT seq, run_id, ts, t, type, node, data FROM events WHERE run_id = ?"
+        args: list[Any] = [run_id]
+        if types is not None:
+            wanted = list(types)
+            sql += f" AND type IN ({','.join('?' * len(wanted))})"
+            args.extend(wanted)
+        sql += " ORDER BY seq"
+        return [
+            EventRecord.model_construct(
+                seq=row[0],
+                run_id=row[1],
+                ts=row[2],
+                t=row[3],
+                type=row[4],
+                node=row[5],
+                data=json.loads(row[6]),
+            )
+            for row in self._conn.execute(sql, args)
+        ]
+
+    def count_events(self, run_id: str) -> int:
+        self.flush()
+        row = self._conn.execute("SELECT COUNT(*) FROM events WHERE run_id = ?", (run_id,))
+        return int(row.fetchone()[0])
+
+    def call_results(self, run_id: str) -> dict[str, str]:
+        """Every committed call result of a run, by idempotency key."""
+        self.flush()
+        rows = self._conn.execute(
+            "SELECT key, result FROM call_results WHERE run_id = ?", (run_id,)
+        )
+        return {key: result for key, result in rows}
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+        try:
+            self._conn.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write the event log {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._conn.close()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _run_record(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        kind=row[1],
+        status=row[2],
+        created_at=row[3],
+        ended_at=row[4],
+        team=row[5],
+        params=json.loads(row[6] or "{}"),
+        result=json.loads(row[7]) if row[7] else None,
+    )

@@ -1,0 +1,227 @@
+"""A running team: a team spec, a runtime hosting its nodes, and the run's journal.
+
+:class:`Team` is the one door through which higher layers (ask, the coordinator, consensus)
+talk to nodes: :meth:`Team.call` builds the request envelope, logs it, delivers it through the
+runtime, logs the reply, waits until both are durable and returns a typed :class:`Reply`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from lmteams.config import TeamSpec
+from lmteams.errors import ModelError
+from lmteams.messages import Envelope, Kind, Usage
+from lmteams.models.base import ChatMessage, ModelBackend
+from lmteams.runtime.base import Runtime
+from lmteams.runtime.local import LocalRuntime
+from lmteams.state.journal import Journal
+from lmteams.state.store import EventStore
+
+COORDINATOR = "coordinator"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A node's reply to one call."""
+
+    node: str
+    text: str
+    usage: Usage
+    latency_s: float
+    finish_reason: str
+    model: str
+    envelope_id: str
+    token_logprobs: tuple[float, ...] | None = None
+
+    @classmethod
+    def from_envelope(cls, envelope: Envelope) -> Reply:
+        payload = envelope.payload
+        logprobs = payload.get("token_logprobs")
+        return cls(
+            node=envelope.sender,
+            text=payload.get("text", ""),
+            usage=envelope.usage or Usage(),
+            latency_s=float(payload.get("latency_s", 0.0)),
+            finish_reason=str(payload.get("finish_reason", "stop")),
+            model=str(payload.get("model", "")),
+            envelope_id=envelope.id,
+            token_logprobs=tuple(logprobs) if logprobs is not None else None,
+        )
+
+
+@dataclass(slots=True)
+class TeamTotals:
+    calls: int = 0
+    failures: int = 0
+    usage: Usage = field(default_factory=Usage)
+
+
+class Team:
+    """Open with ``async with Team(spec, store, kind=...) as team:``; the run ends on exit."""
+
+    def __init__(
+        self,
+        spec: TeamSpec,
+        store: EventStore,
+        *,
+        kind: str,
+        params: dict[str, Any] | None = None,
+        runtime: Runtime | None = None,
+        backends: Mapping[str, ModelBackend] | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.store = store
+        self.kind = kind
+        self.params = params or {}
+        self.runtime = runtime or LocalRuntime()
+        self._backends = backends
+        self.run_id = run_id or ""
+        self.journal: Journal | None = None
+        self.totals = TeamTotals()
+        self.result: dict[str, Any] | None = None
+        self.status = "done"
+
+    async def __aenter__(self) -> Team:
+        self.run_id = self.store.new_run(
+            self.kind, params=self.params, team=self.spec.name, run_id=self.run_id or None
+        )
+        self.journal = Journal(self.store, self.run_id)
+        self.journal.start_clock()
+        self.journal.event(
+            "run_started",
+            {
+                "kind": self.kind,
+                "team": self.spec.model_dump(mode="json", exclude_none=True),
+                "runtime": self.runtime.name,
+                "params": self.params,
+            },
+        )
+        try:
+            await self.runtime.start(self.spec, self._backends)
+        except BaseException as exc:
+            self.journal.event("run_failed", {"error": str(exc)})
+            self.store.finish_run(self.run_id, "failed", {"error": str(exc)})
+            await self.runtime.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        journal = self._journal()
+        if exc is not None:
+            self.status = (
+                "cancelled"
+                if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+                else "failed"
+            )
+            self.result = {**(self.result or {}), "error": str(exc) or type(exc).__name__}
+        journal.event(
+            "run_finished",
+            {
+                "status": self.status,
+                "calls": self.totals.calls,
+                "failures": self.totals.failures,
+                "prompt_tokens": self.totals.usage.prompt_tokens,
+                "completion_tokens": self.totals.usage.completion_tokens,
+            },
+        )
+        journal.flush()
+        self.store.finish_run(self.run_id, self.status, self.result)
+        await self.runtime.aclose()
+
+    def _journal(self) -> Journal:
+        if self.journal is None:
+            raise RuntimeError("the team is not open; use `async with Team(...)`")
+        return self.journal
+
+    def request_envelope(
+        self,
+        node: str,
+        messages: Sequence[ChatMessage | dict[str, str]] | str,
+        *,
+        sampling: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+        parent_id: str | None = None,
+        sender: str = COORDINATOR,
+    ) -> Envelope:
+        if isinstance(messages, str):
+            wire: list[dict[str, str]] = [{"role": "user", "content": messages}]
+        else:
+            wire = [
+                {"role": m.role, "content": m.content} if isinstance(m, ChatMessage) else m
+                for m in messages
+            ]
+        payload: dict[str, Any] = {"messages": wire}
+        if sampling:
+            payload["sampling"] = sampling
+        if meta:
+            payload["meta"] = meta
+        return Envelope.make(
+            run_id=self.run_id,
+            sender=sender,
+            recipients=(node,),
+            kind=Kind.REQUEST,
+            payload=payload,
+            parent_id=parent_id,
+        )
+
+    async def call(
+        self,
+        node: str,
+        messages: Sequence[ChatMessage | dict[str, str]] | str,
+        *,
+        sampling: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+        parent_id: str | None = None,
+    ) -> Reply:
+        """Send one request to ``node`` and return its reply once both are durably logged.
+
+        ``messages`` is a prompt or a chat (the node adds its system prompt). Raises
+        :class:`~lmteams.errors.ModelError` if the node's call fails; the failure is logged.
+        """
+        envelope = self.request_envelope(
+            node, messages, sampling=sampling, meta=meta, parent_id=parent_id
+        )
+        return await self.deliver(envelope)
+
+    async def deliver(self, envelope: Envelope) -> Reply:
+        """Log, deliver and await one request envelope (see :meth:`call`)."""
+        journal = self._journal()
+        journal.message(envelope)
+        self.totals.calls += 1
+        try:
+            reply = await self.runtime.request(envelope)
+        except ModelError as exc:
+            self.totals.failures += 1
+            journal.event(
+                "call_failed",
+                {
+                    "request_id": envelope.id,
+                    "error": type(exc).__name__,
+                    "message": str(exc),
+                    "transient": exc.transient,
+                },
+                node=envelope.recipients[0],
+            )
+            raise
+        journal.message(reply)
+        if reply.usage is not None:
+            self.totals.usage = self.totals.usage + reply.usage
+        await journal.wait_durable()
+        return Reply.from_envelope(reply)
+
+    def event(
+        self, type: str, data: dict[str, Any] | None = None, *, node: str | None = None
+    ) -> None:
+        """Log a state change of this run."""
+        self._journal().event(type, data, node=node)
