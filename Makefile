@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: install
-	$(BIN)/lmteams demo
+	$(BIN)/lmteams ask "What is 2 + 2?"
 
 lint: install
 	$(BIN)/ruff check src tests bench

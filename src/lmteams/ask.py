@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -22,10 +23,9 @@ NodeStatus = Literal["waiting", "running", "done", "failed"]
 ProgressCallback = Callable[[str, NodeStatus, "NodeAnswer | None"], None]
 
 
-class NodeAnswer(BaseModel):
-    """One node's contribution to an ask."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class NodeAnswer:
+    """One node's contribution to an ask (a dataclass: one is built per node call)."""
 
     node: str
     role: str
@@ -101,63 +101,82 @@ async def ask(
     backends: Mapping[str, ModelBackend] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> AskResult:
-    """Ask every node ``question`` concurrently and decide the team's answer by majority.
+    """Open a run for ``spec``, ask every node ``question`` and decide by majority.
 
     A node that fails is reported as failed and does not vote; the run still completes.
     """
     extract = get_extractor(extractor)
-    started = time.perf_counter()
     params: dict[str, Any] = {"question": question, "consensus": "majority"}
     team = Team(spec, store, kind="ask", params=params, runtime=runtime, backends=backends)
     async with team:
+        result = await ask_team(team, question, extractor=extract, on_progress=on_progress)
+        team.result = result.model_dump(mode="json")
+    return result
 
-        async def one(node_name: str) -> NodeAnswer:
-            if on_progress:
-                on_progress(node_name, "running", None)
+
+async def ask_team(
+    team: Team,
+    question: str,
+    *,
+    extractor: str | Extractor = "auto",
+    on_progress: ProgressCallback | None = None,
+) -> AskResult:
+    """Ask every node of an open team ``question`` concurrently and decide by majority.
+
+    Many questions can go through one open team (one run); each gets its own decision event.
+    """
+    extract = get_extractor(extractor)
+    spec = team.spec
+    started = time.perf_counter()
+    calls_before = team.totals.calls
+    prompt_before = team.totals.prompt_tokens
+    completion_before = team.totals.completion_tokens
+
+    async def one(node_name: str) -> NodeAnswer:
+        if on_progress:
+            on_progress(node_name, "running", None)
+        try:
+            reply = await team.call(node_name, question, durable=False)
+        except ModelError as exc:
             node = spec.node(node_name)
-            try:
-                reply = await team.call(node_name, question)
-            except ModelError as exc:
-                failed = NodeAnswer(
-                    node=node_name,
-                    role=node.role,
-                    model=spec.model_of(node),
-                    status="failed",
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-                if on_progress:
-                    on_progress(node_name, "failed", failed)
-                return failed
-            answered = node_answer(spec, reply, extract)
-            team.event(
-                "answer_extracted",
-                {"answer": answered.answer, "key": answered.answer_key},
+            failed = NodeAnswer(
                 node=node_name,
+                role=node.role,
+                model=spec.model_of(node),
+                status="failed",
+                error=f"{type(exc).__name__}: {exc}",
             )
             if on_progress:
-                on_progress(node_name, "done", answered)
-            return answered
+                on_progress(node_name, "failed", failed)
+            return failed
+        answered = node_answer(spec, reply, extract)
+        if on_progress:
+            on_progress(node_name, "done", answered)
+        return answered
 
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(name)) for name in spec.node_names]
-        answers = [t.result() for t in tasks]
-        decision = majority(votes_of(answers))
-        result = AskResult(
-            run_id=team.run_id,
-            question=question,
-            answer=decision.answer.text if decision.answer else None,
-            agreement=decision.agreement,
-            support=decision.support,
-            valid_votes=decision.total,
-            tie=decision.tie,
-            tied=[a.text for a in decision.tied],
-            decided_by=decision.reason,
-            nodes=answers,
-            calls=team.totals.calls,
-            prompt_tokens=team.totals.usage.prompt_tokens,
-            completion_tokens=team.totals.usage.completion_tokens,
-            wall_s=time.perf_counter() - started,
-        )
-        team.event("decision", result.model_dump(mode="json", exclude={"nodes"}))
-        team.result = result.model_dump(mode="json")
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(name)) for name in spec.node_names]
+    answers = [t.result() for t in tasks]
+    await team.wait_durable()  # one commit barrier before the replies are used
+    decision = majority(votes_of(answers))
+    # Every field is built here from checked values; skip re-validating each node's answer.
+    result = AskResult.model_construct(
+        run_id=team.run_id,
+        question=question,
+        answer=decision.answer.text if decision.answer else None,
+        agreement=decision.agreement,
+        support=decision.support,
+        valid_votes=decision.total,
+        tie=decision.tie,
+        tied=[a.text for a in decision.tied],
+        decided_by=decision.reason,
+        nodes=answers,
+        calls=team.totals.calls - calls_before,
+        prompt_tokens=team.totals.prompt_tokens - prompt_before,
+        completion_tokens=team.totals.completion_tokens - completion_before,
+        wall_s=time.perf_counter() - started,
+    )
+    decision_event = result.model_dump(mode="json", exclude={"nodes"})
+    decision_event["votes"] = {a.node: a.answer_key for a in answers if a.status == "done"}
+    team.event("decision", decision_event)
     return result

@@ -7,6 +7,7 @@ reported as one :class:`~lmteams.errors.ConfigError` of the form ``file: field: 
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Self
@@ -124,10 +125,14 @@ class TeamSpec(BaseModel):
         return node.model or self.default_model
 
     def node(self, name: str) -> NodeSpec:
-        for node in self.nodes:
-            if node.name == name:
-                return node
+        node = self._nodes_by_name.get(name)
+        if node is not None:
+            return node
         raise ConfigError(f"no node named {name!r}; team has: {', '.join(self.node_names)}")
+
+    @cached_property
+    def _nodes_by_name(self) -> dict[str, NodeSpec]:
+        return {node.name: node for node in self.nodes}
 
     @property
     def node_names(self) -> tuple[str, ...]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import TypeAdapter
 
 
 class Kind(StrEnum):
@@ -24,22 +25,21 @@ class Kind(StrEnum):
     CONTROL = "control"
 
 
-class Usage(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Usage:
     """Token usage of one call, or of many added together."""
 
-    model_config = ConfigDict(frozen=True)
-
-    prompt_tokens: int = Field(0, ge=0)
-    completion_tokens: int = Field(0, ge=0)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage.model_construct(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
         )
 
 
@@ -55,19 +55,22 @@ def new_id(prefix: str = "m") -> str:
     return f"{prefix}-{_ID_PREFIX}-{next(_id_counter):x}"
 
 
-class Envelope(BaseModel):
-    """One message: who sent it to whom, why (``parent_id``), what it carries and what it cost."""
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One message: who sent it to whom, why (``parent_id``), what it carries and what it cost.
 
-    model_config = ConfigDict(frozen=True)
+    A slotted dataclass because it is built twice per node call; pydantic validates it where it
+    crosses a boundary (:meth:`from_json`, :func:`validate_envelope`) and serializes it.
+    """
 
     id: str
     run_id: str
     sender: str
     recipients: tuple[str, ...]
     kind: Kind
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
     parent_id: str | None = None
-    created_at: float
+    created_at: float = 0.0
     usage: Usage | None = None
 
     @classmethod
@@ -83,17 +86,17 @@ class Envelope(BaseModel):
         usage: Usage | None = None,
         created_at: float | None = None,
     ) -> Envelope:
-        """Build an envelope without re-validating fields the caller constructed itself."""
-        return cls.model_construct(
-            id=new_id(),
-            run_id=run_id,
-            sender=sender,
-            recipients=recipients,
-            kind=kind,
-            payload=payload,
-            parent_id=parent_id,
-            created_at=time.time() if created_at is None else created_at,
-            usage=usage,
+        """A new envelope with a fresh id, stamped now."""
+        return cls(
+            new_id(),
+            run_id,
+            sender,
+            recipients,
+            kind,
+            payload,
+            parent_id,
+            time.time() if created_at is None else created_at,
+            usage,
         )
 
     def reply(
@@ -109,3 +112,19 @@ class Envelope(BaseModel):
             parent_id=self.id,
             usage=usage,
         )
+
+    def to_json(self) -> bytes:
+        return ENVELOPE_ADAPTER.dump_json(self)
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Envelope:
+        """Parse and validate an envelope that came from outside this process."""
+        return ENVELOPE_ADAPTER.validate_json(data)
+
+
+ENVELOPE_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(Envelope)
+
+
+def validate_envelope(data: Any) -> Envelope:
+    """Validate a dict (e.g. a logged event's data) as an envelope."""
+    return ENVELOPE_ADAPTER.validate_python(data)

@@ -39,14 +39,11 @@ class NodeWorker:
         return self.sampling.model_copy(update=update)
 
     def messages_for(self, payload: dict[str, Any]) -> list[ChatMessage]:
-        messages = [ChatMessage.model_construct(role="system", content=self.system_prompt)]
+        messages = [ChatMessage("system", self.system_prompt)]
         for raw in payload["messages"]:
-            if isinstance(raw, ChatMessage):
-                messages.append(raw)
-            else:
-                messages.append(
-                    ChatMessage.model_construct(role=raw["role"], content=raw["content"])
-                )
+            messages.append(
+                raw if isinstance(raw, ChatMessage) else ChatMessage(raw["role"], raw["content"])
+            )
         return messages
 
     async def handle(self, request: Envelope) -> Envelope:

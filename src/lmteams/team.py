@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from lmteams.config import TeamSpec
 from lmteams.errors import ModelError
-from lmteams.messages import Envelope, Kind, Usage
+from lmteams.messages import ZERO_USAGE, Envelope, Kind, Usage
 from lmteams.models.base import ChatMessage, ModelBackend
 from lmteams.runtime.base import Runtime
 from lmteams.runtime.local import LocalRuntime
@@ -45,7 +45,7 @@ class Reply:
         return cls(
             node=envelope.sender,
             text=payload.get("text", ""),
-            usage=envelope.usage or Usage(),
+            usage=envelope.usage or ZERO_USAGE,
             latency_s=float(payload.get("latency_s", 0.0)),
             finish_reason=str(payload.get("finish_reason", "stop")),
             model=str(payload.get("model", "")),
@@ -58,7 +58,12 @@ class Reply:
 class TeamTotals:
     calls: int = 0
     failures: int = 0
-    usage: Usage = field(default_factory=Usage)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.prompt_tokens, self.completion_tokens)
 
 
 class Team:
@@ -131,11 +136,11 @@ class Team:
                 "status": self.status,
                 "calls": self.totals.calls,
                 "failures": self.totals.failures,
-                "prompt_tokens": self.totals.usage.prompt_tokens,
-                "completion_tokens": self.totals.usage.completion_tokens,
+                "prompt_tokens": self.totals.prompt_tokens,
+                "completion_tokens": self.totals.completion_tokens,
             },
         )
-        journal.flush()
+        await journal.aclose()
         self.store.finish_run(self.run_id, self.status, self.result)
         await self.runtime.aclose()
 
@@ -183,18 +188,25 @@ class Team:
         sampling: dict[str, Any] | None = None,
         meta: dict[str, Any] | None = None,
         parent_id: str | None = None,
+        durable: bool = True,
     ) -> Reply:
         """Send one request to ``node`` and return its reply once both are durably logged.
 
-        ``messages`` is a prompt or a chat (the node adds its system prompt). Raises
+        ``messages`` is a prompt or a chat (the node adds its system prompt). With
+        ``durable=False`` the reply returns before its commit; the caller must then await
+        :meth:`wait_durable` before acting on it (one barrier for a whole fan-out). Raises
         :class:`~lmteams.errors.ModelError` if the node's call fails; the failure is logged.
         """
         envelope = self.request_envelope(
             node, messages, sampling=sampling, meta=meta, parent_id=parent_id
         )
-        return await self.deliver(envelope)
+        return await self.deliver(envelope, durable=durable)
 
-    async def deliver(self, envelope: Envelope) -> Reply:
+    async def wait_durable(self) -> None:
+        """Return once every message and event logged so far is committed."""
+        await self._journal().wait_durable()
+
+    async def deliver(self, envelope: Envelope, *, durable: bool = True) -> Reply:
         """Log, deliver and await one request envelope (see :meth:`call`)."""
         journal = self._journal()
         journal.message(envelope)
@@ -215,9 +227,12 @@ class Team:
             )
             raise
         journal.message(reply)
-        if reply.usage is not None:
-            self.totals.usage = self.totals.usage + reply.usage
-        await journal.wait_durable()
+        usage = reply.usage
+        if usage is not None:
+            self.totals.prompt_tokens += usage.prompt_tokens
+            self.totals.completion_tokens += usage.completion_tokens
+        if durable:
+            await journal.wait_durable()
         return Reply.from_envelope(reply)
 
     def event(

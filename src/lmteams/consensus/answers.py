@@ -42,6 +42,44 @@ _NUMBER = re.compile(
     r"[-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?:e[-+]?\d+)?", re.I
 )
 _CHOICE = re.compile(r"\b([A-J])\b(?:\)|\.|:|$|\s)")
+_LEADING_CHOICE = re.compile(r"^\(?([A-Ja-j])(?:\)|\.|:|\s|$)")
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+} | {
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
+}
 _YES = {"yes", "y", "true", "correct", "right"}
 _NO = {"no", "n", "false", "incorrect", "wrong"}
 
@@ -75,6 +113,8 @@ def normalize_number(text: str) -> str | None:
     if not found:
         return None
     raw = found[-1].replace(",", "").replace("−", "-").replace(" ", "")
+    if raw.lstrip("+-").isdigit():
+        return str(int(raw))
     try:
         value = Fraction(raw) if "/" in raw else Fraction(str(float(raw)))
     except (ValueError, ZeroDivisionError, OverflowError):
@@ -93,6 +133,9 @@ def extract_number(reply: str) -> Answer:
 
 def extract_choice(reply: str) -> Answer:
     segment = final_segment(reply)
+    leading = _LEADING_CHOICE.match(segment.strip().strip("*"))
+    if leading:
+        return Answer(leading.group(1).upper(), leading.group(1).upper())
     for text in (segment, reply):
         match = _CHOICE.search(text.strip() + " ")
         if match:
@@ -118,8 +161,19 @@ def extract_text(reply: str) -> Answer:
     return Answer(key, segment.strip().strip("*").strip()) if key else NO_ANSWER
 
 
+def single_number(text: str) -> str | None:
+    """The one number a short sentence states ("A spider has eight legs." -> "8"), if exactly one."""
+    digits = {n for n in map(normalize_number, _NUMBER.findall(text)) if n is not None}
+    words = {
+        str(_NUMBER_WORDS[w]) for w in re.findall(r"[a-z]+", text.lower()) if w in _NUMBER_WORDS
+    }
+    found = digits | words
+    return found.pop() if len(found) == 1 else None
+
+
 def extract_auto(reply: str) -> Answer:
-    """A number if the answer segment holds one and little else, yes/no if it is one, else text."""
+    """A number if the answer is one (alone, or the one number of a short sentence), yes/no if it
+    is one, else normalized text."""
     segment = final_segment(reply)
     if not segment:
         return NO_ANSWER
@@ -127,6 +181,10 @@ def extract_auto(reply: str) -> Answer:
     words = re.findall(r"[A-Za-z]+", segment)
     if number is not None and len(words) <= 3:
         return Answer(number, number)
+    if len(words) <= 12:
+        stated = single_number(segment)
+        if stated is not None:
+            return Answer(stated, stated)
     normalized = normalize_text(segment)
     if normalized in _YES or normalized in _NO:
         return extract_yes_no(segment)

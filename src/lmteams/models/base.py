@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,9 +20,8 @@ from lmteams.messages import Usage
 Role = Literal["system", "user", "assistant", "tool"]
 
 
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
     role: Role
     content: str
 
@@ -40,10 +40,9 @@ class Sampling(BaseModel):
     json_schema: dict[str, Any] | None = None
 
 
-class Completion(BaseModel):
-    """What a backend returns for one call."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What a backend returns for one call (a slotted dataclass: built once per call)."""
 
     text: str
     usage: Usage
@@ -52,17 +51,6 @@ class Completion(BaseModel):
     model: str = ""
     # Log-probability of each generated token, when the backend reports them and they were asked.
     token_logprobs: tuple[float, ...] | None = None
-
-
-class ChatRequest(BaseModel):
-    """Payload of a request envelope sent to a node."""
-
-    model_config = ConfigDict(frozen=True)
-
-    messages: tuple[ChatMessage, ...]
-    sampling: Sampling | None = None
-    # Free-form labels the coordinator attaches (task id, consensus round...), echoed in logs.
-    meta: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModelBackend(ABC):

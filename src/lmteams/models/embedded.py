@@ -197,9 +197,9 @@ def parse_chat_response(result: dict[str, Any], model_name: str, latency_s: floa
     lp = choice.get("logprobs")
     if isinstance(lp, dict) and lp.get("content"):
         logprobs = tuple(float(t["logprob"]) for t in lp["content"])
-    return Completion.model_construct(
+    return Completion(
         text=text,
-        usage=Usage.model_construct(
+        usage=Usage(
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
         ),

@@ -153,9 +153,9 @@ class OpenAIBackend(ModelBackend):
         if choice.logprobs is not None and choice.logprobs.content:
             logprobs = tuple(float(t.logprob) for t in choice.logprobs.content)
         usage = response.usage
-        return Completion.model_construct(
+        return Completion(
             text=choice.message.content or "",
-            usage=Usage.model_construct(
+            usage=Usage(
                 prompt_tokens=usage.prompt_tokens if usage else 0,
                 completion_tokens=usage.completion_tokens if usage else 0,
             ),

@@ -126,7 +126,6 @@ class ScriptedBackend(ModelBackend):
         self._latency = self.options.latency_s if latency_s is None else latency_s
         self._rng = random.Random(self.options.seed)
         self.calls = 0
-        self.prompts: list[str] = []
 
     def _reply_for(self, call: ScriptedCall) -> str | ScriptedReply | BaseException:
         if self._script is not None:
@@ -140,32 +139,29 @@ class ScriptedBackend(ModelBackend):
     async def complete(self, messages: Sequence[ChatMessage], sampling: Sampling) -> Completion:
         call = ScriptedCall(messages, sampling, self.calls, current_node.get())
         self.calls += 1
-        self.prompts.append(call.prompt)
         reply = self._reply_for(call)
         latency = self._latency(call) if callable(self._latency) else self._latency
-        if isinstance(reply, ScriptedReply) and reply.latency_s is not None:
-            latency = reply.latency_s
+        scripted = reply if isinstance(reply, ScriptedReply) else None
+        if scripted is not None and scripted.latency_s is not None:
+            latency = scripted.latency_s
         if latency > 0:
             await asyncio.sleep(latency)
         if isinstance(reply, BaseException):
             raise reply
         if self.options.error_rate and self._rng.random() < self.options.error_rate:
             raise ERRORS[self.options.error](f"scripted {self.options.error}", model=self.name)
-        text = reply.text if isinstance(reply, ScriptedReply) else reply
-        completion_tokens = (
-            reply.completion_tokens
-            if isinstance(reply, ScriptedReply) and reply.completion_tokens is not None
-            else _count_tokens(text)
-        )
-        logprobs = reply.token_logprobs if isinstance(reply, ScriptedReply) else None
-        prompt_tokens = 0
-        for message in messages:
-            prompt_tokens += _count_tokens(message.content)
-        return Completion.model_construct(
+        text: str = scripted.text if scripted is not None else reply  # type: ignore[assignment]
+        completion_tokens = _count_tokens(text)
+        logprobs = None
+        if scripted is not None:
+            logprobs = scripted.token_logprobs
+            if scripted.completion_tokens is not None:
+                completion_tokens = scripted.completion_tokens
+        prompt_chars = sum(len(message.content) for message in messages)
+        prompt_tokens = max(1, (prompt_chars + 3) // 4)
+        return Completion(
             text=text,
-            usage=Usage.model_construct(
-                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-            ),
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
             latency_s=latency,
             finish_reason="stop",
             model=self.name,

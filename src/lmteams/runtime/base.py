@@ -27,7 +27,6 @@ class NodeStats:
     waiting: int = 0
     completed: int = 0
     failed: int = 0
-    busy_s: float = 0.0
 
 
 class Runtime(ABC):

@@ -57,15 +57,17 @@ class LocalRuntime(Runtime):
         name = envelope.recipients[0]
         slot = self._slots[name]
         stats = slot.stats
-        stats.waiting += 1
-        try:
-            await slot.limit.acquire()
-        finally:
-            stats.waiting -= 1
+        limit = slot.limit
+        if limit.locked():
+            stats.waiting += 1
+            try:
+                await limit.acquire()
+            finally:
+                stats.waiting -= 1
+        else:
+            await limit.acquire()  # does not suspend: a permit is free
         stats.in_flight += 1
         token = current_node.set(name)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         try:
             reply = await slot.worker.handle(envelope)
         except ModelError:
@@ -74,8 +76,7 @@ class LocalRuntime(Runtime):
         finally:
             current_node.reset(token)
             stats.in_flight -= 1
-            stats.busy_s += loop.time() - started
-            slot.limit.release()
+            limit.release()
         stats.completed += 1
         return reply
 

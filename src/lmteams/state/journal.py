@@ -1,8 +1,8 @@
 """A run's journal: events and messages appended to the event log with group commit.
 
-Appends are buffered; one flush per event-loop iteration commits everything appended in that
-iteration in a single transaction. Code that must not act on a result before it is durable
-awaits :meth:`Journal.wait_durable`, which resolves after that shared commit.
+Appends are buffered; once per event-loop iteration, everything appended so far is committed
+in one transaction (group commit). Code that must not act on a result before it is durable
+awaits :meth:`Journal.wait_durable`, which resolves after the commit that holds it.
 """
 
 from __future__ import annotations
@@ -51,15 +51,17 @@ class Journal:
 
     def message(self, envelope: Envelope) -> None:
         self.messages += 1
+        loop = self._loop
         self.store.append_json(
             self.run_id,
             "message",
-            envelope.model_dump_json(),
+            envelope.to_json().decode(),
             node=envelope.sender,
-            t=self.now(),
-            ts=time.time(),
+            t=loop.time() - self._t0 if loop is not None else 0.0,
+            ts=envelope.created_at,
         )
-        self._schedule_flush()
+        if not self._flush_scheduled:
+            self._schedule_flush()
 
     def record_call(self, key: str, node: str | None, result: dict[str, Any]) -> None:
         """Buffer a call's result under its idempotency key (durable after the next flush)."""
@@ -70,34 +72,46 @@ class Journal:
         if self._flush_scheduled or self._loop is None:
             return
         self._flush_scheduled = True
-        self._loop.call_soon(self._flush)
+        self._loop.call_soon(self._start_commit)
 
-    def _flush(self) -> None:
+    def _start_commit(self) -> None:
         self._flush_scheduled = False
         waiters, self._waiters = self._waiters, []
         try:
             self.store.flush()
         except Exception as exc:
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(exc)
-            raise
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            if not waiters:
+                raise
+            _resolve(waiters, exc)
+            return
+        _resolve(waiters, None)
 
     async def wait_durable(self) -> None:
         """Return once everything appended so far is committed (shared group commit)."""
-        if self.store.pending == 0:
-            return
         if self._loop is None:
             self.store.flush()
             return
+        if self.store.pending == 0:
+            return
+        # A future per waiter (not one shared future): cancelling one waiter must not cancel
+        # the commit that the others wait for.
         waiter = self._loop.create_future()
         self._waiters.append(waiter)
         self._schedule_flush()
         await waiter
 
-    def flush(self) -> None:
-        """Commit now, outside the event loop's rhythm (at the end of a run)."""
-        self._flush()
+    async def aclose(self) -> None:
+        """Commit everything still buffered."""
+        self.store.flush()
+        _resolve(self._waiters, None)
+        self._waiters = []
+
+
+def _resolve(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for waiter in waiters:
+        if waiter.done():
+            continue
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)

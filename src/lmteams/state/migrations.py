@@ -25,7 +25,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX runs_created ON runs(created_at);
         CREATE TABLE events (
-            seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq     INTEGER PRIMARY KEY,
             run_id  TEXT NOT NULL,
             ts      REAL NOT NULL,
             t       REAL NOT NULL,

@@ -1,8 +1,10 @@
 """The durable event log: one SQLite database (WAL mode) per workspace.
 
 Runs, every message and state change of each run, and committed model-call results live here.
-Writes are buffered and committed in groups (:meth:`EventStore.flush`), so a burst of events
-costs one transaction; :class:`~lmteams.state.journal.Journal` decides when to flush.
+Appends are buffered and committed in groups (:meth:`EventStore.flush`), so a burst of events
+costs one transaction; :class:`~lmteams.state.journal.Journal` decides when to commit. (A
+writer thread was tried and measured: on two cores, the GIL hand-offs cost more than the
+commits they moved off the event loop.)
 """
 
 from __future__ import annotations
@@ -59,8 +61,12 @@ class EventRecord(BaseModel):
     data: dict[str, Any]
 
 
+_Row = tuple[str, float, float, str, str | None, str]
+_CallRow = tuple[str, str, str | None, float, str]
+
+
 class EventStore:
-    """Synchronous access to the event log. Use from one thread (the event loop's)."""
+    """Access to the event log, from one thread at a time (the event loop's)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_db_path()
@@ -78,8 +84,8 @@ class EventStore:
             migrate(self._conn)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the event log {self.path}: {exc}") from None
-        self._events: list[tuple[str, float, float, str, str | None, str]] = []
-        self._calls: list[tuple[str, str, str | None, float, str]] = []
+        self._events: list[_Row] = []
+        self._calls: list[_CallRow] = []
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -111,10 +117,12 @@ class EventStore:
 
     def run(self, run_id: str) -> RunRecord:
         """The run with this id, or with this unique id prefix."""
-        rows = self._conn.execute(
-            "SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY created_at LIMIT 3",
-            (run_id, run_id.replace("%", "").replace("_", "\\_") + "%"),
-        ).fetchall()
+        pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._read(
+            "SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' "
+            "ORDER BY created_at LIMIT 3",
+            (run_id, pattern),
+        )
         exact = [r for r in rows if r[0] == run_id]
         if exact:
             return _run_record(exact[0])
@@ -131,7 +139,7 @@ class EventStore:
             sql += " WHERE kind = ?"
             args = (kind,)
         sql += " ORDER BY created_at DESC LIMIT ?"
-        return [_run_record(r) for r in self._conn.execute(sql, (*args, limit))]
+        return [_run_record(r) for r in self._read(sql, (*args, limit))]
 
     # -- events ----------------------------------------------------------------------------
 
@@ -170,6 +178,9 @@ class EventStore:
             return 0
         events, calls = self._events, self._calls
         self._events, self._calls = [], []
+        return self._write_batch(events, calls)
+
+    def _write_batch(self, events: list[_Row], calls: list[_CallRow]) -> int:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             if events:
@@ -209,20 +220,18 @@ class EventStore:
                 node=row[5],
                 data=json.loads(row[6]),
             )
-            for row in self._conn.execute(sql, args)
+            for row in self._read(sql, args)
         ]
 
     def count_events(self, run_id: str) -> int:
         self.flush()
-        row = self._conn.execute("SELECT COUNT(*) FROM events WHERE run_id = ?", (run_id,))
-        return int(row.fetchone()[0])
+        rows = self._read("SELECT COUNT(*) FROM events WHERE run_id = ?", (run_id,))
+        return int(rows[0][0])
 
     def call_results(self, run_id: str) -> dict[str, str]:
         """Every committed call result of a run, by idempotency key."""
         self.flush()
-        rows = self._conn.execute(
-            "SELECT key, result FROM call_results WHERE run_id = ?", (run_id,)
-        )
+        rows = self._read("SELECT key, result FROM call_results WHERE run_id = ?", (run_id,))
         return {key: result for key, result in rows}
 
     # -- plumbing --------------------------------------------------------------------------
@@ -232,6 +241,12 @@ class EventStore:
             self._conn.execute(sql, args)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write the event log {self.path}: {exc}") from None
+
+    def _read(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, tuple(args)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the event log {self.path}: {exc}") from None
 
     def close(self) -> None:
         try:

@@ -1,0 +1,196 @@
+"""Orchestration overhead and embedded-model throughput of the local runtime.
+
+(a) Fan-out-and-vote with an instant scripted model, every message in the durable log, for
+    teams of 4, 32 and 256 nodes: microseconds per node call, next to a plain asyncio.gather
+    over the same model and vote (the floor). Two figures: many questions through one open run
+    (steady state), and one run per question (run set-up included).
+(b) Team throughput on the embedded model with 1, 4, 8 and 16 concurrent nodes, side by side
+    with calling xllamacpp directly at the same concurrency on the same engine: the ratio.
+
+Run: make bench   (or: python bench/overhead.py [--quick] [--skip-model])
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lmteams.ask import ask, ask_team
+from lmteams.consensus.answers import extract_auto
+from lmteams.consensus.voting import Vote, majority
+from lmteams.models.base import ChatMessage, Sampling
+from lmteams.state.store import EventStore
+from lmteams.team import Team
+from lmteams.testing import scripted_team
+
+INSTANT = "Answer: 42"
+
+
+async def floor_us(n: int, rounds: int) -> float:
+    _, backends = scripted_team(n, lambda call: INSTANT)
+    backend = backends["scripted"]
+    sampling = Sampling()
+    chat = [ChatMessage("system", "s"), ChatMessage("user", "q")]
+    started = time.perf_counter()
+    for _ in range(rounds):
+        completions = await asyncio.gather(*(backend.complete(chat, sampling) for _ in range(n)))
+        majority([Vote(f"n{i}", extract_auto(c.text)) for i, c in enumerate(completions)])
+    return (time.perf_counter() - started) / (n * rounds) * 1e6
+
+
+async def steady_us(n: int, rounds: int, db: Path) -> float:
+    spec, backends = scripted_team(n, lambda call: INSTANT)
+    store = EventStore(db)
+    async with Team(spec, store, kind="bench", backends=backends) as team:
+        await ask_team(team, "q")  # warm-up
+        started = time.perf_counter()
+        for _ in range(rounds):
+            await ask_team(team, "q")
+        elapsed = time.perf_counter() - started
+        logged = team.journal.messages if team.journal else 0
+    store.close()
+    assert logged == 2 * n * (rounds + 1), "every request and reply must be in the log"
+    return elapsed / (n * rounds) * 1e6
+
+
+async def per_run_us(n: int, rounds: int, db: Path) -> float:
+    spec, backends = scripted_team(n, lambda call: INSTANT)
+    store = EventStore(db)
+    await ask(spec, "q", store, backends=backends)
+    started = time.perf_counter()
+    for _ in range(rounds):
+        await ask(spec, "q", store, backends=backends)
+    elapsed = time.perf_counter() - started
+    store.close()
+    return elapsed / (n * rounds) * 1e6
+
+
+def best_of(k: int, fn, *args):  # type: ignore[no-untyped-def]
+    return min(asyncio.run(fn(*args)) for _ in range(k))
+
+
+def overhead_table(quick: bool) -> None:
+    print("(a) orchestration overhead, instant scripted model, fan-out + majority vote")
+    print(
+        f"{'nodes':>6} {'floor µs':>9} {'lmteams µs':>11} {'calls/s':>9} {'x floor':>8} {'per-run µs':>11}"
+    )
+    repeats = 2 if quick else 3
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (4, 32, 256):
+            rounds = max(3, (4000 if quick else 20000) // n)
+            floor = best_of(repeats, floor_us, n, rounds)
+            steady = best_of(repeats, steady_us, n, rounds, Path(tmp) / f"s{n}.db")
+            per_run = best_of(repeats, per_run_us, n, max(3, rounds // 4), Path(tmp) / f"r{n}.db")
+            print(
+                f"{n:>6} {floor:>9.1f} {steady:>11.1f} {1e6 / steady:>9.0f} "
+                f"{steady / floor:>8.2f} {per_run:>11.1f}"
+            )
+    print("target: under 25 µs per call at 256 nodes (steady state, every message logged)\n")
+
+
+# -- (b) embedded model throughput ---------------------------------------------------------
+
+
+def prompts(count: int, offset: int) -> list[str]:
+    return [f"Write one sentence about the number {offset + i}." for i in range(count)]
+
+
+MAX_TOKENS = 48
+
+
+def direct_tokens_per_s(engine, concurrency: int, calls_each: int, offset: int) -> float:  # type: ignore[no-untyped-def]
+    from lmteams.models.embedded import sampling_to_request
+
+    sampling = Sampling(temperature=0.0, max_tokens=MAX_TOKENS)
+    requests = [
+        sampling_to_request(
+            [ChatMessage("system", "You are concise."), ChatMessage("user", p)], sampling
+        )
+        for p in prompts(concurrency * calls_each, offset)
+    ]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(engine.chat_sync, requests))
+    elapsed = time.perf_counter() - started
+    return sum(r["usage"]["completion_tokens"] for r in results) / elapsed
+
+
+async def team_tokens_per_s(concurrency: int, calls_each: int, offset: int, db: Path) -> float:
+    from lmteams.config import parse_team
+
+    spec = parse_team(
+        {
+            "models": {"smollm2": {"backend": "embedded", "n_parallel": 16, "ctx_per_slot": 1024}},
+            "defaults": {
+                "system_prompt": "You are concise.",
+                "temperature": 0.0,
+                "max_tokens": MAX_TOKENS,
+            },
+            "nodes": [{"name": f"n{i}", "max_concurrent": 1} for i in range(concurrency)],
+        },
+        source="bench",
+    )
+    store = EventStore(db)
+    texts = prompts(concurrency * calls_each, offset)
+    async with Team(spec, store, kind="bench") as team:
+        started = time.perf_counter()
+
+        async def node_work(i: int) -> int:
+            tokens = 0
+            for k in range(calls_each):
+                reply = await team.call(f"n{i}", texts[i * calls_each + k])
+                tokens += reply.usage.completion_tokens
+            return tokens
+
+        totals = await asyncio.gather(*(node_work(i) for i in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    store.close()
+    return sum(totals) / elapsed
+
+
+def throughput_table(quick: bool) -> None:
+    from lmteams.models.embedded import EmbeddedOptions, resolve_key, shared_engine
+
+    engine = shared_engine(resolve_key(EmbeddedOptions(n_parallel=16, ctx_per_slot=1024)))
+    print("(b) embedded SmolLM2-135M throughput, same engine (16 slots), completion tokens/s")
+    print(f"{'nodes':>6} {'direct tok/s':>13} {'lmteams tok/s':>14} {'ratio':>7}")
+    calls_each = 2 if quick else 4
+    offset = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for concurrency in (1, 4, 8, 16):
+            direct, team = [], []
+            for rep in range(2):
+                # alternate the order so that drift on a noisy machine hits both sides
+                for side in ("d", "t") if rep % 2 == 0 else ("t", "d"):
+                    offset += concurrency * calls_each
+                    if side == "d":
+                        direct.append(direct_tokens_per_s(engine, concurrency, calls_each, offset))
+                    else:
+                        db = Path(tmp) / f"t{concurrency}-{rep}.db"
+                        team.append(
+                            asyncio.run(team_tokens_per_s(concurrency, calls_each, offset, db))
+                        )
+            d, t = statistics.median(direct), statistics.median(team)
+            print(f"{concurrency:>6} {d:>13.1f} {t:>14.1f} {t / d:>7.2f}")
+    print("target: ratio at least 0.95\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    parser.add_argument("--skip-model", action="store_true", help="only the scripted part (a)")
+    args = parser.parse_args()
+    overhead_table(args.quick)
+    if not args.skip_model:
+        throughput_table(args.quick)
+
+
+if __name__ == "__main__":
+    main()

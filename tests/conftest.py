@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lmteams.state.store import EventStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EventStore]:
+    s = EventStore(tmp_path / "lmteams.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own directory, so default ./.lmteams paths never collide."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LMTEAMS_DB", raising=False)
+    monkeypatch.delenv("LMTEAMS_TEAM", raising=False)
+
+
+def loopback_only() -> bool:
+    """True when this process can reach nothing but loopback (see scripts/loopback-only)."""
+    try:
+        interfaces = os.listdir("/sys/class/net")
+    except OSError:
+        return False
+    return interfaces == ["lo"]

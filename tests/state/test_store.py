@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from lmteams.errors import RunNotFound, StoreError
+from lmteams.state.migrations import MIGRATIONS
+from lmteams.state.store import EventStore
+
+
+def test_runs_lifecycle(store: EventStore) -> None:
+    run_id = store.new_run("ask", params={"question": "q"}, team="t")
+    run = store.run(run_id)
+    assert run.status == "running" and run.params == {"question": "q"} and run.team == "t"
+    store.finish_run(run_id, "done", {"answer": "4"})
+    run = store.run(run_id)
+    assert run.status == "done" and run.result == {"answer": "4"} and run.ended_at is not None
+
+
+def test_run_lookup_by_unique_prefix(store: EventStore) -> None:
+    a = store.new_run("ask", run_id="ask-aaa-1")
+    store.new_run("ask", run_id="ask-bbb-1")
+    assert store.run("ask-aa").run_id == a
+    with pytest.raises(RunNotFound, match="ambiguous"):
+        store.run("ask-")
+    with pytest.raises(RunNotFound, match="no run"):
+        store.run("zzz")
+
+
+def test_prefix_lookup_treats_wildcards_literally(store: EventStore) -> None:
+    store.new_run("ask", run_id="ask-x_1")
+    with pytest.raises(RunNotFound):
+        store.run("ask-%")
+
+
+def test_events_are_buffered_until_flush_and_ordered(store: EventStore) -> None:
+    run_id = store.new_run("x")
+    for i in range(5):
+        store.append(run_id, "tick", {"i": i}, node="a", t=float(i))
+    assert store.pending == 5
+    assert store.flush() == 5
+    events = store.events(run_id)
+    assert [e.data["i"] for e in events] == [0, 1, 2, 3, 4]
+    assert [e.seq for e in events] == sorted(e.seq for e in events)
+    assert store.events(run_id, types=["nope"]) == []
+
+
+def test_durable_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    with EventStore(path) as first:
+        run_id = first.new_run("x")
+        first.append(run_id, "e", {"k": 1})
+    with EventStore(path) as second:
+        assert [e.type for e in second.events(run_id)] == ["e"]
+
+
+def test_wal_mode_and_migrations_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    EventStore(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    applied = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
+    assert applied == [name for name, _ in MIGRATIONS]
+    conn.close()
+    EventStore(path).close()  # reopening applies nothing twice
+
+
+def test_call_results_are_kept_once_per_key(store: EventStore) -> None:
+    run_id = store.new_run("x")
+    store.put_call_result("k1", run_id, "a", '{"text": "first"}')
+    store.put_call_result("k1", run_id, "a", '{"text": "second"}')
+    store.flush()
+    assert store.call_results(run_id) == {"k1": '{"text": "first"}'}
+
+
+def test_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StoreError, match="cannot open the event log"):
+        EventStore(tmp_path / "dir.db")
+
+
+def test_default_path_honours_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LMTEAMS_DB", str(tmp_path / "env.db"))
+    with EventStore() as s:
+        assert s.path == tmp_path / "env.db"

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+
+from lmteams.ask import ask, ask_team
+from lmteams.config import load_team
+from lmteams.errors import ModelUnavailable
+from lmteams.state.store import EventStore
+from lmteams.team import Team
+from lmteams.testing import scripted_team
+
+
+def by_node(answers: dict[str, str]):  # type: ignore[no-untyped-def]
+    def script(call):  # type: ignore[no-untyped-def]
+        value = answers[call.node]
+        return ModelUnavailable("down") if value == "FAIL" else value
+
+    return script
+
+
+async def test_majority_answer_with_agreement_and_per_node_detail(store: EventStore) -> None:
+    spec, backends = scripted_team(
+        3, by_node({"n0": "Answer: 42", "n1": "I think... Answer: 42.0", "n2": "Answer: 41"})
+    )
+    result = await ask(spec, "What is 6 x 7?", store, backends=backends)
+    assert result.answer == "42"
+    assert result.support == 2 and result.valid_votes == 3
+    assert result.agreement == pytest.approx(2 / 3)
+    assert not result.tie
+    assert [n.answer for n in result.nodes] == ["42", "42", "41"]
+    assert result.calls == 3
+    assert result.prompt_tokens > 0 and result.completion_tokens > 0
+    assert store.run(result.run_id).result["answer"] == "42"  # type: ignore[index]
+
+
+async def test_tie_is_reported(store: EventStore) -> None:
+    spec, backends = scripted_team(2, by_node({"n0": "Answer: A", "n1": "Answer: B"}))
+    result = await ask(spec, "q", store, backends=backends)
+    assert result.tie and result.answer == "A" and sorted(result.tied) == ["A", "B"]
+
+
+async def test_failed_nodes_are_reported_and_do_not_vote(store: EventStore) -> None:
+    spec, backends = scripted_team(3, by_node({"n0": "FAIL", "n1": "Answer: 5", "n2": "Answer: 5"}))
+    progress = []
+    result = await ask(
+        spec, "q", store, backends=backends, on_progress=lambda n, s, a: progress.append((n, s))
+    )
+    assert result.answer == "5" and result.valid_votes == 2
+    assert result.nodes[0].status == "failed" and "ModelUnavailable" in (
+        result.nodes[0].error or ""
+    )
+    assert (
+        ("n0", "failed") in progress
+        and ("n1", "done") in progress
+        and ("n0", "running") in progress
+    )
+
+
+async def test_no_answer_when_every_node_fails(store: EventStore) -> None:
+    spec, backends = scripted_team(2, lambda c: ModelUnavailable("down"))
+    result = await ask(spec, "q", store, backends=backends)
+    assert result.answer is None and result.agreement == 0.0
+
+
+async def test_many_questions_through_one_open_team(store: EventStore) -> None:
+    spec, backends = scripted_team(4, lambda c: f"Answer: {len(c.prompt)}")
+    async with Team(spec, store, kind="batch", backends=backends) as team:
+        first = await ask_team(team, "ab")
+        second = await ask_team(team, "abcd")
+    assert (first.answer, second.answer) == ("2", "4")
+    assert first.calls == second.calls == 4
+    assert len(store.events(team.run_id, types=["decision"])) == 2
+
+
+async def test_extractor_choice(store: EventStore) -> None:
+    spec, backends = scripted_team(3, lambda c: "I pick (c) because.\nAnswer: c")
+    result = await ask(spec, "q", store, backends=backends, extractor="choice")
+    assert result.answer == "C"
+
+
+@pytest.mark.model
+async def test_default_team_answers_on_the_embedded_model(store: EventStore) -> None:
+    spec = load_team(None)
+    result = await ask(spec, "What is the capital of France?", store)
+    assert len(result.nodes) == 3
+    assert all(n.status == "done" for n in result.nodes)
+    assert result.completion_tokens > 0
+    assert result.answer is not None
+    assert sum("paris" in (n.reply or "").lower() for n in result.nodes) >= 2

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from lmteams.messages import Envelope, Kind, Usage, new_id, validate_envelope
+
+
+def make_request() -> Envelope:
+    return Envelope.make(
+        run_id="r1",
+        sender="coordinator",
+        recipients=("a",),
+        kind=Kind.REQUEST,
+        payload={"messages": [{"role": "user", "content": "hi"}]},
+    )
+
+
+def test_envelope_round_trips_through_json() -> None:
+    env = make_request()
+    back = Envelope.from_json(env.to_json())
+    assert back == env
+    assert back.kind is Kind.REQUEST
+
+
+def test_reply_points_back_at_request() -> None:
+    req = make_request()
+    rep = req.reply({"text": "yo"}, usage=Usage(3, 4))
+    assert rep.parent_id == req.id
+    assert rep.sender == "a"
+    assert rep.recipients == ("coordinator",)
+    assert rep.kind is Kind.REPLY
+    assert rep.usage is not None and rep.usage.total_tokens == 7
+    assert rep.run_id == req.run_id
+
+
+def test_ids_are_unique() -> None:
+    ids = {new_id() for _ in range(10_000)}
+    assert len(ids) == 10_000
+
+
+def test_usage_adds() -> None:
+    assert Usage(1, 2) + Usage(3, 4) == Usage(4, 6)
+
+
+def test_invalid_envelope_is_rejected() -> None:
+    data = make_request().__dict__ if hasattr(make_request(), "__dict__") else {}
+    with pytest.raises(ValidationError):
+        validate_envelope(
+            {"id": "x", "run_id": "r", "sender": "s", "recipients": ["a"], "kind": "shout"}
+        )
+    assert data == {}  # slotted dataclass: no per-instance dict
+
+
+def test_envelope_is_immutable() -> None:
+    env = make_request()
+    with pytest.raises(AttributeError):
+        env.sender = "mallory"  # type: ignore[misc]

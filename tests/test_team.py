@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lmteams.errors import ConfigError, ModelTimeout
+from lmteams.messages import Envelope, Kind
+from lmteams.state.store import EventStore
+from lmteams.team import Team
+from lmteams.testing import event_types, scripted_team
+
+
+async def test_every_message_is_logged_with_causal_links(store: EventStore) -> None:
+    spec, backends = scripted_team(2, lambda c: "Answer: 1")
+    async with Team(spec, store, kind="test", backends=backends) as team:
+        reply = await team.call("n0", "q")
+        assert reply.text == "Answer: 1" and reply.node == "n0"
+        run_id = team.run_id
+    types = event_types(store, run_id)
+    assert types == ["run_started", "message", "message", "run_finished"]
+    request, answer = (
+        Envelope.from_json(_json(e.data)) for e in store.events(run_id, types=["message"])
+    )
+    assert request.kind is Kind.REQUEST and answer.kind is Kind.REPLY
+    assert answer.parent_id == request.id
+    assert answer.usage is not None and answer.usage.total_tokens > 0
+    run = store.run(run_id)
+    assert run.status == "done"
+
+
+def _json(data: dict) -> str:  # type: ignore[type-arg]
+    import json
+
+    return json.dumps(data)
+
+
+async def test_reply_is_durable_before_call_returns(store: EventStore) -> None:
+    spec, backends = scripted_team(1, lambda c: "x")
+    async with Team(spec, store, kind="test", backends=backends) as team:
+        await team.call("n0", "q")
+        assert store.pending == 0
+
+
+async def test_failed_call_is_logged_and_raised(store: EventStore) -> None:
+    spec, backends = scripted_team(1, lambda c: ModelTimeout("slow"))
+    async with Team(spec, store, kind="test", backends=backends) as team:
+        with pytest.raises(ModelTimeout):
+            await team.call("n0", "q")
+        run_id = team.run_id
+    failed = store.events(run_id, types=["call_failed"])
+    assert failed[0].data["error"] == "ModelTimeout" and failed[0].data["transient"] is True
+    assert failed[0].node == "n0"
+
+
+async def test_exception_marks_run_failed(store: EventStore) -> None:
+    spec, backends = scripted_team(1, lambda c: "x")
+    with pytest.raises(ValueError):
+        async with Team(spec, store, kind="test", backends=backends) as team:
+            raise ValueError("boom")
+    assert store.run(team.run_id).status == "failed"
+    assert store.run(team.run_id).result == {"error": "boom"}
+
+
+async def test_cancellation_marks_run_cancelled(store: EventStore) -> None:
+    spec, backends = scripted_team(1, lambda c: "x", latency_s=60)
+    run_ids = []
+
+    async def run() -> None:
+        async with Team(spec, store, kind="test", backends=backends) as team:
+            run_ids.append(team.run_id)
+            await team.call("n0", "q")
+
+    task = asyncio.ensure_future(run())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert store.run(run_ids[0]).status == "cancelled"
+
+
+async def test_start_failure_is_recorded(store: EventStore) -> None:
+    from lmteams.config import parse_team
+
+    spec = parse_team(
+        {
+            "models": {"m": {"backend": "embedded", "path": "/nonexistent.gguf"}},
+            "nodes": [{"name": "a"}],
+        },
+        source="t",
+    )
+    with pytest.raises(ConfigError, match="models.m.path: model file not found"):
+        async with Team(spec, store, kind="test"):
+            pass
+    [run] = store.runs()
+    assert run.status == "failed"
