@@ -94,3 +94,36 @@ async def test_start_failure_is_recorded(store: EventStore) -> None:
             pass
     [run] = store.runs()
     assert run.status == "failed"
+
+
+async def test_keyed_calls_are_committed_and_replayed_on_resume(store: EventStore) -> None:
+    spec, backends = scripted_team(2, lambda c: f"reply to {c.prompt}")
+    backend = backends["scripted"]
+    async with Team(spec, store, kind="test", backends=backends) as team:
+        first = await team.call("n0", "q1", key="task-1/0")
+        run_id = team.run_id
+    assert backend.calls == 1  # type: ignore[attr-defined]
+    async with Team(
+        spec, store, kind="test", backends=backends, run_id=run_id, resume=True
+    ) as again:
+        replayed = await again.call("n0", "q1", key="task-1/0")
+        fresh = await again.call("n0", "q2", key="task-2/0")
+        assert again.replayed == 1
+    assert replayed == first
+    assert fresh.text == "reply to q2"
+    assert backend.calls == 2  # type: ignore[attr-defined]
+    types = [e.type for e in store.events(run_id)]
+    assert types.count("run_started") == 1 and "run_resumed" in types and "call_replayed" in types
+    assert store.run(run_id).status == "done"
+
+
+async def test_same_key_with_a_different_request_is_not_replayed(store: EventStore) -> None:
+    spec, backends = scripted_team(1, lambda c: c.prompt)
+    async with Team(spec, store, kind="test", backends=backends) as team:
+        await team.call("n0", "a", key="k")
+        run_id = team.run_id
+    async with Team(
+        spec, store, kind="test", backends=backends, run_id=run_id, resume=True
+    ) as again:
+        reply = await again.call("n0", "b", key="k")
+    assert reply.text == "b" and again.replayed == 0

@@ -8,6 +8,8 @@ runtime, logs the reply, waits until both are durable and returns a typed :class
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -25,6 +27,12 @@ from lmteams.state.store import EventStore
 COORDINATOR = "coordinator"
 
 
+def idempotency_key(run_id: str, node: str, key: str, payload: dict[str, Any]) -> str:
+    """(run, node, caller's key, hash of the request) as one string."""
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{run_id}|{node}|{key}|{digest}"
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A node's reply to one call."""
@@ -37,6 +45,34 @@ class Reply:
     model: str
     envelope_id: str
     token_logprobs: tuple[float, ...] | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-able form, kept in the call-result table for replay."""
+        return {
+            "node": self.node,
+            "text": self.text,
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "latency_s": self.latency_s,
+            "finish_reason": self.finish_reason,
+            "model": self.model,
+            "envelope_id": self.envelope_id,
+            "token_logprobs": list(self.token_logprobs) if self.token_logprobs else None,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Reply:
+        logprobs = record.get("token_logprobs")
+        return cls(
+            node=record["node"],
+            text=record["text"],
+            usage=Usage(record["prompt_tokens"], record["completion_tokens"]),
+            latency_s=record["latency_s"],
+            finish_reason=record["finish_reason"],
+            model=record["model"],
+            envelope_id=record["envelope_id"],
+            token_logprobs=tuple(logprobs) if logprobs else None,
+        )
 
     @classmethod
     def from_envelope(cls, envelope: Envelope) -> Reply:
@@ -79,6 +115,7 @@ class Team:
         runtime: Runtime | None = None,
         backends: Mapping[str, ModelBackend] | None = None,
         run_id: str | None = None,
+        resume: bool = False,
     ) -> None:
         self.spec = spec
         self.store = store
@@ -87,26 +124,43 @@ class Team:
         self.runtime = runtime or LocalRuntime()
         self._backends = backends
         self.run_id = run_id or ""
+        self.resume = resume
         self.journal: Journal | None = None
+        # Committed call results of this run by idempotency key: replayed, never re-sent.
+        self._replay: dict[str, dict[str, Any]] = {}
+        self.replayed = 0
         self.totals = TeamTotals()
         self.result: dict[str, Any] | None = None
         self.status = "done"
 
     async def __aenter__(self) -> Team:
-        self.run_id = self.store.new_run(
-            self.kind, params=self.params, team=self.spec.name, run_id=self.run_id or None
-        )
+        if self.resume:
+            if not self.run_id:
+                raise ValueError("resuming needs the run id")
+            self.store.set_status(self.run_id, "running")
+            self._replay = {
+                k: json.loads(v) for k, v in self.store.call_results(self.run_id).items()
+            }
+        else:
+            self.run_id = self.store.new_run(
+                self.kind, params=self.params, team=self.spec.name, run_id=self.run_id or None
+            )
         self.journal = Journal(self.store, self.run_id)
         self.journal.start_clock()
-        self.journal.event(
-            "run_started",
-            {
-                "kind": self.kind,
-                "team": self.spec.model_dump(mode="json", exclude_none=True),
-                "runtime": self.runtime.name,
-                "params": self.params,
-            },
-        )
+        if self.resume:
+            self.journal.event(
+                "run_resumed", {"runtime": self.runtime.name, "committed_calls": len(self._replay)}
+            )
+        else:
+            self.journal.event(
+                "run_started",
+                {
+                    "kind": self.kind,
+                    "team": self.spec.model_dump(mode="json", exclude_none=True),
+                    "runtime": self.runtime.name,
+                    "params": self.params,
+                },
+            )
         try:
             await self.runtime.start(self.spec, self._backends)
         except BaseException as exc:
@@ -189,18 +243,35 @@ class Team:
         meta: dict[str, Any] | None = None,
         parent_id: str | None = None,
         durable: bool = True,
+        key: str | None = None,
     ) -> Reply:
         """Send one request to ``node`` and return its reply once both are durably logged.
 
         ``messages`` is a prompt or a chat (the node adds its system prompt). With
         ``durable=False`` the reply returns before its commit; the caller must then await
-        :meth:`wait_durable` before acting on it (one barrier for a whole fan-out). Raises
-        :class:`~lmteams.errors.ModelError` if the node's call fails; the failure is logged.
+        :meth:`wait_durable` before acting on it (one barrier for a whole fan-out).
+
+        ``key`` makes the call idempotent within the run: its result is committed under
+        (run, node, key, request hash), and a resumed run replays it instead of calling the
+        model again. Put the task id and attempt number in the key.
+
+        Raises :class:`~lmteams.errors.ModelError` if the node's call fails; the failure is logged.
         """
         envelope = self.request_envelope(
             node, messages, sampling=sampling, meta=meta, parent_id=parent_id
         )
-        return await self.deliver(envelope, durable=durable)
+        if key is None:
+            return await self.deliver(envelope, durable=durable)
+        call_key = idempotency_key(self.run_id, node, key, envelope.payload)
+        record = self._replay.get(call_key)
+        if record is not None:
+            self.replayed += 1
+            self._journal().event("call_replayed", {"key": key}, node=node)
+            return Reply.from_record(record)
+        reply = await self.deliver(envelope, durable=False)
+        self._journal().record_call(call_key, node, reply.to_record())
+        await self.wait_durable()
+        return reply
 
     async def wait_durable(self) -> None:
         """Return once every message and event logged so far is committed."""

@@ -1,13 +1,20 @@
-"""The `lmteams` command: a typer app whose commands live in one module each."""
+"""The `lmteams` command: a typer app whose commands live in one module each.
+
+Every module ``lmteams/cli/*_cmd.py`` defines ``COMMANDS``: a list of ``(name, function,
+order)``. They are discovered here, so adding a command never edits this file.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from collections.abc import Callable
+from typing import Any
+
 import typer
 
-from lmteams.cli.ask_cmd import ask_command
+import lmteams.cli
 from lmteams.cli.errors import fail
-from lmteams.cli.runs_cmd import export_command, runs_command, show_command
-from lmteams.cli.serve_cmd import serve_model_command
 from lmteams.errors import LMTeamsError
 
 app = typer.Typer(
@@ -23,11 +30,18 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-app.command("ask")(ask_command)
-app.command("runs")(runs_command)
-app.command("show")(show_command)
-app.command("export")(export_command)
-app.command("serve-model")(serve_model_command)
+
+def discover() -> list[tuple[str, Callable[..., Any], int]]:
+    found: list[tuple[str, Callable[..., Any], int]] = []
+    for module in pkgutil.iter_modules(lmteams.cli.__path__):
+        if module.name.endswith("_cmd"):
+            loaded = importlib.import_module(f"lmteams.cli.{module.name}")
+            found.extend(getattr(loaded, "COMMANDS", []))
+    return sorted(found, key=lambda c: (c[2], c[0]))
+
+
+for _name, _function, _order in discover():
+    app.command(_name)(_function)
 
 
 def main() -> None:

@@ -64,3 +64,6 @@ def ask_command(
             ask(spec, question, store, extractor=answer, on_progress=progress.update)
         )
     ask_result(console, result)
+
+
+COMMANDS = [("ask", ask_command, 10)]

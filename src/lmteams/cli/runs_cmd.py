@@ -146,3 +146,6 @@ def export_command(
     else:
         output.write_text(text)
         Console(stderr=True).print(f"wrote {len(lines)} lines to {output}")
+
+
+COMMANDS = [("runs", runs_command, 80), ("show", show_command, 81), ("export", export_command, 82)]

@@ -89,3 +89,6 @@ def serve_model_command(
     stop.wait()
     engine.close()
     os._exit(0)  # the native server's threads do not all join; exit without waiting for them
+
+
+COMMANDS = [("serve-model", serve_model_command, 90)]
