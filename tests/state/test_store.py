@@ -85,3 +85,12 @@ def test_default_path_honours_environment(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("LMTEAMS_DB", str(tmp_path / "env.db"))
     with EventStore() as s:
         assert s.path == tmp_path / "env.db"
+
+
+def test_extension_tables_through_query_and_execute(store: EventStore) -> None:
+    store.execute("CREATE TABLE IF NOT EXISTS ext (k TEXT PRIMARY KEY, v INTEGER)")
+    store.executemany("INSERT INTO ext VALUES (?, ?)", [("a", 1), ("b", 2)])
+    store.execute("UPDATE ext SET v = v + 10 WHERE k = ?", ("a",))
+    assert store.query("SELECT k, v FROM ext ORDER BY k") == [("a", 11), ("b", 2)]
+    with pytest.raises(StoreError):
+        store.execute("INSERT INTO missing VALUES (1)")

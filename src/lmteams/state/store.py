@@ -234,6 +234,26 @@ class EventStore:
         rows = self._read("SELECT key, result FROM call_results WHERE run_id = ?", (run_id,))
         return {key: result for key, result in rows}
 
+    # -- extension points: modules with tables of their own (added by migrations) --------
+
+    def query(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        """Run a read-only statement and return its rows (buffered events are flushed first)."""
+        self.flush()
+        return self._read(sql, args)
+
+    def execute(self, sql: str, args: Iterable[Any] = ()) -> None:
+        """Run one write statement in its own transaction."""
+        self._write(sql, tuple(args))
+
+    def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        """Run one write statement for many rows, in one transaction."""
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN")
+                self._conn.executemany(sql, [tuple(r) for r in rows])
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write the event log {self.path}: {exc}") from None
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> None:
