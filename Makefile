@@ -22,6 +22,7 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/lmteams ask "What is 2 + 2?"
+	$(BIN)/lmteams run tiny-math --topology steal --workers 3
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +24,14 @@ def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def loopback_only() -> bool:
-    """True when this process can reach nothing but loopback (see scripts/loopback-only)."""
+    """True when this process can reach nothing but loopback (see scripts/loopback-only).
+
+    Reads /proc/self/net/dev, which lists this process's network namespace; /sys/class/net
+    shows the namespace that mounted /sys, which `unshare -n` does not remount.
+    """
     try:
-        interfaces = os.listdir("/sys/class/net")
+        with open("/proc/self/net/dev", encoding="ascii") as table:
+            rows = table.read().splitlines()[2:]
     except OSError:
         return False
-    return interfaces == ["lo"]
+    return [row.split(":", 1)[0].strip() for row in rows] == ["lo"]

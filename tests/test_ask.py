@@ -87,3 +87,51 @@ async def test_default_team_answers_on_the_embedded_model(store: EventStore) -> 
     assert result.completion_tokens > 0
     assert result.answer is not None
     assert sum("paris" in (n.reply or "").lower() for n in result.nodes) >= 2
+
+
+async def test_every_strategy_reports_its_cost(store: EventStore) -> None:
+    from lmteams.consensus.catalog import STRATEGIES
+
+    def script(call):  # type: ignore[no-untyped-def]
+        return '{"choice": 1, "answer": ""}' if "JSON" in call.prompt else "Answer: 12"
+
+    for name in STRATEGIES:
+        spec, backends = scripted_team(4, script)
+        result = await ask(spec, "What is 3 x 4?", store, backends=backends, consensus=name)
+        assert result.consensus == name
+        assert result.answer == "12" and result.answer_key == "12", name
+        assert result.calls >= 1 and result.prompt_tokens > 0 and result.completion_tokens > 0
+        assert result.wall_s >= 0.0
+        decision = store.events(result.run_id, types=["decision"])[-1].data
+        assert decision["consensus"] == name and decision["calls"] == result.calls
+        assert store.run(result.run_id).params["consensus"] == name
+
+
+async def test_the_team_files_strategy_is_the_default(store: EventStore) -> None:
+    from lmteams.consensus.settings import ConsensusSpec
+
+    spec, backends = scripted_team(4, lambda c: "Answer: 1")
+    spec = spec.model_copy(update={"consensus": ConsensusSpec(strategy="quorum")})
+    result = await ask(spec, "q", store, backends=backends)
+    assert result.consensus == "quorum"
+    forced = await ask(spec, "q", store, backends=backends, consensus="majority")
+    assert forced.consensus == "majority"
+
+
+async def test_unknown_strategy_is_a_config_error(store: EventStore) -> None:
+    from lmteams.errors import ConfigError
+
+    spec, backends = scripted_team(2, lambda c: "Answer: 1")
+    with pytest.raises(ConfigError, match="unknown consensus strategy 'vote'"):
+        await ask(spec, "q", store, backends=backends, consensus="vote")
+
+
+async def test_majority_fast_path_and_strategy_path_agree(store: EventStore) -> None:
+    answers = {"n0": "Answer: 7", "n1": "Answer: 8", "n2": "Answer: 8", "n3": ""}
+    spec, backends = scripted_team(4, lambda c: answers[c.node or ""])
+    fast = await ask(spec, "q", store, backends=backends)
+    slow = await ask(spec, "q", store, backends=backends, options={"similarity": "edit"})
+    for field in ("answer", "answer_key", "support", "valid_votes", "tie", "decided_by", "split"):
+        assert getattr(fast, field) == getattr(slow, field), field
+    assert fast.calls == slow.calls == 4
+    assert fast.split == {"7": 1.0, "8": 2.0}

@@ -9,6 +9,7 @@ from lmteams.sandbox import (
     SandboxLimits,
     SandboxResult,
     network_isolation_available,
+    process_isolation_available,
     python_argv,
     run_sandboxed,
 )
@@ -91,3 +92,18 @@ async def test_cancellation_kills_the_process() -> None:
 async def test_output_is_capped() -> None:
     result = await run_python("print('x' * 100000)", output_limit_bytes=1000)
     assert len(result.stdout) == 1000
+
+
+@pytest.mark.skipif(not process_isolation_available(), reason="no process namespaces here")
+async def test_other_processes_environments_are_invisible(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proc-leak-check")
+    code = (
+        "import glob\nleaks = 0\n"
+        "for path in glob.glob('/proc/*/environ'):\n"
+        "    try:\n        leaks += b'sk-proc-leak-check' in open(path, 'rb').read()\n"
+        "    except OSError:\n        pass\n"
+        "import os\nprint('leaks', leaks, 'pid', os.getpid())"
+    )
+    result = await run_python(code)
+    assert result.process_isolated
+    assert "leaks 0" in result.stdout and "pid 1" in result.stdout

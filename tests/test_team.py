@@ -127,3 +127,83 @@ async def test_same_key_with_a_different_request_is_not_replayed(store: EventSto
     ) as again:
         reply = await again.call("n0", "b", key="k")
     assert reply.text == "b" and again.replayed == 0
+
+
+async def test_run_started_names_the_coordinator_process(store: EventStore) -> None:
+    import os
+
+    spec, backends = scripted_team(1, lambda c: "x")
+    async with Team(spec, store, kind="test", backends=backends) as team:
+        pass
+    [started] = store.events(team.run_id, types=["run_started"])
+    assert started.data["pid"] == os.getpid() and started.data["host"]
+
+
+async def test_unkeyed_calls_replay_from_logged_messages_when_asked(store: EventStore) -> None:
+    spec, backends = scripted_team(2, lambda c: f"reply to {c.prompt}")
+    backend = backends["scripted"]
+    async with Team(spec, store, kind="test", backends=backends) as team:
+        first = await team.call("n0", "q1")
+        await team.call("n0", "q1")
+        run_id = team.run_id
+    async with Team(
+        spec, store, kind="test", backends=backends, run_id=run_id, resume=True
+    ) as plain:
+        await plain.call("n0", "q1")
+        assert plain.replayed == 0  # unkeyed calls are not replayed unless asked
+    assert backend.calls == 3  # type: ignore[attr-defined]
+    async with Team(
+        spec,
+        store,
+        kind="test",
+        backends=backends,
+        run_id=run_id,
+        resume=True,
+        replay_unkeyed=True,
+    ) as again:
+        replayed = [await again.call("n0", "q1") for _ in range(4)]
+        assert again.replayed == 3  # the three logged replies, in order, then a new call
+    assert replayed[0] == first and backend.calls == 4  # type: ignore[attr-defined]
+
+
+async def test_a_reply_round_trips_through_its_record() -> None:
+    from lmteams.messages import Usage
+    from lmteams.team import Reply
+
+    reply = Reply("n0", "t", Usage(1, 2), 0.5, "stop", "m", "e1", (0.1,), served_by="n1")
+    assert Reply.from_record(reply.to_record()) == reply
+
+
+async def test_without_a_resilience_layer_heartbeats_are_ignored(store: EventStore) -> None:
+    spec, backends = scripted_team(1, lambda c: "x")
+    async with Team(spec, store, kind="test", backends=backends) as team:
+        team.heartbeat("n0")
+        await team.call("n0", "q")
+        stats = team.statistics()
+    assert stats.resilience is None and stats.totals.calls == 1
+    assert stats.runtime["n0"].completed == 1
+
+
+async def test_secrets_in_a_team_file_never_reach_the_log(store: EventStore) -> None:
+    from lmteams.config import parse_team
+    from lmteams.team import loggable_team
+
+    spec = parse_team(
+        {
+            "models": {
+                "r": {
+                    "backend": "openai",
+                    "base_url": "http://127.0.0.1:9/v1",
+                    "api_key": "sk-SECRET",
+                    "api_key_env": "MY_KEY",
+                    "check_on_start": False,
+                }
+            },
+            "nodes": [{"name": "a", "model": "r"}],
+        },
+        source="t",
+    )
+    logged = loggable_team(spec)
+    assert "sk-SECRET" not in str(logged)
+    assert logged["models"]["r"]["api_key"] == "***"
+    assert logged["models"]["r"]["api_key_env"] == "MY_KEY"

@@ -8,10 +8,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from lmteams.config import TeamSpec
 from lmteams.consensus.answers import Answer, Extractor, get_extractor
+from lmteams.consensus.catalog import check_strategy
+from lmteams.consensus.quorum import check_faults
+from lmteams.consensus.settings import ConsensusSpec
 from lmteams.consensus.voting import Vote, majority
 from lmteams.errors import ModelError
 from lmteams.models.base import ModelBackend
@@ -38,6 +41,9 @@ class NodeAnswer:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
+    confidence: float | None = None  # the node's own, when the strategy asked for it
+    confidence_source: str | None = None  # "logprobs", "stated" or "unknown"
+    served_by: str | None = None  # the node that answered, when a call was rerouted or hedged
 
 
 class AskResult(BaseModel):
@@ -59,6 +65,12 @@ class AskResult(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     wall_s: float
+    consensus: str = "majority"
+    answer_key: str | None = None
+    #: Vote weight behind each answer (its representative wording), in first-supporter order.
+    split: dict[str, float] = Field(default_factory=dict)
+    #: What the strategy did: rounds, verdicts, fallbacks, waves, reliabilities...
+    detail: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def total_tokens(self) -> int:
@@ -91,25 +103,55 @@ def votes_of(answers: list[NodeAnswer]) -> list[Vote]:
     ]
 
 
+Options = ConsensusSpec | Mapping[str, Any] | None
+
+
+def resolve(spec: TeamSpec, consensus: str | None, options: Options) -> tuple[str, ConsensusSpec]:
+    """The strategy and its settings: flags (``consensus``, ``options``) over the team file."""
+    if isinstance(options, ConsensusSpec):
+        settings = options
+    else:
+        settings = spec.consensus.with_overrides(options or {})
+        if options:
+            settings.check_team(spec.node_names, list(spec.models), prefix="--")
+    name = check_strategy(consensus) if consensus is not None else settings.strategy
+    if name == "quorum" and settings.faults is not None:  # fail before any work starts
+        check_faults(len(spec.nodes), settings.faults)
+    return name, settings
+
+
 async def ask(
     spec: TeamSpec,
     question: str,
     store: EventStore,
     *,
+    consensus: str | None = None,
+    options: Options = None,
     extractor: str | Extractor = "auto",
     runtime: Runtime | None = None,
     backends: Mapping[str, ModelBackend] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> AskResult:
-    """Open a run for ``spec``, ask every node ``question`` and decide by majority.
+    """Open a run for ``spec``, ask the team ``question`` and decide by ``consensus``.
 
-    A node that fails is reported as failed and does not vote; the run still completes.
+    ``consensus`` names a strategy (see :data:`lmteams.consensus.catalog.STRATEGIES`; default:
+    the team file's ``consensus.strategy``, else majority); ``options`` overrides the team
+    file's ``consensus:`` settings. A node that fails is reported as failed and does not vote;
+    the run still completes. Every strategy reports its calls, tokens and wall time.
     """
     extract = get_extractor(extractor)
-    params: dict[str, Any] = {"question": question, "consensus": "majority"}
+    name, settings = resolve(spec, consensus, options)
+    params: dict[str, Any] = {"question": question, "consensus": name}
     team = Team(spec, store, kind="ask", params=params, runtime=runtime, backends=backends)
     async with team:
-        result = await ask_team(team, question, extractor=extract, on_progress=on_progress)
+        result = await ask_team(
+            team,
+            question,
+            consensus=name,
+            options=settings,
+            extractor=extract,
+            on_progress=on_progress,
+        )
         team.result = result.model_dump(mode="json")
     return result
 
@@ -118,14 +160,37 @@ async def ask_team(
     team: Team,
     question: str,
     *,
+    consensus: str | None = None,
+    options: Options = None,
     extractor: str | Extractor = "auto",
     on_progress: ProgressCallback | None = None,
 ) -> AskResult:
-    """Ask every node of an open team ``question`` concurrently and decide by majority.
+    """Ask an open team ``question`` and decide by ``consensus`` (default: majority).
 
     Many questions can go through one open team (one run); each gets its own decision event.
+    Majority over exact answers takes a lean path: one concurrent fan-out and a vote.
     """
-    extract = get_extractor(extractor)
+    settings = options if isinstance(options, ConsensusSpec) else None
+    if options is None:
+        settings = team.spec.consensus
+    if (
+        settings is not None
+        and settings.similarity == "exact"
+        and (consensus or settings.strategy) == "majority"
+    ):
+        return await _majority(team, question, get_extractor(extractor), on_progress)
+    from lmteams.strategies import run_strategy  # the other strategies load on first use
+
+    name, settings = resolve(team.spec, consensus, options)
+    return await run_strategy(
+        team, question, name, settings, get_extractor(extractor), on_progress=on_progress
+    )
+
+
+async def _majority(
+    team: Team, question: str, extract: Extractor, on_progress: ProgressCallback | None
+) -> AskResult:
+    """Every node answers concurrently; the most common answer wins."""
     spec = team.spec
     started = time.perf_counter()
     calls_before = team.totals.calls
@@ -159,11 +224,12 @@ async def ask_team(
     answers = [t.result() for t in tasks]
     await team.wait_durable()  # one commit barrier before the replies are used
     decision = majority(votes_of(answers))
+    winner = decision.answer
     # Every field is built here from checked values; skip re-validating each node's answer.
     result = AskResult.model_construct(
         run_id=team.run_id,
         question=question,
-        answer=decision.answer.text if decision.answer else None,
+        answer=winner.text if winner else None,
         agreement=decision.agreement,
         support=decision.support,
         valid_votes=decision.total,
@@ -175,6 +241,10 @@ async def ask_team(
         prompt_tokens=team.totals.prompt_tokens - prompt_before,
         completion_tokens=team.totals.completion_tokens - completion_before,
         wall_s=time.perf_counter() - started,
+        consensus="majority",
+        answer_key=winner.key if winner else None,
+        split={a.text: w for a, w, _ in decision.groups},
+        detail={},
     )
     decision_event = result.model_dump(mode="json", exclude={"nodes"})
     decision_event["votes"] = {a.node: a.answer_key for a in answers if a.status == "done"}

@@ -15,8 +15,12 @@ from typing import Any, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from lmteams.consensus.settings import ConsensusSpec
 from lmteams.errors import ConfigError
+from lmteams.faults.config import BudgetSpec, FaultsSpec, ResilienceSpec, check_references
 from lmteams.models.base import Sampling
+from lmteams.routing.roles import RoleConfig
+from lmteams.runtime.ray_settings import RaySettings
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 DEFAULT_TEAM = "default"
@@ -90,6 +94,20 @@ class TeamSpec(BaseModel):
     models: dict[str, ModelSpec] = Field(default_factory=lambda: {"smollm2": ModelSpec()})
     defaults: Defaults = Field(default_factory=Defaults)
     nodes: tuple[NodeSpec, ...] = Field(min_length=1)
+    consensus: ConsensusSpec = Field(
+        default_factory=ConsensusSpec, description="How the team reaches one answer."
+    )
+    roles: dict[str, RoleConfig] = Field(
+        default_factory=dict, description="Per-role settings: load balancing across replicas."
+    )
+    ray: RaySettings | None = Field(
+        None, description="Ray runtime placement and recovery (see docs/ray.md)."
+    )
+    resilience: ResilienceSpec | None = Field(
+        None, description="Timeouts, retries, breakers, hedging, rate limits (docs/faults.md)."
+    )
+    budget: BudgetSpec | None = Field(None, description="Most tokens / cost one run may spend.")
+    faults: FaultsSpec | None = Field(None, description="Fault injection (docs/faults.md).")
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
@@ -113,6 +131,24 @@ class TeamSpec(BaseModel):
                     f"nodes[{index}].model: unknown model {node.model!r}; "
                     f"defined: {', '.join(self.models)}"
                 )
+        node_roles = {node.role for node in self.nodes}
+        for role in self.roles:
+            if role not in node_roles:
+                raise ValueError(
+                    f"roles.{role}: no node has role {role!r}; "
+                    f"node roles: {', '.join(sorted(node_roles))}"
+                )
+        try:
+            self.consensus.check_team(self.node_names, list(self.models), prefix="consensus.")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        check_references(
+            node_names=self.node_names,
+            roles=node_roles,
+            models=set(self.models),
+            faults=self.faults,
+            resilience=self.resilience,
+        )
         return self
 
     # -- derived views -------------------------------------------------------------------
@@ -226,14 +262,25 @@ def parse_team(data: Any, *, source: str) -> TeamSpec:
     return team
 
 
-def load_team(path: str | Path | None = None) -> TeamSpec:
-    """Load a team file, or the default team shipped with lmteams when ``path`` is None."""
-    if path is None or str(path) == DEFAULT_TEAM:
-        text = resources.files("lmteams.data").joinpath("default_team.yaml").read_text()
-        return parse_team(yaml.safe_load(text), source="default team")
-    source = str(path)
+BUILTIN_TEAMS = {
+    "default": "default_team.yaml",
+    "coders": "coding_team.yaml",
+    "specialists": "specialists_team.yaml",
+}
+
+
+def load_team(path: str | Path | None = None, *, default: str = DEFAULT_TEAM) -> TeamSpec:
+    """Load a team file, or a team shipped with lmteams by name (``default``, ``coders``...).
+
+    ``path=None`` loads the ``default`` named team.
+    """
+    name = default if path is None else str(path)
+    if name in BUILTIN_TEAMS and not Path(name).exists():
+        text = resources.files("lmteams.data").joinpath(BUILTIN_TEAMS[name]).read_text()
+        return parse_team(yaml.safe_load(text), source=f"{name} team")
+    source = name
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(name).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("file not found", source=source) from None
     except (OSError, UnicodeDecodeError) as exc:

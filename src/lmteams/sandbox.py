@@ -2,9 +2,11 @@
 
 Each run gets a fresh temporary directory (a copy of a workspace, plus any files given), a
 minimal environment with no API keys or other secrets, resource limits (address space, CPU
-time, file size, process count) and, where the platform allows it, no network: the program runs
-in a new network namespace that has only a loopback interface that is down. A wall-clock time
-limit kills the whole process group. Model-written code never runs in the coordinator's process.
+time, file size) and, where the platform allows it, namespaces of its own: no network (a new
+network namespace whose only interface is a loopback that is down) and its own process tree
+with its own /proc, so it cannot read the coordinator's environment (API keys) through
+/proc/<pid>/environ. A wall-clock time limit kills the whole process group. Model-written code
+never runs in the coordinator's process. It can still read files the user can read.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class SandboxResult:
     duration_s: float
     timed_out: bool
     network_isolated: bool
+    process_isolated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -59,24 +62,45 @@ class SandboxResult:
         return f"{status}\n{text[-limit:]}"
 
 
+_PID_FLAGS = ["-p", "-f", "--mount-proc", "--kill-child"]
+
+
 @functools.cache
-def network_isolation_available() -> bool:
-    """Whether ``unshare --net`` works here (root, or unprivileged user namespaces)."""
+def _namespace_flags(network: bool, pids: bool) -> tuple[str, ...] | None:
+    """``unshare`` flags giving the wanted namespaces, or None where that does not work here."""
     unshare = shutil.which("unshare")
-    if unshare is None or not sys.platform.startswith("linux"):
-        return False
-    for flags in (["-n"], ["-r", "-n"]):
+    if unshare is None or not sys.platform.startswith("linux") or not (network or pids):
+        return None
+    wanted = (["-n"] if network else []) + (_PID_FLAGS if pids else [])
+    prefixes = [[]] if os.geteuid() == 0 else [[], ["-r"]]
+    for prefix in prefixes:
+        flags = [*prefix, *wanted]
         try:
             probe = subprocess.run([unshare, *flags, "true"], capture_output=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             continue
         if probe.returncode == 0:
-            _UNSHARE_FLAGS[:] = flags
-            return True
-    return False
+            return tuple(flags)
+    return None
 
 
-_UNSHARE_FLAGS: list[str] = []
+def network_isolation_available() -> bool:
+    """Whether a sandboxed program can get a network namespace of its own here."""
+    return _namespace_flags(True, False) is not None
+
+
+def process_isolation_available() -> bool:
+    """Whether a sandboxed program can get its own process namespace and /proc here."""
+    return _namespace_flags(False, True) is not None
+
+
+def _isolation(network_allowed: bool) -> tuple[list[str], bool, bool]:
+    """(unshare flags, network isolated, processes isolated): the most isolation available."""
+    for network, pids in ((not network_allowed, True), (not network_allowed, False), (False, True)):
+        flags = _namespace_flags(network, pids)
+        if flags is not None:
+            return list(flags), network, pids
+    return [], False, False
 
 
 def minimal_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -144,13 +168,13 @@ async def run_sandboxed(
     environment; nothing of this process's environment leaks in except PATH and locale.
     """
     limits = limits or SandboxLimits()
-    isolate = not limits.network and network_isolation_available()
+    flags, net_isolated, pid_isolated = _isolation(limits.network)
     with tempfile.TemporaryDirectory(prefix="lmteams-sandbox-") as tmp:
         root = Path(tmp)
         await asyncio.to_thread(_prepare, root, workdir, files or {})
         command = list(argv)
-        if isolate:
-            command = [shutil.which("unshare") or "unshare", *_UNSHARE_FLAGS, *command]
+        if flags:
+            command = [shutil.which("unshare") or "unshare", *flags, *command]
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(
             *command,
@@ -182,7 +206,8 @@ async def run_sandboxed(
             stderr=err[:cap].decode(errors="replace"),
             duration_s=time.monotonic() - started,
             timed_out=timed_out,
-            network_isolated=isolate,
+            network_isolated=net_isolated,
+            process_isolated=pid_isolated,
         )
 
 

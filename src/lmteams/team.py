@@ -8,18 +8,25 @@ runtime, logs the reply, waits until both are durable and returns a typed :class
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
+import os
+import socket
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from lmteams.config import TeamSpec
-from lmteams.errors import ModelError
+from lmteams.errors import BudgetExceeded, ModelError, ModelTimeout
+from lmteams.faults.config import ResilienceSpec
+from lmteams.faults.inject import FaultInjectingRuntime
+from lmteams.faults.resilient import Resilience, ResilienceStats
+from lmteams.faults.validation import OutputRules
 from lmteams.messages import ZERO_USAGE, Envelope, Kind, Usage
 from lmteams.models.base import ChatMessage, ModelBackend
-from lmteams.runtime.base import Runtime
+from lmteams.replay import EVENT_TYPES, payload_digest, unkeyed_replies
+from lmteams.runtime.base import NodeStats, Runtime
 from lmteams.runtime.local import LocalRuntime
 from lmteams.state.journal import Journal
 from lmteams.state.store import EventStore
@@ -29,8 +36,7 @@ COORDINATOR = "coordinator"
 
 def idempotency_key(run_id: str, node: str, key: str, payload: dict[str, Any]) -> str:
     """(run, node, caller's key, hash of the request) as one string."""
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{run_id}|{node}|{key}|{digest}"
+    return f"{run_id}|{node}|{key}|{payload_digest(payload)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +51,14 @@ class Reply:
     model: str
     envelope_id: str
     token_logprobs: tuple[float, ...] | None = None
+    #: The node that actually answered, when the call was rerouted or hedged to another one.
+    served_by: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         """JSON-able form, kept in the call-result table for replay."""
         return {
             "node": self.node,
+            "served_by": self.served_by,
             "text": self.text,
             "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens,
@@ -72,14 +81,16 @@ class Reply:
             model=record["model"],
             envelope_id=record["envelope_id"],
             token_logprobs=tuple(logprobs) if logprobs else None,
+            served_by=record.get("served_by"),
         )
 
     @classmethod
-    def from_envelope(cls, envelope: Envelope) -> Reply:
+    def from_envelope(cls, envelope: Envelope, node: str | None = None) -> Reply:
+        """The reply in ``envelope``; ``node`` is the node the call was addressed to."""
         payload = envelope.payload
         logprobs = payload.get("token_logprobs")
         return cls(
-            node=envelope.sender,
+            node=node or envelope.sender,
             text=payload.get("text", ""),
             usage=envelope.usage or ZERO_USAGE,
             latency_s=float(payload.get("latency_s", 0.0)),
@@ -87,6 +98,7 @@ class Reply:
             model=str(payload.get("model", "")),
             envelope_id=envelope.id,
             token_logprobs=tuple(logprobs) if logprobs is not None else None,
+            served_by=envelope.sender if node is not None and node != envelope.sender else None,
         )
 
 
@@ -116,22 +128,33 @@ class Team:
         backends: Mapping[str, ModelBackend] | None = None,
         run_id: str | None = None,
         resume: bool = False,
+        replay_unkeyed: bool = False,
     ) -> None:
+        """``replay_unkeyed`` (with ``resume``): also replay calls made without a key, matched
+        by node and request in the order they were made (for deterministic callers such as
+        ``ask``; see :mod:`lmteams.replay`)."""
         self.spec = spec
         self.store = store
         self.kind = kind
         self.params = params or {}
         self.runtime = runtime or LocalRuntime()
+        if spec.faults is not None and any(r.active for r in spec.faults.nodes.values()):
+            self.runtime = FaultInjectingRuntime(self.runtime, spec.faults, emit=self._emit)
         self._backends = backends
         self.run_id = run_id or ""
         self.resume = resume
         self.journal: Journal | None = None
         # Committed call results of this run by idempotency key: replayed, never re-sent.
         self._replay: dict[str, dict[str, Any]] = {}
+        self._replay_unkeyed_wanted = replay_unkeyed
+        self._replay_unkeyed: dict[tuple[str, str], deque[Envelope]] = {}
         self.replayed = 0
         self.totals = TeamTotals()
         self.result: dict[str, Any] | None = None
         self.status = "done"
+        # None keeps the fast path: no resilience section and no budget in the team file.
+        self.resilience: Resilience | None = None
+        self._checks_only: Resilience | None = None
 
     async def __aenter__(self) -> Team:
         if self.resume:
@@ -141,26 +164,41 @@ class Team:
             self._replay = {
                 k: json.loads(v) for k, v in self.store.call_results(self.run_id).items()
             }
+            if self._replay_unkeyed_wanted:
+                self._replay_unkeyed = unkeyed_replies(
+                    self.store.events(self.run_id, types=EVENT_TYPES)
+                )
         else:
             self.run_id = self.store.new_run(
                 self.kind, params=self.params, team=self.spec.name, run_id=self.run_id or None
             )
         self.journal = Journal(self.store, self.run_id)
         self.journal.start_clock()
+        # Who runs the coordinator: `lmteams resume` refuses to resume a run still alive.
+        host = {"pid": os.getpid(), "host": socket.gethostname()}
         if self.resume:
             self.journal.event(
-                "run_resumed", {"runtime": self.runtime.name, "committed_calls": len(self._replay)}
+                "run_resumed",
+                {
+                    "runtime": self.runtime.name,
+                    "committed_calls": len(self._replay),
+                    "logged_replies": sum(len(v) for v in self._replay_unkeyed.values()),
+                    **host,
+                },
             )
         else:
             self.journal.event(
                 "run_started",
                 {
                     "kind": self.kind,
-                    "team": self.spec.model_dump(mode="json", exclude_none=True),
+                    "team": loggable_team(self.spec),
                     "runtime": self.runtime.name,
                     "params": self.params,
+                    **host,
                 },
             )
+        if self.spec.resilience is not None or self.spec.budget is not None:
+            self.resilience = self._new_resilience(self.spec.resilience or ResilienceSpec.off())
         try:
             await self.runtime.start(self.spec, self._backends)
         except BaseException as exc:
@@ -177,13 +215,22 @@ class Team:
         tb: TracebackType | None,
     ) -> None:
         journal = self._journal()
-        if exc is not None:
+        budget = self.resilience.budget if self.resilience is not None else None
+        if exc is not None and _only_budget(exc):
+            # The budget ran out: a clean stop that keeps whatever results were reached.
+            self.status = "stopped"
+            reason = budget.exhausted if budget is not None and budget.exhausted else str(exc)
+            self.result = {**(self.result or {}), "stopped": reason}
+        elif exc is not None:
             self.status = (
                 "cancelled"
                 if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
                 else "failed"
             )
             self.result = {**(self.result or {}), "error": str(exc) or type(exc).__name__}
+        elif budget is not None and budget.exhausted:
+            self.status = "stopped"
+            self.result = {**(self.result or {}), "stopped": budget.exhausted}
         journal.event(
             "run_finished",
             {
@@ -244,6 +291,7 @@ class Team:
         parent_id: str | None = None,
         durable: bool = True,
         key: str | None = None,
+        validate: OutputRules | None = None,
     ) -> Reply:
         """Send one request to ``node`` and return its reply once both are durably logged.
 
@@ -255,35 +303,85 @@ class Team:
         (run, node, key, request hash), and a resumed run replays it instead of calling the
         model again. Put the task id and attempt number in the key.
 
-        Raises :class:`~lmteams.errors.ModelError` if the node's call fails; the failure is logged.
+        When the team file has a ``resilience:`` or ``budget:`` section, the call goes through
+        the resilience layer (:mod:`lmteams.faults.resilient`): deadlines, retries, breakers,
+        rerouting, hedging, rate limits, the budget and output checks; ``validate`` replaces
+        the team's output checks for this call (a reply failing them is retried with
+        feedback). The reply's ``node`` is always ``node``; ``served_by`` names another node
+        that answered instead.
+
+        Raises :class:`~lmteams.errors.ModelError` if the node's call fails; the failure is
+        logged. Once the budget is spent, raises :class:`~lmteams.faults.budget.BudgetStop`
+        (both a ModelError and a :class:`~lmteams.errors.BudgetExceeded`).
         """
         envelope = self.request_envelope(
             node, messages, sampling=sampling, meta=meta, parent_id=parent_id
         )
         if key is None:
-            return await self.deliver(envelope, durable=durable)
+            if self._replay_unkeyed:
+                replayed = self._take_unkeyed(node, envelope.payload)
+                if replayed is not None:
+                    return replayed
+            return await self.deliver(envelope, durable=durable, validate=validate)
         call_key = idempotency_key(self.run_id, node, key, envelope.payload)
         record = self._replay.get(call_key)
         if record is not None:
             self.replayed += 1
             self._journal().event("call_replayed", {"key": key}, node=node)
             return Reply.from_record(record)
-        reply = await self.deliver(envelope, durable=False)
+        reply = await self.deliver(envelope, durable=False, validate=validate)
         self._journal().record_call(call_key, node, reply.to_record())
         await self.wait_durable()
         return reply
+
+    def _take_unkeyed(self, node: str, payload: dict[str, Any]) -> Reply | None:
+        logged = self._replay_unkeyed.get((node, payload_digest(payload)))
+        if not logged:
+            return None
+        envelope = logged.popleft()
+        self.replayed += 1
+        self._journal().event("call_replayed", {"reply_id": envelope.id}, node=node)
+        return Reply.from_envelope(envelope, node=node)
 
     async def wait_durable(self) -> None:
         """Return once every message and event logged so far is committed."""
         await self._journal().wait_durable()
 
-    async def deliver(self, envelope: Envelope, *, durable: bool = True) -> Reply:
+    async def deliver(
+        self, envelope: Envelope, *, durable: bool = True, validate: OutputRules | None = None
+    ) -> Reply:
         """Log, deliver and await one request envelope (see :meth:`call`)."""
+        resilience = self.resilience
+        if resilience is None and validate is None:
+            reply = await self._send(envelope, None)
+        else:
+            if resilience is None:
+                # Only a per-call output check: a layer with every other reaction off, kept
+                # apart so that calls without a check stay on the fast path.
+                if self._checks_only is None:
+                    self._checks_only = self._new_resilience(ResilienceSpec.off())
+                resilience = self._checks_only
+            reply = await resilience.deliver(envelope, validate)
+        if durable:
+            await self._journal().wait_durable()
+        return Reply.from_envelope(reply, envelope.recipients[0])
+
+    async def _send(self, envelope: Envelope, timeout_s: float | None) -> Envelope:
+        """One attempt: log the request, deliver it (within ``timeout_s``), log the outcome."""
         journal = self._journal()
         journal.message(envelope)
         self.totals.calls += 1
         try:
-            reply = await self.runtime.request(envelope)
+            if timeout_s is None:
+                reply = await self.runtime.request(envelope)
+            else:
+                try:
+                    async with asyncio.timeout(timeout_s):
+                        reply = await self.runtime.request(envelope)
+                except TimeoutError:
+                    raise ModelTimeout(
+                        f"no reply within {timeout_s:.3g}s", node=envelope.recipients[0]
+                    ) from None
         except ModelError as exc:
             self.totals.failures += 1
             journal.event(
@@ -302,12 +400,75 @@ class Team:
         if usage is not None:
             self.totals.prompt_tokens += usage.prompt_tokens
             self.totals.completion_tokens += usage.completion_tokens
-        if durable:
-            await journal.wait_durable()
-        return Reply.from_envelope(reply)
+        return reply
+
+    def _new_resilience(self, config: ResilienceSpec) -> Resilience:
+        journal = self._journal()
+        return Resilience(
+            self.spec, config, self.spec.budget, send=self._send, emit=self._emit, clock=journal.now
+        )
 
     def event(
         self, type: str, data: dict[str, Any] | None = None, *, node: str | None = None
     ) -> None:
         """Log a state change of this run."""
         self._journal().event(type, data, node=node)
+
+    def _emit(self, type: str, data: dict[str, Any], node: str | None) -> None:
+        self._journal().event(type, data, node=node)
+
+    # -- live view -----------------------------------------------------------------------
+
+    def heartbeat(self, node: str) -> None:
+        """Record a sign of life from ``node`` (a long call in progress, a remote actor).
+
+        Nodes that send heartbeats are watched by the phi-accrual detector: when they fall
+        silent they become suspect, then dead (their work is rerouted), and recover with the
+        next heartbeat. Without a ``resilience:`` section this does nothing.
+        """
+        if self.resilience is not None:
+            self.resilience.heartbeat(node)
+
+    def statistics(self) -> TeamStats:
+        """Live view of the run: totals, each node's runtime counters, and (with a resilience
+        layer) node health, breakers, budget and fault-handling counters."""
+        return TeamStats(
+            totals=self.totals,
+            replayed=self.replayed,
+            runtime=self.runtime.statistics(),
+            resilience=self.resilience.statistics() if self.resilience is not None else None,
+        )
+
+
+@dataclass(slots=True)
+class TeamStats:
+    totals: TeamTotals
+    replayed: int
+    runtime: dict[str, NodeStats]
+    resilience: ResilienceStats | None
+
+
+#: What a logged team shows in place of a secret.
+REDACTED = "***"
+_SECRET_NAMES = ("key", "token", "secret", "password")
+
+
+def loggable_team(spec: TeamSpec) -> dict[str, Any]:
+    """The team as JSON for the log, with every secret-looking model setting redacted
+    (``api_key``, ``*_token``...; ``api_key_env`` only names a variable and is kept)."""
+    data = spec.model_dump(mode="json", exclude_none=True)
+    for options in data.get("models", {}).values():
+        for name, value in options.items():
+            lowered = name.lower()
+            if isinstance(value, str) and (
+                lowered in _SECRET_NAMES or lowered.endswith(tuple(f"_{s}" for s in _SECRET_NAMES))
+            ):
+                options[name] = REDACTED
+    return data
+
+
+def _only_budget(exc: BaseException) -> bool:
+    """Is ``exc`` a budget stop (possibly inside exception groups, with nothing else)?"""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_budget(inner) for inner in exc.exceptions)
+    return isinstance(exc, BudgetExceeded)

@@ -7,6 +7,8 @@ async with Team(spec, EventStore(":memory:"), kind="test", backends=backends) as
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +23,7 @@ __all__ = [
     "ScriptedReply",
     "VirtualClock",
     "event_types",
+    "project_script",
     "scripted_team",
 ]
 
@@ -69,3 +72,30 @@ def event_types(store: EventStore, run_id: str) -> list[str]:
 def messages(store: EventStore, run_id: str) -> list[EventRecord]:
     """A run's message events, in order."""
     return store.events(run_id, types=["message"])
+
+
+_WRITE = re.compile(r"^Write: (.+)$", re.M)
+_PENDING = re.compile(r"^- (\S+) \[pending\]", re.M)
+_READY = re.compile(r"^Ready tasks: (.*)$", re.M)
+_IDLE = re.compile(r"^Idle workers: (.*)$", re.M)
+
+
+def project_script(call: ScriptedCall) -> str:
+    """A scripted worker for task-graph runs: writes a trivial module for every file asked
+    for, claims the first pending task on the board, and as lead pairs ready tasks with idle
+    workers in order. Use with :func:`scripted_team` for runs of any project."""
+    prompt = call.prompt
+    lead = _READY.search(prompt)
+    if lead and "Assign ready tasks" in prompt:
+        ready = [t for t in lead.group(1).split(", ") if t]
+        idle_match = _IDLE.search(prompt)
+        idle = idle_match.group(1).split(", ") if idle_match else []
+        pairs = [{"task": t, "node": n} for t, n in zip(ready, idle, strict=False)]
+        return json.dumps({"assignments": pairs})
+    if "Pick ONE open task" in prompt:
+        pending = _PENDING.findall(prompt)
+        return pending[0] if pending else "none"
+    wanted = _WRITE.search(prompt)
+    files = [f.strip() for f in wanted.group(1).split(",")] if wanted else []
+    blocks = [f"{name}\n```python\nVALUE = {len(name)}\n```" for name in files if name.endswith(".py")]
+    return "\n\n".join(blocks) or "done"

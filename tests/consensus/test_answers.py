@@ -107,3 +107,25 @@ def test_extractors_never_crash(reply: str) -> None:
     for extract in (extract_auto, extract_number, extract_text, extract_choice, extract_yes_no):
         answer = extract(reply)
         assert isinstance(answer.key, str)
+
+
+@pytest.mark.parametrize(
+    ("kind", "reply", "key"),
+    [
+        ("json:answer", 'Here: {"answer": "1,000"}', "1000"),
+        ("json", '```json\n{"answer": "Paris", "why": "capital"}\n```', "paris"),
+        ("json:result.value", '{"result": {"value": 7}}', "7"),
+        ("json:ok", '{"ok": true}', "yes"),
+        ("json:answer", "no json here", ""),
+        ("json:answer", '{"other": 1}', ""),
+        ("json:answer", '{"answer": [1, 2]}', ""),
+        ("json:answer", '{bad} then {"answer": "x"}', "x"),
+    ],
+)
+def test_json_field_extractor(kind: str, reply: str, key: str) -> None:
+    assert get_extractor(kind)(reply).key == key
+
+
+def test_json_field_needs_a_name() -> None:
+    with pytest.raises(ConfigError, match="JSON field name"):
+        get_extractor("json:.")

@@ -76,3 +76,43 @@ def test_decision_is_deterministic_and_order_independent_except_ties(ks: list[st
     if not first.tie and first.answer is not None:
         assert reversed_decision.answer is not None
         assert reversed_decision.answer.key == first.answer.key
+
+
+def test_weighted_vote_lets_a_heavy_node_win() -> None:
+    from lmteams.consensus.voting import split_of, weighted
+
+    decision = weighted(
+        [
+            Vote("expert", Answer("a", "A"), 3.0),
+            Vote("x", Answer("b", "B"), 1.0),
+            Vote("y", Answer("b", "B"), 1.0),
+        ]
+    )
+    assert decision.answer == Answer("a", "A") and decision.reason == "weighted majority"
+    assert split_of(decision) == {"A": 3.0, "B": 2.0}
+    tie = weighted([Vote("x", Answer("a", "A"), 2.0), Vote("y", Answer("b", "B"), 2.0)])
+    assert tie.tie and tie.answer == Answer("a", "A")
+    assert weighted([]).answer is None
+
+
+weighted_votes = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "c", ""]), st.floats(0.1, 10.0)), max_size=10
+)
+
+
+@given(weighted_votes)
+def test_weighted_winner_has_the_most_weight(pairs: list[tuple[str, float]]) -> None:
+    from lmteams.consensus.voting import weighted
+
+    decision = weighted([Vote(f"n{i}", Answer(k, k), w) for i, (k, w) in enumerate(pairs)])
+    totals: dict[str, float] = {}
+    for key, weight in pairs:
+        if key:
+            totals[key] = totals.get(key, 0.0) + weight
+    if not totals:
+        assert decision.answer is None
+        return
+    assert decision.answer is not None
+    assert decision.support == max(totals.values())
+    assert abs(decision.total - sum(totals.values())) < 1e-9
+    assert 0.0 < decision.agreement <= 1.0

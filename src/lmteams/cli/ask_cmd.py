@@ -9,12 +9,33 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from lmteams.ask import AskResult, ask
-from lmteams.cli.options import DbOption, JsonOption, TeamOption
+from lmteams.ask import AskResult, ask, resolve
+from lmteams.cli.consensus_options import (
+    ConsensusOption,
+    FaultsOption,
+    JudgeOption,
+    LayersOption,
+    NodeOption,
+    RoundsOption,
+    SimilarityOption,
+    StopConfidenceOption,
+    ThresholdOption,
+    overrides,
+)
+from lmteams.cli.inject_option import InjectOption
+from lmteams.cli.options import (
+    DbOption,
+    JsonOption,
+    RayAddressOption,
+    RuntimeOption,
+    TeamOption,
+)
 from lmteams.cli.render import AskProgress, ask_result
 from lmteams.cli.session import open_store, run_async
 from lmteams.config import load_team
 from lmteams.consensus.answers import EXTRACTORS
+from lmteams.faults.injection import apply_inject
+from lmteams.runtime.factory import make_runtime
 
 
 def ask_command(
@@ -35,33 +56,80 @@ def ask_command(
         typer.Option(
             "--answer",
             "-a",
-            help=f"How to read each node's final answer: {', '.join(EXTRACTORS)}.",
+            help=f"How to read each node's final answer: {', '.join(EXTRACTORS)}, json:FIELD.",
         ),
     ] = "auto",
+    consensus: ConsensusOption = None,
+    judge: JudgeOption = None,
+    rounds: RoundsOption = None,
+    layers: LayersOption = None,
+    faults: FaultsOption = None,
+    similarity: SimilarityOption = None,
+    threshold: ThresholdOption = None,
+    stop_confidence: StopConfidenceOption = None,
+    node: NodeOption = None,
     json_output: JsonOption = False,
     db: DbOption = None,
+    runtime: RuntimeOption = "local",
+    ray_address: RayAddressOption = None,
+    inject: InjectOption = None,
 ) -> None:
-    """Ask every node the same question at once and decide the team's answer by majority vote.
+    """Ask the team a question and decide its answer by a consensus strategy.
 
     Each node replies in its own role; its final answer is extracted and normalized (numbers,
-    case, punctuation), and the most common answer wins. Ties are broken by team order and
-    reported. Every message is logged: see `lmteams show RUN`.
+    case, punctuation). By default the most common answer wins (ties broken by team order and
+    reported); --consensus picks another way: weighted, confidence, quorum (Byzantine 2f+1, or
+    an explicit "no consensus"), judge, debate, moa, learned, adaptive, cascade. The answer is
+    shown with what it cost: calls, tokens and wall time. Every message is logged: see
+    `lmteams show RUN`.
 
-    Example: lmteams ask "What is 17 + 25?" --nodes 5
+    Example: lmteams ask "What is 17 + 25?" --nodes 5 --consensus debate --rounds 2
     """
+    nodes_runtime = make_runtime(runtime, ray_address)
     spec = load_team(team)
     if nodes is not None:
         spec = spec.resized(nodes)
+    spec = apply_inject(spec, inject or [])
+    given = overrides(
+        judge=judge,
+        rounds=rounds,
+        layers=layers,
+        faults=faults,
+        similarity=similarity,
+        threshold=threshold,
+        stop_confidence=stop_confidence,
+        node=node,
+    )
+    strategy, settings = resolve(spec, consensus, given)  # bad flags fail before any work
     store = open_store(db)
     console = Console()
     if json_output:
-        result: AskResult = run_async(ask(spec, question, store, extractor=answer))
+        result: AskResult = run_async(
+            ask(
+                spec,
+                question,
+                store,
+                consensus=strategy,
+                options=settings,
+                extractor=answer,
+                runtime=nodes_runtime,
+            )
+        )
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
         return
     progress = AskProgress([(n.name, n.role) for n in spec.nodes])
     with Live(progress, console=console, refresh_per_second=8, transient=True):
         result = run_async(
-            ask(spec, question, store, extractor=answer, on_progress=progress.update)
+            ask(
+                spec,
+                question,
+                store,
+                consensus=strategy,
+                options=settings,
+                extractor=answer,
+                on_progress=progress.update,
+                runtime=nodes_runtime,
+            )
         )
     ask_result(console, result)
 

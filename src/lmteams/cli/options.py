@@ -31,3 +31,26 @@ TeamOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one machine-readable JSON object instead.")
 ]
+
+RuntimeOption = Annotated[
+    str,
+    typer.Option(
+        "--runtime",
+        envvar="LMTEAMS_RUNTIME",
+        help="Where nodes run: local (this process) or ray (Ray actors; see docs/ray.md).",
+    ),
+]
+
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        envvar="LMTEAMS_RAY_ADDRESS",
+        help=(
+            "With --runtime ray: join a running cluster, `auto` (started on this machine by "
+            "`ray start --head`) or HOST:PORT of its head. Default: a private local cluster, "
+            "stopped after the run."
+        ),
+        show_default=False,
+    ),
+]

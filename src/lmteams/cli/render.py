@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.spinner import Spinner
@@ -11,6 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from lmteams.ask import AskResult, NodeAnswer, NodeStatus
+
+if TYPE_CHECKING:
+    from lmteams.evaluation import EvalReport
 
 
 def clip(text: str | None, width: int = 60) -> str:
@@ -97,20 +100,116 @@ def ask_result(console: Console, result: AskResult) -> None:
             clip(node.reply, 60),
         )
     console.print(table)
+    for line in strategy_lines(result):
+        console.print(line, highlight=False)
     console.print()
     if result.answer is None:
-        console.print(Text("No answer: no node gave a usable answer.", style="bold red"))
+        reason = result.decided_by or "no node gave a usable answer"
+        title = "No consensus" if reason.startswith("no consensus") else "No answer"
+        console.print(Text(f"{title}: {reason.removeprefix('no consensus: ')}", style="bold red"))
     else:
         console.print(Text.assemble(("Answer: ", "bold"), (result.answer, "bold green")))
-        agreement = (
+        console.print(support_line(result))
+    console.print(
+        f"[dim]{result.consensus} · {result.calls} calls · {result.prompt_tokens} prompt + "
+        f"{result.completion_tokens} completion tokens · {result.wall_s:.2f}s · "
+        f"run {result.run_id}[/]"
+    )
+
+
+def support_line(result: AskResult) -> str:
+    if result.consensus in ("majority", "plurality", "quorum", "adaptive", "cascade", "debate"):
+        line = (
             f"{result.support:g} of {result.valid_votes:g} answering nodes agree "
             f"({result.agreement:.0%})"
         )
-        console.print(
-            agreement
-            + (f"; tie between {', '.join(result.tied)}, {result.decided_by}" if result.tie else "")
+    elif result.consensus == "learned":
+        line = f"posterior {result.support:.2f} ({result.detail.get('method', 'learned')})"
+    else:
+        line = f"support {result.support:.3g} of {result.valid_votes:.3g} ({result.agreement:.0%})"
+    tie = f"; tie between {', '.join(result.tied)}" if result.tie else ""
+    return f"{line}{tie} · {result.decided_by}"
+
+
+def strategy_lines(result: AskResult) -> list[str]:
+    """What the strategy did, one short line each (rounds, verdicts, waves, reliability)."""
+    detail = result.detail
+    lines: list[str] = []
+    for record in detail.get("rounds", []):
+        answers = ", ".join(f"{n}={a or '—'}" for n, a in record["answers"].items())
+        lines.append(f"[dim]round {record['round']}:[/] {clip(answers, 100)}")
+    for record in detail.get("layers", []):
+        answers = ", ".join(f"{n}={a or '—'}" for n, a in record["answers"].items())
+        lines.append(f"[dim]layer {record['round']}:[/] {clip(answers, 100)}")
+    if "shown" in detail:
+        shown = ", ".join(f"{i}. {a}" for i, a in enumerate(detail["shown"], 1))
+        lines.append(f"[dim]judge {detail.get('judge')} saw (shuffled):[/] {clip(shown, 90)}")
+    if "fallback" in detail:
+        lines.append(f"[yellow]fallback: {detail['fallback']}[/] ({detail.get('problem', '')})")
+    for record in detail.get("waves", []):
+        lines.append(f"[dim]wave:[/] asked {', '.join(record['asked'])}")
+    if "skipped" in detail:
+        lines.append(f"[dim]stopped after {detail['asked']} nodes:[/] {detail['stopped']}")
+    for record in detail.get("tiers", []):
+        answers = ", ".join(f"{n}={a or '—'}" for n, a in record["answers"].items())
+        escalated = " → escalated" if record.get("escalate") else ""
+        lines.append(f"[dim]tier {record['tier']}:[/] {clip(answers, 90)}{escalated}")
+    if "reliability" in detail:
+        shown = ", ".join(f"{n} {p:.2f}" for n, p in detail["reliability"].items())
+        lines.append(
+            f"[dim]reliability ({detail.get('history', 0)} questions, "
+            f"{detail.get('labeled', 0)} labeled):[/] {shown}"
+        )
+    if "confidence" in detail:
+        shown = ", ".join(f"{n} {p:.2f}" for n, p in detail["confidence"].items())
+        lines.append(f"[dim]confidence:[/] {shown}")
+    return lines
+
+
+def eval_table(console: Console, report: EvalReport) -> None:
+    """Strategies side by side: accuracy (95% CI), tokens, calls and wall time per question."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("strategy", "accuracy", "95% CI", "no answer", "tokens/q", "calls/q", "s/q"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    table.add_column("tokens vs greedy", justify="right")
+    baseline = next((s for s in report.scores if s.strategy == "greedy"), None)
+    for score in report.scores:
+        ratio = (
+            f"{score.tokens_per_question / baseline.tokens_per_question:.1f}x"
+            if baseline and baseline.tokens_per_question
+            else ""
+        )
+        table.add_row(
+            score.strategy,
+            f"{score.accuracy:.1%}",
+            f"{score.ci_low:.1%}-{score.ci_high:.1%}",
+            str(score.no_answer),
+            f"{score.tokens_per_question:.0f}",
+            f"{score.calls / max(1, score.questions):.1f}",
+            f"{score.wall_s / max(1, score.questions):.2f}",
+            ratio,
         )
     console.print(
-        f"[dim]{result.calls} calls · {result.prompt_tokens} prompt + {result.completion_tokens} "
-        f"completion tokens · {result.wall_s:.2f}s · run {result.run_id}[/]"
+        f"[bold]{report.team}[/] on {report.dataset}: {report.questions} questions in "
+        f"{report.wall_s:.1f}s",
+        highlight=False,
+    )
+    console.print(table)
+    training = report.training
+    if training is not None:
+        if training.get("trained"):
+            cv = training.get("cv_accuracy")
+            console.print(
+                f"meta-model trained on {training['questions']} questions "
+                f"({training['candidates']} candidates): training accuracy "
+                f"{training['train_accuracy']:.1%}"
+                + (f", 5-fold cross-validated {cv:.1%}" if cv is not None else "")
+                + "; `--consensus learned` now uses it",
+                highlight=False,
+            )
+        else:
+            console.print(f"[yellow]meta-model not trained:[/] {training.get('reason')}")
+    console.print(
+        f"[dim]run {report.run_id} · `lmteams eval-plot {report.run_id} -o eval.png`[/]",
+        highlight=False,
     )

@@ -7,6 +7,7 @@ own callable wherever an extractor name is accepted. Pure: no I/O.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Callable
@@ -191,6 +192,43 @@ def extract_auto(reply: str) -> Answer:
     return extract_text(reply)
 
 
+def first_json_object(reply: str) -> object | None:
+    """The first JSON object embedded in ``reply`` (a reply may wrap it in prose or a code
+    fence), or None."""
+    decoder = json.JSONDecoder()
+    start = reply.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(reply, start)
+        except json.JSONDecodeError:
+            start = reply.find("{", start + 1)
+            continue
+        return value  # type: ignore[no-any-return]
+    return None
+
+
+def json_field(field: str) -> Extractor:
+    """An extractor reading ``field`` (dotted path, e.g. ``result.value``) from the first JSON
+    object in a reply; the value is then normalized like ``auto`` (numbers, yes/no, text)."""
+    path = [part for part in field.split(".") if part]
+    if not path:
+        raise ConfigError("a JSON field name is required, e.g. json:answer", field="--answer")
+
+    def extract_json(reply: str) -> Answer:
+        value: object = first_json_object(reply)
+        for part in path:
+            if not isinstance(value, dict) or part not in value:
+                return NO_ANSWER
+            value = value[part]
+        if value is None or isinstance(value, dict | list):
+            return NO_ANSWER
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        return extract_auto(f"Answer: {value}")
+
+    return extract_json
+
+
 EXTRACTORS: dict[str, Extractor] = {
     "auto": extract_auto,
     "number": extract_number,
@@ -201,11 +239,15 @@ EXTRACTORS: dict[str, Extractor] = {
 
 
 def get_extractor(kind: str | Extractor) -> Extractor:
+    """An extractor by name; ``json:FIELD`` reads a field of a JSON reply."""
     if callable(kind):
         return kind
+    if kind.startswith("json:") or kind == "json":
+        return json_field(kind.partition(":")[2] or "answer")
     if kind not in EXTRACTORS:
         raise ConfigError(
-            f"unknown answer type {kind!r}; one of: {', '.join(EXTRACTORS)}", field="--answer"
+            f"unknown answer type {kind!r}; one of: {', '.join(EXTRACTORS)}, json:FIELD",
+            field="--answer",
         )
     return EXTRACTORS[kind]
 

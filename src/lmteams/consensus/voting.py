@@ -98,3 +98,23 @@ def majority(votes: Sequence[Vote]) -> Decision:
         groups=decision.groups,
         reason=reason,
     )
+
+
+def weighted(votes: Sequence[Vote]) -> Decision:
+    """Plurality by vote weight (e.g. each node's ``weight`` from the team file)."""
+    decision = plurality(votes)
+    if decision.answer is None or decision.tie:
+        return decision
+    strict = decision.support * 2 > decision.total
+    return Decision(
+        decision.answer,
+        decision.support,
+        decision.total,
+        groups=decision.groups,
+        reason="weighted majority" if strict else "weighted plurality (no majority)",
+    )
+
+
+def split_of(decision: Decision) -> dict[str, float]:
+    """Each answer's (representative wording's) share of the vote weight, in tally order."""
+    return {answer.text: weight for answer, weight, _ in decision.groups}

@@ -49,6 +49,45 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX call_results_run ON call_results(run_id);
         """,
     ),
+    (
+        "003_consensus_reliability",
+        """
+        CREATE TABLE answer_history (
+            team        TEXT NOT NULL,
+            question_id TEXT NOT NULL,
+            node        TEXT NOT NULL,
+            answer_key  TEXT NOT NULL,
+            run_id      TEXT,
+            created_at  REAL NOT NULL,
+            PRIMARY KEY (team, question_id, node)
+        );
+        CREATE INDEX answer_history_recent ON answer_history(team, created_at);
+        CREATE TABLE answer_labels (
+            team        TEXT NOT NULL,
+            question_id TEXT NOT NULL,
+            answer_key  TEXT NOT NULL,
+            source      TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            PRIMARY KEY (team, question_id)
+        );
+        CREATE TABLE node_reliability (
+            team        TEXT NOT NULL,
+            node        TEXT NOT NULL,
+            accuracy    REAL NOT NULL,
+            answered    INTEGER NOT NULL,
+            items       INTEGER NOT NULL,
+            labeled     INTEGER NOT NULL,
+            updated_at  REAL NOT NULL,
+            PRIMARY KEY (team, node)
+        );
+        CREATE TABLE meta_models (
+            team        TEXT PRIMARY KEY,
+            created_at  REAL NOT NULL,
+            model       TEXT NOT NULL,
+            metrics     TEXT NOT NULL DEFAULT '{}'
+        );
+        """,
+    ),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Analysis: metrics from event logs (pure), plots and reports (matplotlib, imported lazily)."""

@@ -1,0 +1,249 @@
+"""Run metrics computed from a run's event log. Pure: events in, numbers out.
+
+Definitions (times are the run's clock, seconds since it started):
+- makespan: time of the last task outcome; wall: time of the last event.
+- busy time of a node: the union of its model-call intervals (request sent -> reply logged);
+  idle = makespan - busy.
+- rounds: distinct instants at which the coordinator assigned work.
+- straggler gap: for each dependency level with at least two tasks, the latest completion
+  minus the mean completion; the mean over levels (and the worst level) is reported.
+- speedup (against an n = 1 run of the same project and topology): baseline makespan /
+  makespan; efficiency = speedup / n; the Amdahl prediction uses p = (N - C) / N; the lower
+  bound on makespan is max(critical path, total work / n) with this run's task durations.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from lmteams.scheduling.graph import TaskGraph, amdahl
+
+
+class NodeMetrics(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    node: str
+    calls: int
+    busy_s: float
+    idle_s: float
+    tasks_done: int
+    messages: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class TaskSpan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    task: str
+    node: str
+    start: float
+    end: float
+    outcome: str
+
+
+class RunMetrics(BaseModel):
+    """Everything `lmteams run` and `lmteams sweep` report about one run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    topology: str | None
+    workers: int
+    tasks: int
+    tasks_done: int
+    tasks_failed: int
+    makespan_s: float
+    wall_s: float
+    rounds: int
+    calls: int
+    messages: int
+    prompt_tokens: int
+    completion_tokens: int
+    claims_refused: int
+    write_conflicts: int
+    writes_refused: int
+    leases_refused: int
+    rewrites: int
+    checks: int
+    checks_failed: int
+    steals: int
+    straggler_gap_s: float
+    straggler_gap_max_s: float
+    p: float | None
+    critical_path: int | None
+    amdahl_speedup: float | None
+    lower_bound_s: float | None
+    nodes: list[NodeMetrics]
+    spans: list[TaskSpan]
+    speedup: float | None = None
+    efficiency: float | None = None
+    bound_ratio: float | None = None  # lower bound / makespan: 1.0 is a perfect schedule
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _union_length(intervals: Iterable[tuple[float, float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for a, b in sorted(intervals):
+        if b <= end:
+            continue
+        total += b - max(a, end)
+        end = b
+    return total
+
+
+def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) -> RunMetrics:
+    """Metrics of one run. ``events`` are EventRecords (or dicts with the same fields)."""
+    rows = [e if isinstance(e, dict) else e.model_dump() for e in events]
+    topology: str | None = None
+    workers: list[str] = []
+    sent: dict[str, tuple[str, float]] = {}
+    intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    per_node: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    counts: dict[str, int] = defaultdict(int)
+    started_at: dict[str, tuple[str, float]] = {}
+    spans: list[TaskSpan] = []
+    assign_times: set[float] = set()
+    tokens = [0, 0]
+    messages = calls = 0
+    wall = 0.0
+    for row in rows:
+        kind, data, t, node = row["type"], row["data"], row["t"], row["node"]
+        wall = max(wall, t)
+        counts[kind] += 1
+        if kind == "schedule":
+            topology = data.get("topology")
+            workers = list(data.get("workers", []))
+        elif kind == "message":
+            messages += 1
+            if data.get("kind") == "request":
+                calls += 1
+                recipient = data["recipients"][0]
+                sent[data["id"]] = (recipient, t)
+                per_node[recipient]["messages"] += 1
+            elif data.get("kind") == "reply":
+                per_node[data["sender"]]["messages"] += 1
+                request = sent.pop(data.get("parent_id") or "", None)
+                if request is not None:
+                    intervals[request[0]].append((request[1], t))
+                    per_node[request[0]]["calls"] += 1
+                usage = data.get("usage") or {}
+                tokens[0] += usage.get("prompt_tokens", 0)
+                tokens[1] += usage.get("completion_tokens", 0)
+                per_node[data["sender"]]["prompt_tokens"] += usage.get("prompt_tokens", 0)
+                per_node[data["sender"]]["completion_tokens"] += usage.get("completion_tokens", 0)
+        elif kind == "task_assigned":
+            started_at[data["task"]] = (node or "", t)
+            assign_times.add(round(t, 6))
+        elif kind in ("task_done", "task_failed", "task_interrupted"):
+            origin = started_at.pop(data["task"], None)
+            if origin is not None:
+                outcome = kind.removeprefix("task_")
+                spans.append(
+                    TaskSpan(
+                        task=data["task"], node=origin[0], start=origin[1], end=t, outcome=outcome
+                    )
+                )
+                if kind == "task_done":
+                    per_node[origin[0]]["tasks_done"] += 1
+        elif kind == "check_run" and not data.get("ok"):
+            counts["check_failed"] += 1
+    done = [s for s in spans if s.outcome == "done"]
+    makespan = max((s.end for s in spans), default=wall)
+    names = workers or sorted(per_node)
+    node_metrics = []
+    for name in names:
+        busy = _union_length(intervals.get(name, []))
+        stats = per_node[name]
+        node_metrics.append(
+            NodeMetrics(
+                node=name,
+                calls=stats["calls"],
+                busy_s=round(busy, 6),
+                idle_s=round(max(0.0, makespan - busy), 6),
+                tasks_done=stats["tasks_done"],
+                messages=stats["messages"],
+                prompt_tokens=stats["prompt_tokens"],
+                completion_tokens=stats["completion_tokens"],
+            )
+        )
+    gap_mean, gap_max = straggler_gaps(done, graph)
+    n = max(1, len(workers))
+    lower = None
+    if graph is not None and done:
+        lower = observed_lower_bound(graph, done, n)
+    return RunMetrics(
+        run_id=run_id,
+        topology=topology,
+        workers=len(workers),
+        tasks=graph.n if graph is not None else len({s.task for s in spans}),
+        tasks_done=len({s.task for s in done}),
+        tasks_failed=counts["task_failed"],
+        makespan_s=round(makespan, 6),
+        wall_s=round(wall, 6),
+        rounds=len(assign_times),
+        calls=calls,
+        messages=messages,
+        prompt_tokens=tokens[0],
+        completion_tokens=tokens[1],
+        claims_refused=counts["claim_refused"],
+        write_conflicts=counts["write_conflict"],
+        writes_refused=counts["write_refused"],
+        leases_refused=counts["lease_refused"],
+        rewrites=counts["file_rewritten"],
+        checks=counts["check_run"],
+        checks_failed=counts["check_failed"],
+        steals=counts["steal"],
+        straggler_gap_s=round(gap_mean, 6),
+        straggler_gap_max_s=round(gap_max, 6),
+        p=graph.p if graph is not None else None,
+        critical_path=graph.c if graph is not None else None,
+        amdahl_speedup=amdahl(graph.p, n) if graph is not None else None,
+        lower_bound_s=round(lower, 6) if lower is not None else None,
+        bound_ratio=round(lower / makespan, 4) if lower and makespan > 0 else None,
+        nodes=node_metrics,
+        spans=spans,
+    )
+
+
+def straggler_gaps(done: Sequence[TaskSpan], graph: TaskGraph | None) -> tuple[float, float]:
+    if graph is None or not done:
+        return 0.0, 0.0
+    by_level: dict[int, list[float]] = defaultdict(list)
+    for span in done:
+        by_level[graph.depth[span.task]].append(span.end)
+    gaps = [max(ends) - statistics.fmean(ends) for ends in by_level.values() if len(ends) >= 2]
+    return (statistics.fmean(gaps), max(gaps)) if gaps else (0.0, 0.0)
+
+
+def observed_lower_bound(graph: TaskGraph, done: Sequence[TaskSpan], workers: int) -> float:
+    """max(critical path, total work / n) using this run's measured task durations."""
+    duration = {s.task: s.end - s.start for s in done}
+    finish: dict[str, float] = {}
+    for task in graph.topological_order:
+        finish[task] = duration.get(task, 0.0) + max(
+            (finish[d] for d in graph.deps[task]), default=0.0
+        )
+    return max(max(finish.values(), default=0.0), sum(duration.values()) / workers)
+
+
+def with_baseline(metrics: RunMetrics, baseline: RunMetrics | float) -> RunMetrics:
+    """Add speedup and efficiency against an n = 1 run (or its mean makespan)."""
+    base = baseline if isinstance(baseline, float | int) else baseline.makespan_s
+    if not metrics.makespan_s:
+        return metrics
+    speedup = float(base) / metrics.makespan_s
+    return metrics.model_copy(
+        update={
+            "speedup": round(speedup, 4),
+            "efficiency": round(speedup / max(1, metrics.workers), 4),
+        }
+    )

@@ -1,0 +1,172 @@
+"""Sweeps: run a project over a grid of team sizes and topologies, repeated, and tabulate.
+
+Speedup follows the study: a run's speedup is the mean makespan of the n = 1 runs of the same
+topology divided by its makespan. Each cell of the grid is a real run with its own run id in
+the event log; the sweep itself is a run of kind ``sweep`` that lists them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from lmteams.analysis.metrics import RunMetrics, compute, with_baseline
+from lmteams.config import TeamSpec
+from lmteams.coordinator.run import RunSettings, run_project
+from lmteams.errors import ConfigError
+from lmteams.models.base import ModelBackend
+from lmteams.runtime.base import Runtime
+from lmteams.scheduling.project import ProjectSpec
+from lmteams.state.store import EventStore
+
+
+class SweepRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    topology: str
+    workers: int
+    rep: int
+    run_id: str
+    status: str
+    makespan_s: float
+    speedup: float | None
+    amdahl: float | None
+    efficiency: float | None
+    bound_ratio: float | None
+    tokens: int
+    token_ratio: float | None
+    messages: int
+    claims_refused: int
+    write_conflicts: int
+    rewrites: int
+    checks_failed: int
+    straggler_gap_s: float
+
+
+def parse_range(text: str) -> list[int]:
+    """'1..5' -> [1, 2, 3, 4, 5]; '1,2,4' -> [1, 2, 4]."""
+    try:
+        if ".." in text:
+            low, high = (int(x) for x in text.split("..", 1))
+            values = list(range(low, high + 1))
+        else:
+            values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"expected a range like 1..5 or a list like 1,2,4, got {text!r}", field="--workers"
+        ) from None
+    if not values or min(values) < 1:
+        raise ConfigError(f"worker counts must be at least 1, got {text!r}", field="--workers")
+    return values
+
+
+async def sweep(
+    spec: TeamSpec,
+    project: ProjectSpec,
+    store: EventStore,
+    *,
+    workers: Sequence[int],
+    topologies: Sequence[str],
+    reps: int,
+    base: RunSettings,
+    backends: Mapping[str, ModelBackend] | None = None,
+    runtime_factory: Callable[[], Runtime] | None = None,
+    on_run: Callable[[str, int, int, RunMetrics], None] | None = None,
+) -> tuple[list[SweepRow], dict[str, RunMetrics]]:
+    """Run the grid; n = 1 is always included (it is the baseline). Returns rows and metrics."""
+    counts = sorted(set(workers) | {1})
+    graph = project.graph()
+    metrics: dict[str, RunMetrics] = {}
+    cells: list[tuple[str, int, int, RunMetrics]] = []
+    for topology in topologies:
+        for n in counts:
+            for rep in range(reps):
+                settings = base.model_copy(
+                    update={"topology": topology, "workers": n, "seed": base.seed + rep}
+                )
+                result = await run_project(
+                    spec,
+                    project,
+                    store,
+                    settings,
+                    backends=backends,
+                    runtime=runtime_factory() if runtime_factory else None,
+                )
+                run_metrics = compute(result.run_id, store.events(result.run_id), graph)
+                metrics[result.run_id] = run_metrics
+                cells.append((topology, n, rep, run_metrics))
+                if on_run:
+                    on_run(topology, n, rep, run_metrics)
+    rows: list[SweepRow] = []
+    for topology in topologies:
+        mine = [c for c in cells if c[0] == topology]
+        baseline = [m for t, n, _, m in mine if n == 1]
+        base_makespan = statistics.fmean(m.makespan_s for m in baseline)
+        base_tokens = statistics.fmean(m.total_tokens for m in baseline)
+        for _, n, rep, m in mine:
+            full = with_baseline(m, base_makespan)
+            metrics[m.run_id] = full
+            rows.append(
+                SweepRow(
+                    topology=topology,
+                    workers=n,
+                    rep=rep,
+                    run_id=m.run_id,
+                    status=store.run(m.run_id).status,
+                    makespan_s=m.makespan_s,
+                    speedup=full.speedup,
+                    amdahl=m.amdahl_speedup,
+                    efficiency=full.efficiency,
+                    bound_ratio=m.bound_ratio,
+                    tokens=m.total_tokens,
+                    token_ratio=round(m.total_tokens / base_tokens, 4) if base_tokens else None,
+                    messages=m.messages,
+                    claims_refused=m.claims_refused,
+                    write_conflicts=m.write_conflicts,
+                    rewrites=m.rewrites,
+                    checks_failed=m.checks_failed,
+                    straggler_gap_s=m.straggler_gap_s,
+                )
+            )
+    return rows, metrics
+
+
+def write_table(rows: Sequence[SweepRow], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = out / "sweep.csv", out / "sweep.json"
+    fields = list(SweepRow.model_fields)
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row.model_dump())
+    json_path.write_text(json.dumps([r.model_dump() for r in rows], indent=2))
+    return [csv_path, json_path]
+
+
+def medians(rows: Sequence[SweepRow]) -> list[dict[str, Any]]:
+    """Median speedup and token ratio per (topology, n)."""
+    groups: dict[tuple[str, int], list[SweepRow]] = {}
+    for row in rows:
+        groups.setdefault((row.topology, row.workers), []).append(row)
+    out = []
+    for (topology, n), group in sorted(groups.items()):
+        out.append(
+            {
+                "topology": topology,
+                "workers": n,
+                "speedup": statistics.median(r.speedup or 0.0 for r in group),
+                "amdahl": group[0].amdahl,
+                "token_ratio": statistics.median(r.token_ratio or 0.0 for r in group),
+                "makespan_s": statistics.median(r.makespan_s for r in group),
+                "done": sum(r.status == "done" for r in group),
+                "runs": len(group),
+            }
+        )
+    return out

@@ -1,0 +1,221 @@
+"""`lmteams eval`, `lmteams eval-plot`, `lmteams dataset`: score strategies on labeled questions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lmteams.ask import AskResult, resolve
+from lmteams.cli.consensus_options import (
+    FaultsOption,
+    JudgeOption,
+    LayersOption,
+    NodeOption,
+    RoundsOption,
+    SimilarityOption,
+    StopConfidenceOption,
+    ThresholdOption,
+    overrides,
+)
+from lmteams.cli.options import DbOption, JsonOption, TeamOption
+from lmteams.cli.render import eval_table
+from lmteams.cli.session import open_store, run_async
+from lmteams.config import load_team
+from lmteams.consensus.catalog import STRATEGIES, parse_strategies
+from lmteams.consensus.datasets import GENERATORS, generate, parse_kinds, to_jsonl
+from lmteams.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lmteams.evaluation import EvalReport
+
+
+def eval_command(
+    dataset: Annotated[
+        Path, typer.Argument(help='JSON Lines of {"question": ..., "answer": ...}.')
+    ],
+    team: TeamOption = None,
+    consensus: Annotated[
+        str,
+        typer.Option(
+            "--consensus",
+            "-c",
+            help=f"Comma-separated strategies to compare: {', '.join(STRATEGIES)}.",
+        ),
+    ] = "majority",
+    train: Annotated[
+        bool,
+        typer.Option(
+            "--train",
+            help="Fit the learned meta-model on this data and save it for the team.",
+        ),
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-l", min=1, help="Only the first N questions.")
+    ] = None,
+    parallel: Annotated[
+        int, typer.Option("--parallel", "-p", min=1, max=256, help="Questions in flight at once.")
+    ] = 1,
+    nodes: Annotated[
+        int | None, typer.Option("--nodes", "-n", min=1, max=4096, help="Use N nodes.")
+    ] = None,
+    answer: Annotated[
+        str, typer.Option("--answer", "-a", help="Answer extractor (a line's answer_type wins).")
+    ] = "auto",
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also draw accuracy against tokens to this PNG.")
+    ] = None,
+    judge: JudgeOption = None,
+    rounds: RoundsOption = None,
+    layers: LayersOption = None,
+    faults: FaultsOption = None,
+    similarity: SimilarityOption = None,
+    threshold: ThresholdOption = None,
+    stop_confidence: StopConfidenceOption = None,
+    node: NodeOption = None,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Score consensus strategies on a labeled dataset, side by side with one greedy node.
+
+    For each strategy: accuracy with a 95% confidence interval, tokens, calls and wall time per
+    question. The evaluation is stored as a run (`lmteams show RUN`) and the labels feed the
+    team's learned reliability (`lmteams nodes`); --train also fits the meta-model that
+    `--consensus learned` then uses. No dataset at hand? `lmteams dataset -n 100 -o data.jsonl`.
+
+    Example: lmteams eval data.jsonl --consensus majority,judge,debate,learned --plot cost.png
+    """
+    from lmteams.evaluation import evaluate, load_dataset, plot_accuracy_cost
+
+    strategies = parse_strategies(consensus)
+    spec = load_team(team)
+    if nodes is not None:
+        spec = spec.resized(nodes)
+    given = overrides(
+        judge=judge,
+        rounds=rounds,
+        layers=layers,
+        faults=faults,
+        similarity=similarity,
+        threshold=threshold,
+        stop_confidence=stop_confidence,
+        node=node,
+    )
+    _, settings = resolve(spec, strategies[0], given)
+    items = load_dataset(dataset)[:limit]
+    store = open_store(db)
+    names = list(dict.fromkeys(["greedy", *strategies]))
+    if json_output:
+        report: EvalReport = run_async(
+            evaluate(
+                spec,
+                items,
+                store,
+                strategies,
+                settings=settings,
+                extractor=answer,
+                train=train,
+                parallel=parallel,
+                dataset=dataset.name,
+            )
+        )
+    else:
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[accuracy]}"),
+            TimeElapsedColumn(),
+            transient=True,
+        )
+        task = progress.add_task("evaluating", total=len(items) * len(names), accuracy="")
+        right: dict[str, list[int]] = {name: [0, 0] for name in names}
+
+        def advance(index: int, name: str, correct: bool, result: AskResult) -> None:
+            right[name][0] += correct
+            right[name][1] += 1
+            shown = "  ".join(f"{n} {r[0]}/{r[1]}" for n, r in right.items() if r[1])
+            progress.update(task, advance=1, accuracy=shown)
+
+        with progress:
+            report = run_async(
+                evaluate(
+                    spec,
+                    items,
+                    store,
+                    strategies,
+                    settings=settings,
+                    extractor=answer,
+                    train=train,
+                    parallel=parallel,
+                    dataset=dataset.name,
+                    on_item=advance,
+                )
+            )
+    if plot is not None:
+        plot_accuracy_cost(report.model_dump(mode="json"), plot)
+    if json_output:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        return
+    console = Console()
+    eval_table(console, report)
+    if plot is not None:
+        console.print(f"plot: {plot}")
+
+
+def eval_plot_command(
+    run_id: Annotated[str, typer.Argument(help="An eval run id, or a unique prefix of one.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path(
+        "eval.png"
+    ),
+    db: DbOption = None,
+) -> None:
+    """Plot a stored evaluation: accuracy (95% CI) against tokens per question, per strategy.
+
+    Example: lmteams eval-plot eval-2026 -o cost.png
+    """
+    from lmteams.evaluation import plot_accuracy_cost
+
+    store = open_store(db)
+    run = store.run(run_id)
+    if run.kind != "eval" or not run.result or "scores" not in run.result:
+        raise ConfigError(f"run {run.run_id} is not a finished evaluation", field="RUN")
+    plot_accuracy_cost(run.result, output)
+    Console().print(f"wrote {output}")
+
+
+def dataset_command(
+    kinds: Annotated[
+        str,
+        typer.Option("--kinds", "-k", help=f"Comma-separated: {', '.join(GENERATORS)}."),
+    ] = ",".join(GENERATORS),
+    count: Annotated[int, typer.Option("-n", "--count", min=1, help="Questions.")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same questions.")] = 0,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Generate self-checking questions (arithmetic, unit conversions, ordering) as JSON Lines.
+
+    Every question has one exact answer computed by the generator, so a team can be scored
+    with no download.
+
+    Example: lmteams dataset -k arithmetic,units -n 200 -o data.jsonl
+    """
+    text = to_jsonl(generate(parse_kinds(kinds), count, seed=seed))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text)
+    Console(stderr=True).print(f"wrote {count} questions to {output}")
+
+
+COMMANDS = [
+    ("eval", eval_command, 20),
+    ("eval-plot", eval_plot_command, 21),
+    ("dataset", dataset_command, 22),
+]

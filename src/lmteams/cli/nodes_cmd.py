@@ -1,0 +1,85 @@
+"""`lmteams nodes`: a team's nodes with role, model, vote weight and estimated reliability."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lmteams.cli.options import DbOption, JsonOption, TeamOption
+from lmteams.cli.session import open_store
+from lmteams.config import load_team
+
+
+def nodes_command(
+    team: TeamOption = None, json_output: JsonOption = False, db: DbOption = None
+) -> None:
+    """List the team's nodes: role, model, vote weight, sampling, and estimated reliability.
+
+    Reliability is each node's accuracy as estimated by Dawid-Skene EM over the answers it gave
+    to past questions (`--consensus learned`, `lmteams eval`), labels included where known. It
+    reads "—" until the team has answered some questions that way.
+
+    Example: lmteams nodes --team team.yaml
+    """
+    from lmteams.strategies.reliability import ReliabilityBook
+
+    spec = load_team(team)
+    book = ReliabilityBook(open_store(db), spec.name)
+    estimates = book.estimates()
+    trained = book.meta()
+    rows: list[dict[str, Any]] = []
+    for node in spec.nodes:
+        sampling = spec.sampling(node)
+        estimate = estimates.get(node.name)
+        rows.append(
+            {
+                "node": node.name,
+                "role": node.role,
+                "model": spec.model_of(node),
+                "backend": spec.models[spec.model_of(node)].backend,
+                "weight": node.weight,
+                "temperature": sampling.temperature,
+                "reliability": estimate["accuracy"] if estimate else None,
+                "answered": estimate["answered"] if estimate else 0,
+                "labeled_questions": estimate["labeled"] if estimate else 0,
+            }
+        )
+    if json_output:
+        out = {
+            "team": spec.name,
+            "nodes": rows,
+            "meta_model": trained[1] if trained else None,
+        }
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("node", "role", "model", "weight", "temp", "reliability", "answers seen"):
+        table.add_column(column, justify="right" if column in ("weight", "temp") else "left")
+    for row in rows:
+        table.add_row(
+            row["node"],
+            row["role"],
+            f"{row['model']} ({row['backend']})",
+            f"{row['weight']:g}",
+            f"{row['temperature']:g}",
+            f"{row['reliability']:.2f}" if row["reliability"] is not None else "—",
+            f"{row['answered']} ({row['labeled_questions']} labeled q.)" if row["answered"] else "",
+        )
+    console = Console()
+    console.print(f"[bold]{spec.name}[/]: {len(rows)} nodes", highlight=False)
+    console.print(table)
+    if trained is not None:
+        metrics = trained[1]
+        cv = metrics.get("cv_accuracy")
+        console.print(
+            f"meta-model: trained on {metrics.get('questions')} questions"
+            + (f", cross-validated accuracy {cv:.1%}" if cv is not None else ""),
+            highlight=False,
+        )
+
+
+COMMANDS = [("nodes", nodes_command, 30)]

@@ -1,0 +1,79 @@
+"""`lmteams report`: an HTML page and PNG figures for a run, a sweep or a simulation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lmteams.cli.options import DbOption, JsonOption
+
+
+def report_command(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUN_OR_SWEEP",
+            help="A run id (or unique prefix), a sweep's --out folder, or a simulation's --out "
+            "folder (or its sweep.json / simulation.json).",
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Folder for report.html and the PNGs. Default: report-NAME."
+        ),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="For one run: an n = 1 run of the same project (speedup)."),
+    ] = None,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Write a self-contained HTML report (figures embedded) and its PNG figures.
+
+    A sweep or a simulation: median speedup against n with the Amdahl curve and the DAG bound,
+    token cost against n, a Gantt chart of node activity and message counts per node pair for
+    one run per topology. One run: its metrics, Gantt chart, message counts per node pair, and
+    the consensus vote split where it made decisions. Simulated and real runs get the same
+    figures, so they can be laid side by side.
+
+    Examples:
+
+      lmteams report sweep-out
+
+      lmteams simulate tiny-math -T steal,decentralized -o sim-out && lmteams report sim-out
+
+      lmteams report run-2026... --baseline run-2025...
+    """
+    from lmteams.analysis.report import report
+    from lmteams.cli.session import open_store
+
+    path = Path(target)
+    store = None if path.exists() and db is None else open_store(db)
+    if path.exists() and store is None:
+        default_db = Path(".lmteams/lmteams.db")
+        if default_db.exists():
+            store = open_store(default_db)
+    name = path.name if path.exists() else target
+    folder = out or Path(f"report-{name.replace('/', '_') or 'out'}")
+    try:
+        written = report(target, folder, store=store, baseline=baseline)
+    finally:
+        if store is not None:
+            store.close()
+    page = next(p for p in written if p.suffix == ".html")
+    if json_output:
+        sys.stdout.write(
+            json.dumps({"report": str(page), "files": [str(p) for p in written]}, indent=2) + "\n"
+        )
+        return
+    Console().print(f"wrote {page} and {len(written) - 1} figures in {folder}")
+
+
+COMMANDS = [("report", report_command, 33)]

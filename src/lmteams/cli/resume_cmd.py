@@ -1,0 +1,73 @@
+"""`lmteams resume RUN`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lmteams.cli.options import DbOption, JsonOption, RayAddressOption, RuntimeOption
+from lmteams.cli.render import clip
+from lmteams.cli.session import open_store, run_async
+from lmteams.config import load_team
+from lmteams.resume import ResumeOutcome, resume_run
+from lmteams.runtime.factory import make_runtime
+
+
+def resume_command(
+    run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of one.")],
+    team: Annotated[
+        str | None,
+        typer.Option(
+            "--team",
+            "-t",
+            help="Team file to resume with (same node names). Default: the team the run "
+            "started with, from its log; pass the file again when the team needs secrets.",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Resume even if the run's coordinator seems alive."),
+    ] = False,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+    runtime: RuntimeOption = "local",
+    ray_address: RayAddressOption = None,
+) -> None:
+    """Continue a run whose coordinator died (Ctrl-C, a crash, even kill -9).
+
+    Every model call the run completed was committed to the event log before it was used;
+    resuming replays those from the log (never sending them again) and makes only the calls
+    that never finished, so the run ends with the result an uninterrupted run would have had.
+    Runs that failed, were cancelled or stopped at their budget can be resumed too (give a
+    team file with a larger budget). Resumable kinds: ask, and the kinds that register a
+    resumer (see docs/faults.md).
+
+    Example: lmteams resume ask-20260101-120000-ab12cd
+    """
+    nodes_runtime = make_runtime(runtime, ray_address)
+    spec = load_team(team) if team else None
+    store = open_store(db)
+    outcome: ResumeOutcome = run_async(
+        resume_run(store, run_id, spec=spec, runtime=nodes_runtime, force=force)
+    )
+    if json_output:
+        sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
+        return
+    console = Console()
+    style = {"done": "green", "failed": "red", "stopped": "yellow"}.get(outcome.status, "")
+    status = f"[{style}]{outcome.status}[/]" if style else outcome.status
+    console.print(
+        f"[bold]{outcome.run_id}[/] · {outcome.kind} · {status} · "
+        f"{outcome.replayed} completed calls replayed from the log, {outcome.new_calls} new calls"
+    )
+    result = outcome.result or {}
+    for key in ("answer", "stopped", "error"):
+        if key in result:
+            console.print(f"{key}: [bold]{clip(str(result[key]), 200)}[/]")
+
+
+COMMANDS = [("resume", resume_command, 30)]

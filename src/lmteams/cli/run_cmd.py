@@ -1,0 +1,471 @@
+"""`lmteams analyze`, `lmteams run`, `lmteams sweep`, `lmteams metrics`: task-graph projects."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from lmteams.analysis.metrics import RunMetrics, compute, with_baseline
+from lmteams.cli.options import DbOption, JsonOption, RayAddressOption, RuntimeOption
+from lmteams.cli.session import open_store, run_async
+from lmteams.config import load_team
+from lmteams.coordinator.run import RunResult, RunSettings, Snapshot, run_project
+from lmteams.errors import ConfigError
+from lmteams.runtime.factory import make_runtime
+from lmteams.scheduling.graph import amdahl
+from lmteams.scheduling.project import ProjectSpec, builtin_project, load_project
+from lmteams.scheduling.topologies import TOPOLOGIES
+
+ProjectArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="Project file (.json in the study's format, or .yaml), or a shipped project: tiny-math."
+    ),
+]
+RunTeamOption = Annotated[
+    str | None,
+    typer.Option(
+        "--team",
+        "-t",
+        envvar="LMTEAMS_TEAM",
+        show_default=False,
+        help="Team file. Default: the shipped 'coders' team (5 developers + a lead, embedded model).",
+    ),
+]
+
+
+def resolve_project(name: str) -> ProjectSpec:
+    path = Path(name)
+    if not path.exists():
+        shipped = builtin_project(name)
+        if shipped.exists():
+            return load_project(shipped)
+    return load_project(path)
+
+
+# -- analyze ---------------------------------------------------------------------------------------
+
+
+def analyze_command(
+    project: Annotated[str, typer.Argument(help="Project file or shipped project name.")],
+    max_workers: Annotated[int, typer.Option("--max-workers", min=1, max=1024)] = 8,
+    json_output: JsonOption = False,
+) -> None:
+    """What the shape of a project predicts, before running it (Amdahl's law on its DAG).
+
+    Prints N (tasks), C (tasks on the longest dependency chain, and its expected time when
+    tasks carry estimate_s), p = (N - C) / N, the Amdahl speedup S(n) = 1/((1-p) + p/n), the
+    DAG lower bound on makespan max(C, ceil(N/n)) for unit tasks, and a recommended team size
+    (the smallest n past which one more node adds under 10% speedup).
+
+    Example: lmteams analyze ../shared/paper/tasks/mathutilities20_p05.json
+    """
+    spec = resolve_project(project)
+    graph = spec.graph()
+    rows = []
+    for n in range(1, max_workers + 1):
+        bound = graph.lower_bound(n)
+        rows.append(
+            {
+                "n": n,
+                "amdahl": round(graph.amdahl(n), 4),
+                "lower_bound": bound,
+                "dag_speedup": round(graph.n / bound, 4),
+                "lower_bound_time": round(graph.lower_bound_time(n), 4)
+                if spec.has_estimates
+                else None,
+            }
+        )
+    result: dict[str, Any] = {
+        "project": spec.project,
+        "n_tasks": graph.n,
+        "critical_path": graph.c,
+        "critical_path_tasks": list(graph.critical_path),
+        "critical_path_time": graph.critical_time if spec.has_estimates else None,
+        "total_time": graph.total_time if spec.has_estimates else None,
+        "p": round(graph.p, 4),
+        "recommended_workers": graph.recommended_workers(),
+        "by_workers": rows,
+    }
+    if json_output:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    console = Console()
+    console.print(
+        f"[bold]{spec.project}[/]: N = {graph.n} tasks, C = {graph.c} on the critical path, p = {graph.p:.2f}"
+    )
+    if spec.has_estimates:
+        console.print(
+            f"critical path time {graph.critical_time:g}s of {graph.total_time:g}s total work"
+        )
+    console.print("critical path: " + " → ".join(graph.critical_path))
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("n", "Amdahl S(n)", "DAG bound (tasks)", "DAG speedup") + (
+        ("bound (time)",) if spec.has_estimates else ()
+    ):
+        table.add_column(column, justify="right")
+    for row in rows:
+        cells = [
+            str(row["n"]),
+            f"{row['amdahl']:.2f}",
+            str(row["lower_bound"]),
+            f"{row['dag_speedup']:.2f}",
+        ]
+        if spec.has_estimates:
+            cells.append(f"{row['lower_bound_time']:g}s")
+        table.add_row(*cells)
+    console.print(table)
+    console.print(
+        f"recommended team size: [bold]{result['recommended_workers']}[/] (one more node adds under 10%)"
+    )
+
+
+# -- run -----------------------------------------------------------------------------------------
+
+
+class RunView:
+    """The live view of a run: task counts, and what each node is doing."""
+
+    def __init__(self, total: int, topology: str) -> None:
+        self.total = total
+        self.topology = topology
+        self.snapshot: Snapshot | None = None
+        self.started = time.perf_counter()
+
+    def update(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def __rich__(self) -> Group:
+        snap = self.snapshot
+        elapsed = time.perf_counter() - self.started
+        if snap is None:
+            return Group(Text(f"starting ({self.topology}) · {elapsed:.1f}s"))
+        counts = snap.counts
+        head = Text(
+            f"{self.topology} · {counts.get('done', 0)}/{self.total} done · {snap.ready} ready · "
+            f"{counts.get('running', 0)} running · {counts.get('failed', 0)} failed · "
+            f"{snap.tokens} tokens · {elapsed:.1f}s",
+            style="bold",
+        )
+        table = Table(box=None, pad_edge=False, show_header=False)
+        table.add_column("node")
+        table.add_column("doing")
+        for node, doing in snap.nodes.items():
+            table.add_row(node, Text(doing, style="dim" if doing == "idle" else ""))
+        notes = ", ".join(f"{k}: {v}" for k, v in snap.notes.items())
+        return Group(head, table, Text(notes, style="yellow") if notes else Text(""))
+
+
+def print_run(console: Console, result: RunResult, metrics: RunMetrics) -> None:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("node", "tasks", "calls", "busy", "idle", "tokens"):
+        table.add_column(column, justify="right" if column != "node" else "left")
+    for node in metrics.nodes:
+        table.add_row(
+            node.node,
+            str(node.tasks_done),
+            str(node.calls),
+            f"{node.busy_s:.1f}s",
+            f"{node.idle_s:.1f}s",
+            str(node.prompt_tokens + node.completion_tokens),
+        )
+    console.print(table)
+    style = "green" if result.status == "done" else "yellow"
+    console.print(
+        f"[{style}]{result.status}[/]: {metrics.tasks_done}/{metrics.tasks} tasks done "
+        f"({metrics.tasks_failed} failed) · makespan {metrics.makespan_s:.2f}s · {metrics.rounds} rounds"
+    )
+    bound = (
+        f" · lower bound {metrics.lower_bound_s:.2f}s ({metrics.bound_ratio:.0%} of it)"
+        if metrics.bound_ratio
+        else ""
+    )
+    console.print(
+        f"p = {metrics.p:.2f}, C = {metrics.critical_path}, Amdahl predicts {metrics.amdahl_speedup:.2f}x at "
+        f"n = {metrics.workers}{bound}"
+    )
+    console.print(
+        f"{metrics.calls} calls · {metrics.messages} messages · {metrics.prompt_tokens} + "
+        f"{metrics.completion_tokens} tokens · claims refused {metrics.claims_refused} · "
+        f"write conflicts {metrics.write_conflicts} · rewrites {metrics.rewrites} · "
+        f"checks {metrics.checks} ({metrics.checks_failed} failed) · straggler gap {metrics.straggler_gap_s:.2f}s"
+    )
+    console.print(f"[dim]files in {result.workspace} · run {result.run_id}[/]")
+
+
+def run_command(
+    project: ProjectArgument = None,
+    goal: Annotated[
+        str | None,
+        typer.Option(
+            "--goal", "-g", help="Plan the project from this goal first (the plan topology)."
+        ),
+    ] = None,
+    team: RunTeamOption = None,
+    topology: Annotated[
+        str, typer.Option("--topology", "-T", help=f"One of: {', '.join(TOPOLOGIES)}.")
+    ] = "steal",
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, max=4096, help="Worker nodes taking tasks.")
+    ] = 3,
+    balance: Annotated[
+        str,
+        typer.Option(
+            "--balance",
+            help="preassign/steal placement: least-loaded or round-robin (the study's).",
+        ),
+    ] = "least-loaded",
+    lead: Annotated[
+        str | None, typer.Option("--lead", help="Lead node for --topology lead.")
+    ] = None,
+    planner: Annotated[
+        str | None, typer.Option("--planner", help="Planner node for --goal.")
+    ] = None,
+    check: Annotated[
+        str | None, typer.Option("--check", help="Check command for every planned task.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+    runtime: RuntimeOption = "local",
+    ray_address: RayAddressOption = None,
+) -> None:
+    """Run a project (a graph of tasks) with a team under a coordination topology.
+
+    Topologies: preassign (queues fixed before the start, chains kept on one node), steal
+    (preassign plus work stealing), decentralized (each node's model claims tasks from the
+    shared list; invalid claims are refused and counted), lead (a lead node's model assigns
+    tasks through validated JSON), plan (a planner turns --goal into a task graph, then steal).
+    Each task's files go into a shared workspace with leases and versioned writes; its check
+    command runs in a sandbox. Shows a live view, then the run's metrics.
+
+    Example: lmteams run tiny-math --topology steal --workers 3
+    """
+    if topology == "plan":
+        if not goal:
+            raise ConfigError("the plan topology needs --goal", field="--goal")
+        topology = "steal"
+    if project is None and not goal:
+        raise ConfigError("give a project (file or shipped name) or --goal", field="PROJECT")
+    spec_project = resolve_project(project) if project else None
+    spec = load_team(team, default="coders")
+    settings = RunSettings(
+        topology=topology, workers=workers, balance=balance, lead=lead, seed=seed
+    )
+    store = open_store(db)
+    console = Console(stderr=json_output)
+    total = spec_project.graph().n if spec_project else 0
+    view = RunView(total, topology)
+
+    nodes_runtime = make_runtime(runtime, ray_address)
+
+    async def go() -> RunResult:
+        return await run_project(
+            spec,
+            spec_project,
+            store,
+            settings,
+            on_update=view.update,
+            goal=goal,
+            planner=planner,
+            check=check,
+            runtime=nodes_runtime,
+        )
+
+    if json_output:
+        result = run_async(go())
+    else:
+        with Live(view, console=console, refresh_per_second=8, transient=True):
+            result = run_async(go())
+    project_spec = spec_project or _planned(store, result.run_id)
+    metrics = compute(result.run_id, store.events(result.run_id), project_spec.graph())
+    if json_output:
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "result": result.model_dump(mode="json"),
+                    "metrics": metrics.model_dump(mode="json", exclude={"spans"}),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        return
+    print_run(console, result, metrics)
+
+
+def _planned(store: Any, run_id: str) -> ProjectSpec:
+    planned = store.events(run_id, types=["plan_accepted"])
+    return ProjectSpec.model_validate(planned[-1].data["project"])
+
+
+def metrics_command(
+    run_id: Annotated[str, typer.Argument(help="A project run (id or unique prefix).")],
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="An n = 1 run of the same project, for speedup."),
+    ] = None,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Metrics of a finished project run, computed from its event log."""
+    store = open_store(db)
+    record = store.run(run_id)
+    if record.kind != "run":
+        raise ConfigError(
+            f"run {record.run_id} is a {record.kind!r} run, not a project run", field="RUN"
+        )
+    project = (
+        ProjectSpec.model_validate(record.params["project"])
+        if "project" in record.params
+        else _planned(store, record.run_id)
+    )
+    graph = project.graph()
+    metrics = compute(record.run_id, store.events(record.run_id), graph)
+    if baseline:
+        base_record = store.run(baseline)
+        metrics = with_baseline(
+            metrics, compute(base_record.run_id, store.events(base_record.run_id), graph)
+        )
+    if json_output:
+        sys.stdout.write(metrics.model_dump_json(indent=2) + "\n")
+        return
+    console = Console()
+    result = (
+        RunResult.model_validate(record.result)
+        if record.result and "tasks" in record.result
+        else RunResult(
+            run_id=record.run_id,
+            status=record.status,
+            tasks={},
+            workspace="",
+            wall_s=metrics.wall_s,
+        )
+    )
+    print_run(console, result, metrics)
+    if metrics.speedup is not None:
+        console.print(
+            f"speedup {metrics.speedup:.2f}x vs baseline (Amdahl {amdahl(graph.p, metrics.workers):.2f}x), efficiency {metrics.efficiency:.0%}"
+        )
+
+
+def sweep_command(
+    project: Annotated[str, typer.Argument(help="Project file or shipped project name.")],
+    workers: Annotated[
+        str, typer.Option("--workers", "-w", help="Team sizes: 1..5 or 1,2,4.")
+    ] = "1..5",
+    topology: Annotated[
+        str, typer.Option("--topology", "-T", help="Comma-separated topologies.")
+    ] = "preassign,steal,decentralized",
+    reps: Annotated[int, typer.Option("--reps", "-r", min=1, max=1000)] = 1,
+    team: RunTeamOption = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Where to write sweep.csv, sweep.json and PNG plots."),
+    ] = Path("sweep-out"),
+    balance: Annotated[str, typer.Option("--balance")] = "least-loaded",
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Run a project over a grid of team sizes and topologies, repeated, and plot it.
+
+    Writes a table (CSV and JSON) and PNG plots: median speedup against n with the Amdahl
+    curve and the DAG bound, token cost against n, and a Gantt chart of one run per topology.
+    Speedup is against the mean n = 1 run of the same topology (n = 1 is always run).
+
+    Example: lmteams sweep tiny-math --workers 1..3 --topology preassign,steal --reps 2
+    """
+    from lmteams.analysis import plots
+    from lmteams.analysis.sweep import medians, parse_range, sweep, write_table
+
+    counts = parse_range(workers)
+    topologies = [t.strip() for t in topology.split(",") if t.strip()]
+    for name in topologies:
+        if name not in TOPOLOGIES or name == "plan":
+            raise ConfigError(
+                f"unknown topology {name!r} for a sweep; one of: preassign, steal, decentralized, lead",
+                field="--topology",
+            )
+    spec_project = resolve_project(project)
+    spec = load_team(team, default="coders")
+    store = open_store(db)
+    console = Console(stderr=True)
+    total = len(topologies) * len(set(counts) | {1}) * reps
+    done = 0
+
+    def progress(top: str, n: int, rep: int, metrics: RunMetrics) -> None:
+        nonlocal done
+        done += 1
+        console.print(
+            f"[{done}/{total}] {top} n={n} rep={rep}: makespan {metrics.makespan_s:.2f}s, "
+            f"{metrics.tasks_done}/{metrics.tasks} done, {metrics.total_tokens} tokens"
+        )
+
+    base = RunSettings(balance=balance)
+    rows, metrics = run_async(
+        sweep(
+            spec,
+            spec_project,
+            store,
+            workers=counts,
+            topologies=topologies,
+            reps=reps,
+            base=base,
+            on_run=progress,
+        )
+    )
+    written = write_table(rows, out)
+    table = medians(rows)
+    graph = spec_project.graph()
+    written.append(
+        plots.speedup_plot(
+            table,
+            graph.p,
+            out / "speedup.png",
+            lower_bound={n: graph.n / graph.lower_bound(n) for n in sorted(set(counts) | {1})},
+        )
+    )
+    written.append(plots.tokens_plot(table, out / "tokens.png"))
+    for name in topologies:
+        largest = max(counts)
+        pick = next((r for r in rows if r.topology == name and r.workers == largest), None)
+        if pick is not None:
+            written.append(plots.gantt_plot(metrics[pick.run_id], out / f"gantt-{name}.png"))
+    if json_output:
+        sys.stdout.write(
+            json.dumps({"medians": table, "files": [str(p) for p in written]}, indent=2) + "\n"
+        )
+        return
+    console = Console()
+    summary = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("topology", "n", "speedup", "Amdahl", "tokens ×", "makespan", "done"):
+        summary.add_column(column, justify="right" if column != "topology" else "left")
+    for row in table:
+        summary.add_row(
+            row["topology"],
+            str(row["workers"]),
+            f"{row['speedup']:.2f}",
+            f"{row['amdahl']:.2f}" if row["amdahl"] else "",
+            f"{row['token_ratio']:.2f}",
+            f"{row['makespan_s']:.2f}s",
+            f"{row['done']}/{row['runs']}",
+        )
+    console.print(summary)
+    console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+COMMANDS = [
+    ("run", run_command, 20),
+    ("analyze", analyze_command, 21),
+    ("sweep", sweep_command, 22),
+    ("metrics", metrics_command, 23),
+]

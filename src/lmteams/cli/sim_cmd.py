@@ -1,0 +1,515 @@
+"""`lmteams simulate`, `lmteams calibrate`, `lmteams advise`: planning teams by simulation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lmteams.cli.options import JsonOption
+from lmteams.errors import ConfigError
+
+LATENCY_HELP = (
+    "Call latency: constant:S, lognormal:MEDIAN,SIGMA, empirical:V1,V2,... or empirical:@FILE, "
+    "calibrated:FILE[:MODEL]; overrides after ';' as WHO[.KIND]=DIST (WHO: a node, model:NAME, "
+    "role:NAME; KIND: task, claim, lead). See docs/simulator.md."
+)
+ProjectArg = Annotated[
+    str,
+    typer.Argument(
+        help="Project file (.json/.yaml), shipped name (tiny-math), or a generator: "
+        "random:layered:tasks=N,layers=L | random:chains:tasks=N,p=P | random:forkjoin:tasks=N,width=W"
+    ),
+]
+LatencyOpt = Annotated[str, typer.Option("--latency", "-l", help=LATENCY_HELP)]
+TokensOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tokens",
+        help="Tokens per call: [WHO.][KIND.]prompt|completion=DIST, or calibrated:FILE[:MODEL].",
+    ),
+]
+FaultsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--faults",
+        help="Faults, as --inject writes them: n1:crash=3;n2:slow=10;*:error=0.05;seed=7.",
+    ),
+]
+TeamOpt = Annotated[
+    str | None,
+    typer.Option("--team", "-t", help="Team file: node names, roles and models (for overrides)."),
+]
+HarnessOpt = Annotated[
+    str,
+    typer.Option(
+        "--harness",
+        help="lmteams: one call per task attempt, as `lmteams run`; rounds: the study's "
+        "synchronous rounds, several tasks per call (use with a calibration).",
+    ),
+]
+
+
+def _inputs(
+    project: str,
+    latency: str,
+    tokens: str | None,
+    faults: str | None,
+    redo: float,
+) -> tuple[Any, str, Any]:
+    """(SimInputs, label, the project if its tasks need roles or skills) for a project file,
+    shipped name or generator spec."""
+    from lmteams.cli.run_cmd import resolve_project
+    from lmteams.faults.injection import parse_inject
+    from lmteams.sim.generators import generate, is_generator
+    from lmteams.sim.latency import parse_latency, parse_tokens
+    from lmteams.sim.setup import SimInputs
+
+    latency_model = parse_latency(latency)
+    token_model = parse_tokens(tokens)
+    try:
+        faults_spec = parse_inject([faults]) if faults else None
+    except ConfigError as exc:
+        raise ConfigError(exc.problem, field="--faults") from None
+    if is_generator(project):
+        graph = generate(project)
+        return (
+            SimInputs(graph, latency_model, token_model, faults_spec, project=project),
+            project,
+            None,
+        )
+    spec = resolve_project(project)
+    roles = any(t.role or t.skills for t in spec.tasks)
+    label = Path(project).stem
+    checks = any(spec.check_for(t) for t in spec.tasks)
+    inputs = SimInputs(
+        spec.graph(),
+        latency_model,
+        token_model,
+        faults_spec,
+        project_checks=checks or redo > 0,
+        project=label,
+    )
+    return inputs, spec.project, spec if roles else None
+
+
+def _team_factory(team: str | None, project: Any) -> tuple[Any, Any]:
+    from lmteams.config import load_team
+    from lmteams.scheduling.topologies import eligibility
+    from lmteams.sim.setup import SimTeam
+
+    if team is None:
+        if project is not None:
+            raise ConfigError(
+                "the project's tasks need roles or skills: pass --team with nodes that have them",
+                field="--team",
+            )
+        return None, None
+    spec = load_team(team)
+
+    def factory(topology: str, n: int) -> SimTeam:
+        return SimTeam.from_spec(spec, topology, n)
+
+    if project is None:
+        return factory, None
+
+    def eligible(members: SimTeam) -> dict[str, list[str]]:
+        workers = [
+            spec.node(m.source or m.name).model_copy(update={"name": m.name})
+            for m in members.workers
+        ]
+        return eligibility(project, workers)
+
+    return factory, eligible
+
+
+def _check_faults(faults: Any, factory: Any, topologies: list[str], largest: int) -> None:
+    """Fault rules must name nodes the simulated teams have (n0.. or the team file's)."""
+    from lmteams.faults.config import check_references
+    from lmteams.sim.setup import SimTeam
+
+    if faults is None:
+        return
+    names: set[str] = set()
+    roles: set[str] = set()
+    for topology in topologies:
+        members = (
+            factory(topology, largest)
+            if factory
+            else SimTeam.numbered(largest, lead=topology == "lead")
+        )
+        names |= {m.name for m in members.everyone}
+        roles |= {m.role for m in members.everyone}
+    try:
+        check_references(
+            node_names=tuple(sorted(names)),
+            roles=roles,
+            models=set(),
+            faults=faults,
+            resilience=None,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc).removeprefix("faults.nodes."), field="--faults") from None
+
+
+def _topologies(text: str) -> list[str]:
+    from lmteams.scheduling.topologies import POLICIES
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    for name in names:
+        if name not in POLICIES:
+            raise ConfigError(
+                f"unknown topology {name!r}; one of: {', '.join(POLICIES)}", field="--topology"
+            )
+    if not names:
+        raise ConfigError("no topology given", field="--topology")
+    return names
+
+
+def _run_grid(
+    project: str,
+    workers: str,
+    topology: str,
+    latency: str,
+    tokens: str | None,
+    faults: str | None,
+    reps: int,
+    harness: str,
+    balance: str,
+    chooser: str,
+    redo: float,
+    seed: int,
+    team: str | None,
+    quiet: bool,
+) -> Any:
+    from lmteams.analysis.sweep import parse_range
+    from lmteams.sim.setup import SimSettings
+    from lmteams.sim.summary import run_grid
+
+    if harness not in ("lmteams", "rounds"):
+        raise ConfigError(
+            f"unknown harness {harness!r}; one of: lmteams, rounds", field="--harness"
+        )
+    if chooser not in ("ready", "first-pending"):
+        raise ConfigError(
+            f"unknown chooser {chooser!r}; one of: ready, first-pending", field="--chooser"
+        )
+    counts = parse_range(workers)
+    topologies = _topologies(topology)
+    inputs, label, needs_roles = _inputs(project, latency, tokens, faults, redo)
+    factory, eligible = _team_factory(team, needs_roles)
+    _check_faults(inputs.faults, factory, topologies, max(counts))
+    base = SimSettings(
+        topology=topologies[0],
+        workers=1,
+        seed=seed,
+        balance=balance,
+        harness=harness,  # type: ignore[arg-type]
+        chooser=chooser,  # type: ignore[arg-type]
+        redo_rate=redo,
+    )
+    total = len(topologies) * len(set(counts) | {1}) * reps
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=quiet,
+    ) as progress:
+        bar = progress.add_task("simulating", total=total)
+
+        def step(top: str, n: int, rep: int, result: Any) -> None:
+            progress.update(bar, advance=1, description=f"{top} n={n} rep {rep}")
+
+        return run_grid(
+            inputs,
+            base,
+            workers=counts,
+            topologies=topologies,
+            reps=reps,
+            project=label,
+            latency=latency,
+            faults=faults,
+            team=factory,
+            eligibility=eligible,
+            on_run=step,
+        )
+
+
+def simulate_command(
+    project: ProjectArg,
+    workers: Annotated[
+        str, typer.Option("--workers", "-w", help="Team sizes: 1..5 or 1,2,4.")
+    ] = "1..5",
+    topology: Annotated[
+        str,
+        typer.Option(
+            "--topology", "-T", help="Comma-separated: preassign, steal, decentralized, lead."
+        ),
+    ] = "steal",
+    latency: LatencyOpt = "lognormal:10,0.5",
+    tokens: TokensOpt = None,
+    faults: FaultsOpt = None,
+    reps: Annotated[int, typer.Option("--reps", "-r", min=1, max=100_000)] = 5,
+    harness: HarnessOpt = "lmteams",
+    balance: Annotated[
+        str,
+        typer.Option("--balance", help="preassign/steal placement: least-loaded or round-robin."),
+    ] = "least-loaded",
+    chooser: Annotated[
+        str,
+        typer.Option(
+            "--chooser",
+            help="How a decentralized node's model claims: ready (a random ready task) or "
+            "first-pending (the first open task on the board, the scripted test model's way).",
+        ),
+    ] = "ready",
+    redo: Annotated[
+        float,
+        typer.Option(
+            "--redo", min=0.0, max=0.99, help="Chance a task call fails its check and is redone."
+        ),
+    ] = 0.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    team: TeamOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Write simulation.json, PNG figures and report.html here."
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Simulate a project with the real scheduling policies on a virtual clock.
+
+    Each (topology, n) is run --reps times with different seeds; n = 1 is always run (the
+    speedup baseline). Prints makespan, speedup, efficiency against the DAG lower bound and
+    Amdahl, tokens, messages, idle time and straggler gap, with 95% confidence intervals.
+    Scales to 10,000 nodes and 100,000 tasks (steal, preassign).
+
+    Examples:
+
+      lmteams simulate ../shared/paper/tasks/svgutils_p05.json -T preassign,steal,decentralized
+
+      lmteams simulate random:layered:tasks=100000,layers=20 -w 10000 -r 1 -T steal
+
+      lmteams simulate tiny-math --latency "lognormal:8,0.5;n2=constant:40" --faults "n1:crash=2"
+    """
+    grid = _run_grid(
+        project, workers, topology, latency, tokens, faults, reps, harness, balance, chooser,
+        redo, seed, team, quiet=json_output,
+    )  # fmt: skip
+    written: list[Path] = []
+    if out is not None:
+        from lmteams.analysis.report import report_simulation
+
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / "simulation.json"
+        target.write_text(grid.model_dump_json())
+        written = [target, *report_simulation(grid, out)]
+    if json_output:
+        data = json.loads(grid.model_dump_json(exclude={"examples"}))
+        data["files"] = [str(p) for p in written]
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    console = Console()
+    console.print(
+        f"[bold]{grid.project}[/]: N = {grid.tasks}, C = {grid.critical_path}, p = {grid.p:.4g} · "
+        f"{grid.harness} harness · latency {grid.latency}"
+        + (f" · faults {grid.faults}" if grid.faults else "")
+    )
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    columns = ("topology", "n", "makespan s", "speedup", "Amdahl", "DAG", "bound",
+               "tokens ×", "msgs", "idle s", "gap s", "refused", "done")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column == "topology" else "right", no_wrap=True)
+    for c in grid.cells:
+        table.add_row(
+            c.topology,
+            str(c.workers),
+            c.makespan_s.pm(1),
+            c.speedup.pm(2),
+            f"{c.amdahl:.2f}",
+            f"{c.dag_speedup:.2f}",
+            f"{c.bound_ratio.mean:.0%}",
+            f"{c.token_ratio.mean:.2f}",
+            f"{c.messages.mean:.0f}",
+            f"{c.idle_s.mean:.1f}",
+            f"{c.straggler_gap_s.mean:.1f}",
+            f"{c.claims_refused.mean:.1f}",
+            f"{c.done}/{c.reps}",
+        )
+    console.print(table)
+    for where, why in grid.infeasible.items():
+        console.print(f"[yellow]{where}: not simulated: {why}[/]")
+    rate = grid.events / grid.elapsed_s if grid.elapsed_s else 0.0
+    console.print(
+        f"[dim]mean ± 95% CI over {grid.cells[0].reps} reps · DAG: N / max(C, ceil(N/n)) · "
+        f"bound: DAG lower bound / makespan · idle: per node · gap: straggler gap · "
+        f"{grid.events} events in {grid.elapsed_s:.2f}s ({rate:,.0f}/s; policies "
+        f"{grid.policy_s:.2f}s)[/]"
+    )
+    if written:
+        console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def calibrate_command(
+    events: Annotated[
+        Path,
+        typer.Argument(
+            help="The study's events.parquet (runs.parquet beside it), or an lmteams .db."
+        ),
+    ],
+    runs: Annotated[
+        Path | None, typer.Option("--runs", help="runs.parquet, if not next to the events file.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to save the calibration.")] = Path(
+        "calibration.json"
+    ),
+    json_output: JsonOption = False,
+) -> None:
+    """Fit per-model call latencies and per-condition overheads from observed runs.
+
+    From the study's logs: latency as a function of the tasks a call writes, tasks per call,
+    how often claims are blocked, tokens per call, time per round outside the model, and per
+    condition (mode, p, n) the rounds, calls and refusals per task. From an lmteams event log:
+    the same from our own calls. Use the file with --latency calibrated:FILE[:MODEL].
+
+    Example: lmteams calibrate ../shared/paper/data/events.parquet -o study.json
+    """
+    from lmteams.sim.calibrate import calibrate, summary
+    from lmteams.sim.calibration import save_calibration
+
+    calibration = calibrate(events, runs_path=runs)
+    save_calibration(calibration, out)
+    rows = summary(calibration)
+    if json_output:
+        sys.stdout.write(
+            json.dumps({"file": str(out), "models": rows, "conditions": [
+                c.model_dump() for c in calibration.conditions
+            ]}, indent=2) + "\n"
+        )  # fmt: skip
+        return
+    console = Console()
+    table = Table(box=None, header_style="bold", pad_edge=False, title="per model")
+    for column in ("model", "calls", "base s", "per task s", "sigma", "tasks/call", "refused",
+                   "prompt/call", "out/task", "round s"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for r in rows:
+        table.add_row(
+            r["model"], str(r["calls"]), f"{r['base_s']:.2f}", f"{r['per_task_s']:.2f}",
+            f"{r['sigma']:.2f}", f"{r['tasks_per_call']:g}", f"{r['claim_refusal']:.0%}",
+            f"{r['prompt_per_call']:.0f}", f"{r['completion_per_task']:.0f}",
+            f"{r['round_overhead_s']:.2f}",
+        )  # fmt: skip
+    console.print(table)
+    if calibration.conditions:
+        cond = Table(box=None, header_style="bold", pad_edge=False, title="per condition (medians)")
+        for column in ("mode", "p", "n", "runs", "wall s", "rounds", "calls/task", "refused/task"):
+            cond.add_column(column, justify="left" if column == "mode" else "right")
+        for c in calibration.conditions:
+            cond.add_row(
+                c.mode, "" if c.p is None else f"{c.p:.2f}", str(c.workers), str(c.runs),
+                f"{c.wall_s:.1f}", f"{c.rounds:g}", f"{c.calls_per_task:.2f}",
+                f"{c.claims_refused_per_task:.2f}",
+            )  # fmt: skip
+        console.print(cond)
+    console.print(f"saved {out} · use --latency calibrated:{out}[:MODEL]")
+
+
+def advise_command(
+    project: ProjectArg,
+    latency: LatencyOpt = "lognormal:10,0.5",
+    price: Annotated[
+        str | None,
+        typer.Option(
+            "--price",
+            help="input=USD_PER_MTOK,output=USD_PER_MTOK[,node_hour=USD]. Default: the team "
+            "file's model prices.",
+        ),
+    ] = None,
+    tokens: TokensOpt = None,
+    faults: FaultsOpt = None,
+    team: TeamOpt = None,
+    max_workers: Annotated[int, typer.Option("--max-workers", min=1, max=100_000)] = 8,
+    topology: Annotated[
+        str, typer.Option("--topology", "-T", help="Topologies to consider.")
+    ] = "preassign,steal,decentralized,lead",
+    reps: Annotated[int, typer.Option("--reps", "-r", min=1, max=10_000)] = 10,
+    harness: HarnessOpt = "lmteams",
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", min=0.0, max=10.0, help="Slack on the fastest makespan.")
+    ] = 0.10,
+    deadline: Annotated[float | None, typer.Option("--deadline", help="Seconds.")] = None,
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="Most cost, in price units.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    json_output: JsonOption = False,
+) -> None:
+    """Recommend a team size and topology, with expected speedup and cost, by simulation.
+
+    Simulates every topology at n = 1..--max-workers, keeps the options that meet --deadline
+    and --budget, and recommends the cheapest whose makespan is within --tolerance of the
+    fastest, explaining why.
+
+    Example: lmteams advise ../shared/paper/tasks/dataanalysis_p09.json
+    --latency lognormal:12,0.5 --price input=3,output=15
+    """
+    from lmteams.sim.advise import Price, advise, parse_price
+
+    if price is not None:
+        chosen = parse_price(price)
+    elif team is not None:
+        from lmteams.config import load_team
+
+        spec = load_team(team)
+        prices = spec.models[spec.default_model].prices
+        chosen = Price(input_per_mtok=prices.input_per_mtok, output_per_mtok=prices.output_per_mtok)
+    else:
+        raise ConfigError(
+            "give --price input=...,output=... (or a --team with prices)", field="--price"
+        )
+    grid = _run_grid(
+        project, f"1..{max_workers}", topology, latency, tokens, faults, reps, harness,
+        "least-loaded", "ready", 0.0, seed, team, quiet=json_output,
+    )  # fmt: skip
+    advice = advise(grid, chosen, tolerance=tolerance, deadline_s=deadline, budget=budget)
+    if json_output:
+        sys.stdout.write(advice.model_dump_json(indent=2) + "\n")
+        return
+    console = Console()
+    pick = advice.recommended
+    console.print(
+        f"[bold green]recommended: {pick.topology} with {pick.workers} nodes[/] · expected "
+        f"makespan {pick.makespan_s:.1f}s [{pick.makespan_low_s:.1f}, {pick.makespan_high_s:.1f}] · "
+        f"speedup {pick.speedup:.2f}x · cost ${pick.cost:.4f} ({pick.tokens:,.0f} tokens)"
+    )
+    for line in advice.reasoning:
+        console.print(f"  · {line}")
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("topology", "n", "makespan s", "speedup", "tokens", "cost"):
+        table.add_column(column, justify="left" if column == "topology" else "right")
+    for option in sorted(advice.options, key=lambda o: (o.topology, o.workers)):
+        mark = " ←" if option == pick else ""
+        table.add_row(
+            option.topology + mark, str(option.workers), f"{option.makespan_s:.1f}",
+            f"{option.speedup:.2f}", f"{option.tokens:,.0f}", f"${option.cost:.4f}",
+        )  # fmt: skip
+    console.print(table)
+
+
+COMMANDS = [
+    ("simulate", simulate_command, 30),
+    ("calibrate", calibrate_command, 31),
+    ("advise", advise_command, 32),
+]

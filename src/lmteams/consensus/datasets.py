@@ -1,0 +1,185 @@
+"""Self-checking evaluation questions (arithmetic, unit conversions, ordering) and the dataset
+format: JSON Lines of ``{"question": ..., "answer": ...}``.
+
+Generated questions have one exact answer computed by the generator, so a team can be scored
+with no download. Each names how its answer is read (``answer_type``: ``number`` for numbers,
+``choice`` for the lettered word-order questions), so a reply that states its number inside a
+sentence still counts. Generation is seeded and deterministic. Pure: parsing takes text.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lmteams.errors import ConfigError
+
+
+class Item(BaseModel):
+    """One dataset line. ``answer_type`` names the extractor used to compare answers."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    question: str = Field(min_length=1)
+    answer: str
+    kind: str = ""
+    answer_type: str | None = None
+
+
+Generator = Callable[[random.Random], Item]
+
+
+def arithmetic(rng: random.Random) -> Item:
+    op = rng.choice(["+", "-", "*"])
+    if op == "*":
+        a, b = rng.randint(2, 12), rng.randint(2, 12)
+        value = a * b
+    else:
+        a, b = rng.randint(2, 60), rng.randint(2, 40)
+        if op == "-" and b > a:
+            a, b = b, a
+        value = a + b if op == "+" else a - b
+    shown = "×" if op == "*" else op
+    return Item(
+        question=f"What is {a} {shown} {b}?",
+        answer=str(value),
+        kind="arithmetic",
+        answer_type="number",
+    )
+
+
+_UNITS: tuple[tuple[str, str, int], ...] = (
+    ("meters", "centimeters", 100),
+    ("kilometers", "meters", 1000),
+    ("kilograms", "grams", 1000),
+    ("hours", "minutes", 60),
+    ("minutes", "seconds", 60),
+    ("days", "hours", 24),
+    ("weeks", "days", 7),
+    ("feet", "inches", 12),
+    ("liters", "milliliters", 1000),
+    ("dozens", "items", 12),
+)
+
+
+def units(rng: random.Random) -> Item:
+    big, small, factor = rng.choice(_UNITS)
+    amount = rng.randint(2, 9)
+    return Item(
+        question=f"How many {small} are in {amount} {big}?",
+        answer=str(amount * factor),
+        kind="units",
+        answer_type="number",
+    )
+
+
+_WORDS = (
+    *("apple", "banana", "cherry", "grape", "lemon", "mango", "melon", "orange", "peach"),
+    *("pear", "plum", "cat", "dog", "fox", "horse", "lion", "mouse", "owl", "tiger", "whale"),
+    "zebra",
+)
+
+
+def ordering(rng: random.Random) -> Item:
+    form = rng.randrange(3)
+    if form == 2:
+        a, b = rng.sample(_WORDS, 2)
+        return Item(
+            question=f"Which word comes first in alphabetical order? A) {a} B) {b}",
+            answer="A" if a < b else "B",
+            kind="ordering",
+            answer_type="choice",
+        )
+    numbers = rng.sample(range(1, 100), rng.choice([2, 3]))
+    listed = ", ".join(map(str, numbers))
+    if form == 0:
+        return Item(
+            question=f"Which is the largest number: {listed}?",
+            answer=str(max(numbers)),
+            kind="ordering",
+            answer_type="number",
+        )
+    return Item(
+        question=f"Which is the smallest number: {listed}?",
+        answer=str(min(numbers)),
+        kind="ordering",
+        answer_type="number",
+    )
+
+
+GENERATORS: dict[str, Generator] = {
+    "arithmetic": arithmetic,
+    "units": units,
+    "ordering": ordering,
+}
+
+
+def parse_kinds(text: str) -> list[str]:
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    for kind in kinds:
+        if kind not in GENERATORS:
+            raise ConfigError(
+                f"unknown question kind {kind!r}; one of: {', '.join(GENERATORS)}",
+                field="--kinds",
+            )
+    if not kinds:
+        raise ConfigError("name at least one question kind", field="--kinds")
+    return kinds
+
+
+def generate(kinds: Sequence[str], n: int, *, seed: int = 0) -> list[Item]:
+    """``n`` questions cycling through ``kinds``, no question repeated (when possible)."""
+    if n < 1:
+        raise ConfigError("generate at least one question", field="-n")
+    for kind in kinds:
+        parse_kinds(kind)
+    rng = random.Random(seed)
+    items: list[Item] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(items) < n:
+        item = GENERATORS[kinds[len(items) % len(kinds)]](rng)
+        attempts += 1
+        if item.question in seen and attempts < 50 * n:
+            continue
+        seen.add(item.question)
+        items.append(item)
+    return items
+
+
+def to_jsonl(items: Sequence[Item]) -> str:
+    return "".join(json.dumps(item.model_dump(exclude_none=True)) + "\n" for item in items)
+
+
+def parse_dataset(text: str, *, source: str) -> list[Item]:
+    """Validate JSON Lines; every problem names the file and the line."""
+    items: list[Item] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"line {number}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"invalid JSON: {exc.msg}", source=source, field=where) from None
+        if not isinstance(data, dict):
+            raise ConfigError(
+                'each line must be an object {"question": ..., "answer": ...}',
+                source=source,
+                field=where,
+            )
+        if "answer" in data and not isinstance(data["answer"], str):
+            data = {**data, "answer": json.dumps(data["answer"])}
+        try:
+            items.append(Item.model_validate(data))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = ".".join(str(p) for p in error["loc"])
+            problem = "required field is missing" if error["type"] == "missing" else error["msg"]
+            raise ConfigError(f"{name}: {problem}", source=source, field=where) from None
+    if not items:
+        raise ConfigError("the dataset has no questions", source=source)
+    return items

@@ -1,0 +1,597 @@
+"""The coordinator: drives a scheduling policy with a team, and logs every input it gives it.
+
+The policy is a pure state machine; this module is the imperative shell around it. Every input
+to the policy (a task finished, failed, a claim, a proposal, a node lost) is logged as a
+``sched`` event before it is applied, so a run whose coordinator died can be rebuilt by
+replaying those events into a fresh policy (:func:`resume_project`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmteams.config import TeamSpec
+from lmteams.coordinator.planner import plan_project
+from lmteams.coordinator.tasks import AttemptLog, TaskRunner
+from lmteams.errors import BudgetExceeded, ConfigError, ModelError
+from lmteams.models.base import ModelBackend
+from lmteams.resume import ResumeContext
+from lmteams.runtime.base import Runtime
+from lmteams.scheduling import prompts
+from lmteams.scheduling.policy import (
+    Assign,
+    Decision,
+    Note,
+    Policy,
+    RequestAssignment,
+    RequestClaim,
+    TaskState,
+)
+from lmteams.scheduling.project import ProjectSpec
+from lmteams.scheduling.topologies import eligibility, make_policy
+from lmteams.state.store import EventStore
+from lmteams.state.workspace import FileVersion, Workspace
+from lmteams.team import Team
+
+
+class RunSettings(BaseModel):
+    """How to run a project (the `lmteams run` flags)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topology: str = "steal"
+    workers: int = Field(3, ge=1, le=4096)
+    balance: str = Field("least-loaded", pattern="^(least-loaded|round-robin)$")
+    lead: str | None = Field(
+        None, description="Lead node for `lead` (default: a node with role lead, else the first)."
+    )
+    seed: int = 0
+    lease_ttl_s: float = Field(600.0, gt=0)
+    max_task_attempts: int = Field(3, ge=1, le=50, description="Re-runs after failed calls.")
+    node_failure_limit: int = Field(
+        3, ge=1, le=100, description="Consecutive failures before a node is lost."
+    )
+    max_claims: int = Field(
+        0, ge=0, description="Stop after this many claim requests (0: 20 per task)."
+    )
+    claim_max_tokens: int = Field(24, ge=4, le=512)
+
+
+class RunResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    status: str  # done | partial | stalled | stopped (budget)
+    tasks: dict[str, str]
+    workspace: str
+    wall_s: float
+    stopped: str | None = None  # why the run stopped early (its budget was spent)
+
+
+@dataclass
+class Snapshot:
+    """What the live view shows."""
+
+    counts: dict[str, int]
+    ready: int
+    nodes: dict[str, str]
+    notes: dict[str, int]
+    tokens: int
+
+
+@dataclass
+class _Replay:
+    in_flight: dict[str, str] = field(default_factory=dict)  # task -> node
+    claims: dict[str, tuple[int, str]] = field(default_factory=dict)  # node -> (number, board)
+    assignment: tuple[RequestAssignment, int, str] | None = None
+
+
+def select_workers(team: TeamSpec, settings: RunSettings) -> tuple[list[str], str | None]:
+    """(workers, lead): nodes with role ``lead`` or ``planner`` do not take tasks (unless
+    nothing else can); under ``lead`` the lead is kept out of the workers."""
+    lead = None
+    names = [n.name for n in team.nodes if n.role not in ("lead", "planner")] or list(
+        team.node_names
+    )
+    if settings.topology == "lead":
+        lead = settings.lead or next((n.name for n in team.nodes if n.role == "lead"), names[0])
+        if lead not in team.node_names:
+            raise ConfigError(f"no node named {lead!r} for --lead", field="--lead")
+        if len(names) > 1 and lead in names:
+            names.remove(lead)
+    if settings.workers > len(names):
+        raise ConfigError(
+            f"--workers {settings.workers} but the team has only {len(names)} worker nodes "
+            "(use a larger team, or --nodes to repeat its nodes)",
+            field="--workers",
+        )
+    return names[: settings.workers], lead
+
+
+class ProjectRun:
+    """One run of a project by a team under a topology."""
+
+    def __init__(
+        self,
+        team: Team,
+        project: ProjectSpec,
+        settings: RunSettings,
+        *,
+        workdir: Path,
+        on_update: Callable[[Snapshot], None] | None = None,
+    ) -> None:
+        self.team = team
+        self.project = project
+        self.settings = settings
+        self.workdir = workdir
+        self.on_update = on_update
+        self.graph = project.graph()
+        self.workers, self.lead = select_workers(team.spec, settings)
+        worker_specs = [team.spec.node(w) for w in self.workers]
+        self.eligible = eligibility(project, worker_specs)
+        options: dict[str, Any] = {}
+        if settings.topology in ("preassign", "steal"):
+            options["balance"] = settings.balance
+        self.policy: Policy = make_policy(
+            settings.topology,
+            self.graph,
+            self.workers,
+            eligible=self.eligible,
+            seed=settings.seed,
+            **options,
+        )
+        self.workspace = Workspace(settings.lease_ttl_s)
+        self.attempt_log = AttemptLog()
+        self.runner = TaskRunner(
+            team,
+            project,
+            self.workspace,
+            workdir,
+            lease_ttl_s=settings.lease_ttl_s,
+            log=self.attempt_log,
+        )
+        self.claim_counter: dict[str, int] = {}
+        self.lead_counter = 0
+        self.failures: dict[str, int] = {}  # node -> consecutive failures
+        self.task_failures: dict[str, int] = {}
+        self.activity: dict[str, str] = {w: "idle" for w in self.workers}
+        self.notes: dict[str, int] = {}
+        self.claims_sent = 0
+        self._group: asyncio.TaskGroup | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._replaying = False
+        self._replay = _Replay()
+        self.stalled = False
+        self.stopped: str | None = None
+        self._last_update = float("-inf")
+
+    # -- policy inputs (logged, then applied) -----------------------------------------------
+
+    def apply(self, op: str, **args: Any) -> None:
+        if not self._replaying:
+            self.team.event("sched", {"op": op, **args})
+        policy = self.policy
+        if op == "start":
+            decisions = policy.start()
+        elif op == "task_done":
+            self.workspace.mark_finished(args["task"])
+            decisions = policy.task_done(args["task"], args["node"])
+        elif op == "task_failed":
+            decisions = policy.task_failed(
+                args["task"], args["node"], requeue=args["requeue"], avoid=args.get("avoid", False)
+            )
+        elif op == "node_lost":
+            decisions = policy.node_lost(args["node"])
+        elif op == "claim":
+            decisions = policy.claim(args["node"], args["task"], args.get("detail", ""))
+        elif op == "proposal":
+            pairs = [(str(p[0]), str(p[1])) for p in args["pairs"]]
+            decisions = policy.proposal(pairs, args["attempt"], args.get("detail", ""))
+        elif op == "dispatch":
+            decisions = policy.dispatch()
+        else:  # pragma: no cover - ops come from this module only
+            raise ValueError(op)
+        self.handle(decisions)
+
+    def handle(self, decisions: list[Decision]) -> None:
+        if self.stopped is not None and not self._replaying:
+            return  # the budget is spent: start nothing new, let what runs finish
+        for decision in decisions:
+            if isinstance(decision, Assign):
+                self._assign(decision)
+            elif isinstance(decision, RequestClaim):
+                number = self.claim_counter.get(decision.node, 0) + 1
+                self.claim_counter[decision.node] = number
+                # The board is read now, at this exact point of the logged op sequence, so a
+                # resumed run rebuilds the same prompt and replays the committed call.
+                board = self._board_text()
+                if self._replaying:
+                    self._replay.claims[decision.node] = (number, board)
+                else:
+                    self._spawn(self._claim(decision.node, number, board))
+            elif isinstance(decision, RequestAssignment):
+                self.lead_counter += 1
+                board = self._board_text()
+                if self._replaying:
+                    self._replay.assignment = (decision, self.lead_counter, board)
+                else:
+                    self._spawn(self._ask_lead(decision, self.lead_counter, board))
+            elif isinstance(decision, Note):
+                self.notes[decision.kind] = self.notes.get(decision.kind, 0) + 1
+                if not self._replaying:
+                    self.team.event(
+                        decision.kind,
+                        {"task": decision.task, "detail": decision.detail},
+                        node=decision.node,
+                    )
+        self._update()
+
+    def _assign(self, decision: Assign) -> None:
+        if self._replaying:
+            self._replay.in_flight[decision.task] = decision.node
+            return
+        self.team.event("task_assigned", {"task": decision.task}, node=decision.node)
+        self._spawn(self._execute(decision.task, decision.node, resumed=False))
+
+    # -- work ------------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        assert self._group is not None
+        self._in_flight += 1
+        self._idle.clear()
+
+        async def tracked() -> None:
+            try:
+                await coro
+            finally:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.set()
+
+        self._group.create_task(tracked())
+
+    async def _execute(self, task: str, node: str, *, resumed: bool) -> None:
+        self.activity[node] = f"working on {task}"
+        self._update()
+        result = await self.runner.run(task, node, resumed=resumed)
+        self.activity[node] = "idle"
+        if result.outcome == "stopped":
+            self._stop(result.error or "budget spent", task=task, node=node)
+            return
+        if result.outcome == "done":
+            self.failures[node] = 0
+            self.team.event("task_done", {"task": task, "attempts": result.attempts}, node=node)
+            self.apply("task_done", task=task, node=node)
+            return
+        if result.outcome == "failed":
+            self.team.event("task_failed", {"task": task, "error": result.error}, node=node)
+            self.apply("task_failed", task=task, node=node, requeue=False)
+            return
+        self._node_failed(node, result.error or "call failed")
+        count = self.task_failures[task] = self.task_failures.get(task, 0) + 1
+        requeue = count < self.settings.max_task_attempts and bool(self.policy.board.workers)
+        self.team.event(
+            "task_interrupted", {"task": task, "error": result.error, "requeue": requeue}, node=node
+        )
+        self.apply("task_failed", task=task, node=node, requeue=requeue, avoid=True)
+
+    def _stop(self, reason: str, *, task: str | None = None, node: str | None = None) -> None:
+        if self.stopped is None:
+            self.stopped = reason
+            self.team.event("budget_stop", {"reason": reason, "task": task}, node=node)
+
+    def _node_failed(self, node: str, error: str) -> None:
+        self.failures[node] = self.failures.get(node, 0) + 1
+        workers = self.policy.board.workers
+        resilience = self.team.resilience
+        dead = resilience is not None and resilience.health.state(node).value == "dead"
+        if (
+            (dead or self.failures[node] >= self.settings.node_failure_limit)
+            and node in workers
+            and len(workers) > 1
+        ):
+            self.activity[node] = "lost"
+            self.team.event("node_lost", {"error": error}, node=node)
+            self.apply("node_lost", node=node)
+
+    def _board_text(self) -> str:
+        board = self.policy.board
+        return prompts.board_text(self.project, board.state, board.running_on)
+
+    async def _claim(self, node: str, number: int, board: str) -> None:
+        self.claims_sent += 1
+        limit = self.settings.max_claims or 20 * self.graph.n
+        if self.claims_sent > limit:
+            self.stalled = True
+            self.team.event("stalled", {"reason": f"more than {limit} claim requests"})
+            return
+        self.activity[node] = "choosing a task"
+        self._update()
+        try:
+            reply = await self.team.call(
+                node,
+                prompts.claim_prompt(self.project, board, node),
+                key=f"claim/{node}/{number}",
+                sampling={"max_tokens": self.settings.claim_max_tokens},
+                meta={"claim": number},
+            )
+            choice = prompts.parse_claim(reply.text, self.graph.ids)
+            detail = "" if choice else f"reply: {reply.text.strip()[:80]!r}"
+        except BudgetExceeded as exc:
+            self._stop(str(exc), node=node)
+            return
+        except ModelError as exc:
+            self._node_failed(node, str(exc))
+            choice, detail = None, f"call failed: {type(exc).__name__}"
+        self.activity[node] = "idle"
+        self.apply("claim", node=node, task=choice, detail=detail)
+
+    async def _ask_lead(self, request: RequestAssignment, number: int, board: str) -> None:
+        assert self.lead is not None
+        try:
+            reply = await self.team.call(
+                self.lead,
+                prompts.lead_prompt(
+                    self.project, board, request.idle, request.ready, request.feedback
+                ),
+                key=f"lead/{number}",
+                sampling={"json_schema": prompts.assignment_schema(request.ready, request.idle)},
+                meta={"lead": number, "attempt": request.attempt},
+            )
+            pairs, problem = prompts.parse_assignments(reply.text)
+        except BudgetExceeded as exc:
+            self._stop(str(exc), node=self.lead)
+            return
+        except ModelError as exc:
+            pairs, problem = [], f"lead call failed: {type(exc).__name__}"
+        self.apply(
+            "proposal",
+            pairs=[list(p) for p in pairs],
+            attempt=request.attempt,
+            detail=problem or "",
+        )
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    async def run(self, *, resume_events: list[dict[str, Any]] | None = None) -> RunResult:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            if resume_events is None:
+                self.team.event(
+                    "schedule",
+                    {
+                        "topology": self.settings.topology,
+                        "workers": self.workers,
+                        "lead": self.lead,
+                        "plan": getattr(self.policy, "plan", lambda: None)(),
+                        "n": self.graph.n,
+                        "c": self.graph.c,
+                        "p": self.graph.p,
+                    },
+                )
+                self.apply("start")
+            else:
+                self._rebuild(resume_events)
+            while True:
+                if self._in_flight:
+                    await self._idle.wait()
+                if self.policy.complete or self.stalled or self.stopped is not None:
+                    break
+                # nothing in flight and work left: give the policy a chance to act again
+                before = self._in_flight
+                self.apply("dispatch")
+                if self._in_flight == before:
+                    self.stalled = True
+                    self.team.event("stalled", {"reason": "no progress possible"})
+                    break
+        self._group = None
+        self.runner.sync_workdir()
+        self._update(force=True)
+        states = {t: s.value for t, s in self.policy.board.state.items()}
+        if all(s == "done" for s in states.values()):
+            status = "done"
+        elif self.stopped is not None:
+            status = "stopped"
+        else:
+            status = "stalled" if self.stalled else "partial"
+        return RunResult(
+            run_id=self.team.run_id,
+            status=status,
+            tasks=states,
+            workspace=str(self.workdir),
+            wall_s=loop.time() - started,
+            stopped=self.stopped,
+        )
+
+    def _update(self, *, force: bool = False) -> None:
+        if self.on_update is None:
+            return
+        now = asyncio.get_running_loop().time()
+        if not force and now - self._last_update < 0.1 and self._in_flight:
+            return  # the live view refreshes at 8 Hz; skip snapshots nobody would see
+        self._last_update = now
+        board = self.policy.board
+        counts: dict[str, int] = {}
+        for state in board.state.values():
+            counts[state.value] = counts.get(state.value, 0) + 1
+        ready = sum(1 for t in self.graph.ids if board.is_ready(t))
+        tokens = self.team.totals.prompt_tokens + self.team.totals.completion_tokens
+        self.on_update(Snapshot(counts, ready, dict(self.activity), dict(self.notes), tokens))
+
+    # -- resume ----------------------------------------------------------------------------------
+
+    def _rebuild(self, events: list[dict[str, Any]]) -> None:
+        """Replay a dead coordinator's log, then restart whatever was in flight."""
+        self._replaying = True
+        for event in events:
+            kind, data = event["type"], event["data"]
+            if kind == "sched":
+                op = data["op"]
+                args = {k: v for k, v in data.items() if k != "op"}
+                if op == "task_done":
+                    self._replay.in_flight.pop(args["task"], None)
+                elif op == "task_failed":
+                    self._replay.in_flight.pop(args["task"], None)
+                    if args.get("requeue"):
+                        self.task_failures[args["task"]] = (
+                            self.task_failures.get(args["task"], 0) + 1
+                        )
+                elif op == "claim":
+                    self._replay.claims.pop(args["node"], None)
+                elif op == "proposal":
+                    self._replay.assignment = None
+                self.apply(op, **args)
+            elif kind == "task_attempt":
+                key = (data["task"], data["attempt"])
+                self.attempt_log.started.add(key)
+                self.attempt_log.feedback[key] = data.get("feedback")
+                self.attempt_log.last_attempt[data["task"]] = max(
+                    data["attempt"], self.attempt_log.last_attempt.get(data["task"], 0)
+                )
+            elif kind in ("file_written", "write_conflict", "write_refused"):
+                key = (data["task"], data["attempt"])
+                self.attempt_log.writes.setdefault(key, []).append(data)
+                if kind == "file_written":
+                    self.workspace.restore(
+                        FileVersion(
+                            data["path"],
+                            data["version"],
+                            data["content"],
+                            event["node"] or "",
+                            data["task"],
+                            event["t"],
+                        )
+                    )
+                    self.runner._mirror(data["path"], data["content"])
+            elif kind == "check_run":
+                self.attempt_log.checks[(data["task"], data["attempt"])] = data
+        self.runner.attempts = dict(self.attempt_log.last_attempt)
+        self._replaying = False
+        self.team.event(
+            "schedule_resumed",
+            {
+                "in_flight": sorted(self._replay.in_flight),
+                "claims": sorted(self._replay.claims),
+                "lead_request": self._replay.assignment is not None,
+            },
+        )
+        for task, node in self._replay.in_flight.items():
+            self._spawn(self._execute(task, node, resumed=True))
+        for node, (number, board) in self._replay.claims.items():
+            self._spawn(self._claim(node, number, board))
+        if self._replay.assignment is not None:
+            request, number, board = self._replay.assignment
+            self._spawn(self._ask_lead(request, number, board))
+
+
+def workdir_for(store: EventStore, run_id: str) -> Path:
+    """Where a run's files are mirrored: next to the event log, under runs/RUN/workspace."""
+    base = store.path.parent if str(store.path) != ":memory:" else Path(".lmteams")
+    return base / "runs" / run_id / "workspace"
+
+
+async def run_project(
+    spec: TeamSpec,
+    project: ProjectSpec | None,
+    store: EventStore,
+    settings: RunSettings,
+    *,
+    runtime: Runtime | None = None,
+    backends: Mapping[str, ModelBackend] | None = None,
+    on_update: Callable[[Snapshot], None] | None = None,
+    goal: str | None = None,
+    planner: str | None = None,
+    check: str | None = None,
+) -> RunResult:
+    """Run ``project`` with a team under ``settings.topology``; every step goes to the log.
+
+    With ``project=None`` and a ``goal``, a planner node first turns the goal into a project.
+    """
+    if project is None and not goal:
+        raise ConfigError("give a project file or --goal", field="PROJECT")
+    params: dict[str, Any] = {"settings": settings.model_dump(mode="json"), "goal": goal}
+    if project is not None:
+        params["project"] = project.model_dump(mode="json", exclude_none=True)
+    team = Team(spec, store, kind="run", params=params, runtime=runtime, backends=backends)
+    async with team:
+        if project is None:
+            assert goal is not None
+            project = await plan_project(team, goal, node=planner, check=check)
+        workdir = workdir_for(store, team.run_id)
+        workdir.mkdir(parents=True, exist_ok=True)
+        run = ProjectRun(team, project, settings, workdir=workdir, on_update=on_update)
+        result = await run.run()
+        team.status = result.status
+        team.result = result.model_dump(mode="json")
+    return result
+
+
+async def resume_graph(context: ResumeContext) -> None:
+    """Resumer of ``run`` runs (registered in :mod:`lmteams.resume`): rebuild the coordinator
+    from the log and finish the project. Completed calls are replayed, never sent again."""
+    record = context.run
+    events = [e.model_dump() for e in context.store.events(record.run_id)]
+    project = _project_of(record.params, events, record.run_id)
+    settings = RunSettings.model_validate(record.params["settings"])
+    async with context.team() as team:
+        workdir = workdir_for(context.store, team.run_id)
+        workdir.mkdir(parents=True, exist_ok=True)
+        run = ProjectRun(team, project, settings, workdir=workdir)
+        result = await run.run(resume_events=events)
+        team.status = result.status
+        team.result = result.model_dump(mode="json")
+
+
+def _project_of(params: dict[str, Any], events: list[dict[str, Any]], run_id: str) -> ProjectSpec:
+    if "project" in params:
+        return ProjectSpec.model_validate(params["project"])
+    planned = [e for e in events if e["type"] == "plan_accepted"]
+    if planned:
+        return ProjectSpec.model_validate(planned[-1]["data"]["project"])
+    raise ConfigError(f"run {run_id} stopped before its plan was made; start it again", field="RUN")
+
+
+async def resume_project(
+    store: EventStore,
+    run_id: str,
+    *,
+    runtime: Runtime | None = None,
+    backends: Mapping[str, ModelBackend] | None = None,
+    force: bool = False,
+) -> RunResult:
+    """Continue a project run whose coordinator died (see :func:`resume_graph`)."""
+    from lmteams.resume import resume_run
+
+    record = store.run(run_id)
+    if record.kind != "run":
+        raise ConfigError(
+            f"run {record.run_id} is a {record.kind!r} run, not a project run", field="RUN"
+        )
+    await resume_run(store, record.run_id, runtime=runtime, backends=backends, force=force)
+    finished = store.run(record.run_id)
+    return RunResult.model_validate(finished.result)
+
+
+def project_json(project: ProjectSpec) -> str:
+    return json.dumps(project.model_dump(mode="json", exclude_none=True), indent=2)
+
+
+__all__ = [
+    "ProjectRun",
+    "RunResult",
+    "RunSettings",
+    "Snapshot",
+    "TaskState",
+    "resume_project",
+    "run_project",
+]

@@ -1,0 +1,265 @@
+"""Carrying out one task on one node: prompt, model call, files into the workspace, check.
+
+Every effect of an attempt is logged with its task and attempt number (``task_attempt``,
+``file_written``, ``check_run``...). On resume, an attempt's logged effects are reused instead
+of being applied again, and its model call is replayed from the committed call results, so a
+resumed run neither pays twice nor writes twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from lmteams.errors import BudgetExceeded, ModelError
+from lmteams.sandbox import SandboxResult, run_sandboxed
+from lmteams.scheduling.project import ProjectSpec, TaskSpec
+from lmteams.scheduling.prompts import extract_files, task_prompt
+from lmteams.state.workspace import Workspace
+from lmteams.team import Team
+
+Outcome = Literal["done", "failed", "call_failed", "stopped"]
+
+
+@dataclass
+class AttemptLog:
+    """Effects of attempts already in the log (filled on resume), keyed by (task, attempt)."""
+
+    started: set[tuple[str, int]] = field(default_factory=set)
+    feedback: dict[tuple[str, int], str | None] = field(default_factory=dict)
+    writes: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    checks: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    last_attempt: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class TaskResult:
+    outcome: Outcome
+    attempts: int
+    error: str | None = None
+
+
+class TaskRunner:
+    """Runs task attempts for one project run; shared by every task of the run."""
+
+    def __init__(
+        self,
+        team: Team,
+        project: ProjectSpec,
+        workspace: Workspace,
+        workdir: Path,
+        *,
+        lease_ttl_s: float,
+        log: AttemptLog | None = None,
+    ) -> None:
+        self.team = team
+        self.project = project
+        self.workspace = workspace
+        self.workdir = workdir
+        self.lease_ttl_s = lease_ttl_s
+        self.log = log or AttemptLog()
+        self.attempts: dict[str, int] = dict(self.log.last_attempt)
+        self.checks_run = 0
+        self.checks_failed = 0
+        self._dirty: set[str] = set()
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def context_for(self, task: TaskSpec) -> dict[str, str]:
+        files: dict[str, str] = {}
+        for dep in task.dependencies:
+            for path in self.project.task(dep).files:
+                content = self.workspace.read(path)
+                if content is not None:
+                    files[path] = content
+        return files
+
+    def _next_attempt(self, task: str, resume_in_flight: bool) -> int:
+        last = self.attempts.get(task, 0)
+        if resume_in_flight and last and (task, last) in self.log.started:
+            return last  # the attempt that was in progress when the coordinator stopped
+        self.attempts[task] = last + 1
+        return last + 1
+
+    async def run(self, task_id: str, node: str, *, resumed: bool = False) -> TaskResult:
+        """Attempt ``task_id`` on ``node`` until its check passes or retries run out."""
+        task = self.project.task(task_id)
+        feedback: str | None = None
+        tries = self.project.max_check_retries + 1
+        attempt = 0
+        for number in range(tries):
+            attempt = self._next_attempt(task_id, resumed and number == 0)
+            if (task_id, attempt) in self.log.started:
+                # resuming this attempt: ask exactly what was asked, so the call is replayed
+                feedback = self.log.feedback.get((task_id, attempt), feedback)
+            else:
+                self.team.event(
+                    "task_attempt",
+                    {"task": task_id, "attempt": attempt, "feedback": feedback},
+                    node=node,
+                )
+                self.log.started.add((task_id, attempt))
+            try:
+                problem = await self._produce(task, node, attempt, feedback)
+            except BudgetExceeded as exc:
+                return TaskResult("stopped", attempt, str(exc))
+            except ModelError as exc:
+                return TaskResult("call_failed", attempt, f"{type(exc).__name__}: {exc}")
+            if problem is not None:
+                feedback = problem
+                continue
+            check = self.project.check_for(task)
+            if check is None:
+                return TaskResult("done", attempt)
+            result = await self._check(task, node, attempt, check)
+            if result["ok"]:
+                return TaskResult("done", attempt)
+            feedback = result["summary"]
+        return TaskResult("failed", attempt, feedback)
+
+    async def _produce(
+        self, task: TaskSpec, node: str, attempt: int, feedback: str | None
+    ) -> str | None:
+        """Call the node and write its files; returns a problem to feed back, if any."""
+        key = (task.id, attempt)
+        if key in self.log.writes:
+            return None  # this attempt's writes are already in the log (resume)
+        for path in task.files:
+            await self._wait_for_lease(path, node, task.id)
+        read_versions = {path: self.workspace.version(path) for path in task.files}
+        prompt = task_prompt(self.project, task, self.context_for(task), feedback)
+        try:
+            reply = await self.team.call(
+                node,
+                prompt,
+                key=f"task/{task.id}/{attempt}",
+                meta={"task": task.id, "attempt": attempt},
+                # a retry samples afresh: the same prompt and seed would give the same reply
+                sampling=self._sampling(node, attempt),
+            )
+        finally:
+            for path in task.files:
+                self.workspace.release(path, node)
+        files = extract_files(reply.text, task.files)
+        if task.files and not any(path in files for path in task.files):
+            self.team.event(
+                "output_invalid",
+                {"task": task.id, "attempt": attempt, "problem": "no file in the reply"},
+                node=node,
+            )
+            return f"Your reply contained no code for {', '.join(task.files)}."
+        problem = None
+        now = self.now()
+        for path, content in files.items():
+            expected = read_versions.get(path, self.workspace.version(path))
+            result = self.workspace.write(
+                path, content, node=node, expected_version=expected, now=now, task=task.id
+            )
+            data: dict[str, Any] = {
+                "task": task.id,
+                "attempt": attempt,
+                "path": path,
+                "status": result.status,
+                "version": result.version,
+                "expected": expected,
+            }
+            if result.ok:
+                data["content"] = content
+                self.team.event("file_written", data, node=node)
+                if result.rewrite_of:
+                    self.team.event(
+                        "file_rewritten",
+                        {"task": task.id, "path": path, "finished_task": result.rewrite_of},
+                        node=node,
+                    )
+                self._mirror(path, content)
+            elif result.status == "conflict":
+                self.team.event("write_conflict", data, node=node)
+                if path in task.files:
+                    problem = (
+                        f"{path} changed while you worked (version {result.version}); redo it."
+                    )
+            else:
+                data["holder"] = result.holder
+                self.team.event("write_refused", data, node=node)
+        return problem
+
+    def _sampling(self, node: str, attempt: int) -> dict[str, Any] | None:
+        if attempt <= 1:
+            return None
+        spec = self.team.spec.node(node)
+        base = self.team.spec.sampling(spec)
+        return {
+            "seed": (base.seed or 0) + 7919 * attempt,
+            "temperature": max(base.temperature, min(1.0, 0.3 + 0.2 * attempt)),
+        }
+
+    async def _wait_for_lease(self, path: str, node: str, task: str) -> None:
+        while True:
+            now = self.now()
+            result = self.workspace.acquire(path, node, now, self.lease_ttl_s)
+            if result.granted:
+                self.team.event("lease_acquired", {"task": task, "path": path}, node=node)
+                return
+            self.team.event(
+                "lease_refused",
+                {"task": task, "path": path, "holder": result.lease.holder},
+                node=node,
+            )
+            # the holder may have crashed: its lease lapses at expires_at at the latest
+            await asyncio.sleep(max(0.01, min(result.lease.expires_at - now, 1.0)))
+
+    def _mirror(self, path: str, content: str) -> None:
+        # Files reach the disk in batches (before a check, and at the end of the run): creating
+        # a file costs about a millisecond here, far more than the rest of a task's overhead.
+        self._dirty.add(path)
+
+    def sync_workdir(self) -> None:
+        """Write every file changed since the last sync into the run's working directory."""
+        for path in sorted(self._dirty):
+            content = self.workspace.read(path)
+            if content is None:
+                continue
+            target = self.workdir / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        self._dirty.clear()
+
+    async def _check(self, task: TaskSpec, node: str, attempt: int, command: str) -> dict[str, Any]:
+        key = (task.id, attempt)
+        if key in self.log.checks:
+            return self.log.checks[key]
+        self.sync_workdir()
+        result = await run_check(command, self.workdir, self.project)
+        self.checks_run += 1
+        if not result.ok:
+            self.checks_failed += 1
+        record = {
+            "task": task.id,
+            "attempt": attempt,
+            "ok": result.ok,
+            "returncode": result.returncode,
+            "timed_out": result.timed_out,
+            "duration_s": round(result.duration_s, 4),
+            "summary": result.summary(1500),
+        }
+        self.team.event("check_run", record, node=node)
+        self.log.checks[key] = record
+        return record
+
+
+async def run_check(command: str, workdir: Path, project: ProjectSpec) -> SandboxResult:
+    """Run a check command in the sandbox, on a copy of the workspace.
+
+    ``python`` in the command is this interpreter (so checks see the same Python as lmteams).
+    """
+    interpreter_dir = str(Path(sys.executable).parent)
+    env = {"PATH": interpreter_dir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin")}
+    argv = ["/bin/sh", "-c", command.replace("{python}", shlex.quote(sys.executable))]
+    return await run_sandboxed(argv, workdir=workdir, limits=project.sandbox, env=env)

@@ -1,0 +1,321 @@
+"""Evaluation: a labeled dataset through a team, every strategy side by side, stored as a run.
+
+Each question is answered by a single node decoding greedily (the baseline) and by every
+strategy asked for. Strategies that start from the nodes' independent answers share them (see
+:class:`~lmteams.strategies.base.FirstAnswers`) but each is charged the full cost of what it
+used, so the token and call figures are those of running it alone. After each question its
+label is stored for learned reliability. With ``train``, a meta-model is fitted on the
+candidates of every question and saved for the team (``--consensus learned`` then uses it).
+
+The run (kind ``eval``) holds an ``eval_item`` event per question and strategy and the summary
+as its result; :func:`plot_accuracy_cost` draws accuracy against tokens from that summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from lmteams.ask import AskResult, NodeAnswer
+from lmteams.config import TeamSpec
+from lmteams.consensus import dawid_skene, meta
+from lmteams.consensus.answers import Extractor, get_extractor
+from lmteams.consensus.datasets import Item
+from lmteams.consensus.scoring import gold_key, wilson
+from lmteams.consensus.settings import ConsensusSpec
+from lmteams.models.base import ModelBackend
+from lmteams.runtime.base import Runtime
+from lmteams.state.store import EventStore
+from lmteams.strategies import FirstAnswers, run_strategy
+from lmteams.strategies.learned import ballots
+from lmteams.strategies.reliability import ReliabilityBook
+from lmteams.team import Team
+
+BASELINE = "greedy"
+ItemCallback = Callable[[int, str, bool, AskResult], None]
+
+
+class StrategyScore(BaseModel):
+    """One strategy's figures over the dataset."""
+
+    model_config = ConfigDict(frozen=True)
+
+    strategy: str
+    questions: int
+    correct: int
+    no_answer: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    wall_s: float
+
+    @property
+    def tokens_per_question(self) -> float:
+        return (self.prompt_tokens + self.completion_tokens) / max(1, self.questions)
+
+
+class EvalReport(BaseModel):
+    """What ``lmteams eval`` prints; also its ``--json`` output and the run's stored result."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    dataset: str
+    team: str
+    questions: int
+    wall_s: float
+    scores: list[StrategyScore]
+    training: dict[str, Any] | None = None
+
+
+class _Tally:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.correct = self.no_answer = self.questions = 0
+        self.calls = self.prompt = self.completion = 0
+        self.wall = 0.0
+
+    def add(self, result: AskResult, correct: bool) -> None:
+        self.questions += 1
+        self.correct += correct
+        self.no_answer += result.answer is None
+        self.calls += result.calls
+        self.prompt += result.prompt_tokens
+        self.completion += result.completion_tokens
+        self.wall += result.wall_s
+
+    def score(self) -> StrategyScore:
+        low, high = wilson(self.correct, self.questions)
+        return StrategyScore(
+            strategy=self.name,
+            questions=self.questions,
+            correct=self.correct,
+            no_answer=self.no_answer,
+            accuracy=self.correct / max(1, self.questions),
+            ci_low=low,
+            ci_high=high,
+            calls=self.calls,
+            prompt_tokens=self.prompt,
+            completion_tokens=self.completion,
+            wall_s=self.wall,
+        )
+
+
+async def evaluate(
+    spec: TeamSpec,
+    items: Sequence[Item],
+    store: EventStore,
+    strategies: Sequence[str],
+    *,
+    settings: ConsensusSpec | None = None,
+    extractor: str | Extractor = "auto",
+    train: bool = False,
+    parallel: int = 1,
+    dataset: str = "",
+    baseline: bool = True,
+    on_item: ItemCallback | None = None,
+    runtime: Runtime | None = None,
+    backends: Mapping[str, ModelBackend] | None = None,
+) -> EvalReport:
+    """Run every item through ``[greedy] + strategies`` and score them against the labels.
+
+    ``parallel`` questions are in flight at once (their nodes' calls batch together on an
+    embedded engine); within a question the strategies run one after another.
+    """
+    names = list(dict.fromkeys([BASELINE, *strategies] if baseline else strategies))
+    options = settings or spec.consensus
+    tallies = {name: _Tally(name) for name in names}
+    book = ReliabilityBook(store, spec.name)
+    training: list[tuple[list[NodeAnswer], str, str | None]] = []
+    params = {"dataset": dataset, "questions": len(items), "strategies": names, "train": train}
+    started = time.perf_counter()
+    team = Team(spec, store, kind="eval", params=params, runtime=runtime, backends=backends)
+    async with team:
+        limit = asyncio.Semaphore(max(1, parallel))
+
+        async def one(index: int, item: Item) -> None:
+            async with limit:
+                extract = get_extractor(item.answer_type or extractor)
+                gold = gold_key(item.answer, extract)
+                cache = FirstAnswers(item.question)
+                judge_pick: str | None = None
+                for name in names:
+                    result = await run_strategy(
+                        team, item.question, name, options, extract, cache=cache
+                    )
+                    correct = bool(gold) and result.answer_key == gold
+                    tallies[name].add(result, correct)
+                    if name == "judge" and result.detail.get("kind") == "pick":
+                        judge_pick = result.answer_key
+                    team.event(
+                        "eval_item",
+                        {
+                            "index": index,
+                            "strategy": name,
+                            "answer": result.answer,
+                            "gold": item.answer,
+                            "correct": correct,
+                            "calls": result.calls,
+                            "tokens": result.total_tokens,
+                            "wall_s": result.wall_s,
+                        },
+                    )
+                    if on_item:
+                        on_item(index, name, correct, result)
+                if train:
+                    if set(cache.by_node) != set(spec.node_names):  # every node's answer
+                        await run_strategy(
+                            team, item.question, "majority", options, extract, cache=cache
+                        )
+                    answers = [cache.by_node[n] for n in spec.node_names]
+                    if "learned" not in names:
+                        book.record(
+                            item.question,
+                            {a.node: a.answer_key or "" for a in answers if a.status == "done"},
+                            team.run_id,
+                        )
+                    training.append((answers, gold, judge_pick))
+                if gold:
+                    book.label(item.question, gold, source=f"eval:{dataset}")
+
+        async with asyncio.TaskGroup() as group:
+            for index, item in enumerate(items):
+                group.create_task(one(index, item))
+        trained = train_meta(spec, book, training, uses_judge="judge" in names) if train else None
+        report = EvalReport(
+            run_id=team.run_id,
+            dataset=dataset,
+            team=spec.name,
+            questions=len(items),
+            wall_s=time.perf_counter() - started,
+            scores=[tallies[name].score() for name in names],
+            training=trained,
+        )
+        team.result = report.model_dump(mode="json")
+    return report
+
+
+def train_meta(
+    spec: TeamSpec,
+    book: ReliabilityBook,
+    examples: Sequence[tuple[Sequence[NodeAnswer], str, str | None]],
+    *,
+    uses_judge: bool,
+    folds: int = 5,
+) -> dict[str, Any]:
+    """Fit and save the team's meta-model; report its question-level accuracy.
+
+    Accuracy is measured by ``folds``-fold cross-validation over questions (a question whose
+    right answer no node gave cannot be won by any candidate ranking and counts as wrong).
+    """
+    items, labels, _ = book.history()
+    reliability = dawid_skene.fit(items, labels, nodes=spec.node_names)
+    book.save(reliability)
+    groups = []
+    for answers, gold, pick in examples:
+        candidates = meta.candidate_features(ballots(list(answers)), reliability, pick)
+        groups.append([(row, int(answer.key == gold)) for answer, _, row in candidates])
+    rows = [row for group in groups for row, _ in group]
+    targets = [label for group in groups for _, label in group]
+    if not rows or len(set(targets)) < 2:
+        return {
+            "trained": False,
+            "reason": "training needs candidates that are right and candidates that are wrong",
+            "questions": len(examples),
+        }
+    model = meta.fit_logistic(rows, targets, uses_judge=uses_judge)
+    cv = _cross_validated(groups, folds, uses_judge)
+    metrics = {
+        "trained": True,
+        "questions": len(examples),
+        "candidates": len(rows),
+        "cv_accuracy": cv,
+        "train_accuracy": _question_accuracy(model, groups),
+        "uses_judge": uses_judge,
+        "weights": dict(zip(model.features, model.weights, strict=True)),
+    }
+    book.save_meta(model, metrics)
+    return metrics
+
+
+def _question_accuracy(model: meta.LogisticModel, groups: Sequence[Sequence[Any]]) -> float:
+    right = 0
+    for group in groups:
+        if not group:
+            continue
+        probs = model.probabilities([row for row, _ in group])
+        right += group[int(np.argmax(probs))][1]
+    return right / max(1, len(groups))
+
+
+def _cross_validated(groups: Sequence[Sequence[Any]], folds: int, uses_judge: bool) -> float | None:
+    if len(groups) < folds * 2:
+        return None
+    right = 0
+    for fold in range(folds):
+        train = [g for i, g in enumerate(groups) if i % folds != fold]
+        test = [g for i, g in enumerate(groups) if i % folds == fold]
+        rows = [row for g in train for row, _ in g]
+        targets = [label for g in train for _, label in g]
+        if len(set(targets)) < 2:
+            return None
+        model = meta.fit_logistic(rows, targets, uses_judge=uses_judge)
+        right += round(_question_accuracy(model, test) * len(test))
+    return right / len(groups)
+
+
+def load_dataset(path: str | Path) -> list[Item]:
+    from lmteams.consensus.datasets import parse_dataset
+    from lmteams.errors import ConfigError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read file: {exc}", source=str(path)) from None
+    return parse_dataset(text, source=str(path))
+
+
+def plot_accuracy_cost(report: Mapping[str, Any], path: str | Path) -> Path:
+    """Accuracy (with its 95% interval) against tokens per question, one point per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scores = report["scores"]
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    markers = "osD^vP*Xh<>"
+    for index, score in enumerate(scores):
+        tokens = (score["prompt_tokens"] + score["completion_tokens"]) / max(1, score["questions"])
+        accuracy = score["accuracy"]
+        axes.errorbar(
+            tokens,
+            accuracy,
+            yerr=[[accuracy - score["ci_low"]], [score["ci_high"] - accuracy]],
+            fmt=markers[index % len(markers)],
+            capsize=3,
+            label=f"{score['strategy']} ({accuracy:.0%})",
+        )
+    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    axes.set_xscale("log")
+    axes.set_xlabel("tokens per question (log scale)")
+    axes.set_ylabel("accuracy (95% CI)")
+    axes.set_ylim(0, 1)
+    axes.set_title(f"{report.get('team', '')} on {report.get('dataset', '')}: accuracy vs cost")
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    out = Path(path)
+    figure.savefig(out, dpi=120)
+    plt.close(figure)
+    return out

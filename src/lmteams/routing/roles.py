@@ -1,0 +1,166 @@
+"""Which nodes can serve a piece of work: role and skill matching, checked before a run starts.
+
+A node serves a requirement when it has the required role (if one is named) and every required
+skill. Work that no node can serve is rejected up front with an error that names the task and
+what is missing. Pure: reads team specs, performs no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmteams.errors import ConfigError
+
+if TYPE_CHECKING:  # config imports this module for RoleConfig; no runtime import back
+    from lmteams.config import NodeSpec, TeamSpec
+
+BalancePolicy = Literal[
+    "round_robin", "least_outstanding", "power_of_two", "weighted_throughput", "cheapest"
+]
+POLICIES: tuple[str, ...] = get_args(BalancePolicy)
+DEFAULT_POLICY: BalancePolicy = "least_outstanding"
+
+
+class RoleConfig(BaseModel):
+    """Settings of one role in a team file's ``roles:`` section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    balance: BalancePolicy = Field(
+        DEFAULT_POLICY, description="How a request picks one of the role's nodes."
+    )
+    description: str = Field("", max_length=500, description="What the role does (for planners).")
+    spill_at: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="`cheapest`: outstanding requests at which a node counts as busy and work "
+        "spills to the next cheapest; default: the node's max_concurrent.",
+    )
+    seed: int = Field(0, description="`power_of_two`: seed of the random choices.")
+
+
+class UnroutableTask(ConfigError):
+    """No node of the team can serve a task; raised before the run starts."""
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        task: str,
+        role: str | None,
+        skills: tuple[str, ...],
+        source: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.task = task
+        self.role = role
+        self.skills = skills
+        super().__init__(problem, source=source, field=field)
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """What one piece of work needs: a role (None: any role) and all of ``skills``."""
+
+    task: str
+    role: str | None = None
+    skills: tuple[str, ...] = ()
+
+
+def serves(node: NodeSpec, role: str | None, skills: Iterable[str] = ()) -> bool:
+    """Whether ``node`` has ``role`` (when given) and every one of ``skills``."""
+    if role is not None and node.role != role:
+        return False
+    return set(skills) <= set(node.skills)
+
+
+def nodes_for(role: str | None, skills: Iterable[str], team: TeamSpec) -> tuple[NodeSpec, ...]:
+    """Every node that can serve ``role`` with ``skills``, in team order (may be empty)."""
+    wanted = tuple(skills)
+    return tuple(node for node in team.nodes if serves(node, role, wanted))
+
+
+def roles_of(team: TeamSpec) -> dict[str, tuple[str, ...]]:
+    """Role -> the names of its nodes (its replica group), roles in order of first appearance."""
+    groups: dict[str, list[str]] = {}
+    for node in team.nodes:
+        groups.setdefault(node.role, []).append(node.name)
+    return {role: tuple(names) for role, names in groups.items()}
+
+
+def role_config(team: TeamSpec, role: str) -> RoleConfig:
+    """The role's ``roles:`` settings, or the defaults."""
+    return team.roles.get(role) or RoleConfig()
+
+
+def unroutable_reason(requirement: Requirement, team: TeamSpec) -> str | None:
+    """Why no node can serve ``requirement``, or None when some node can."""
+    missing = _missing(requirement.role, requirement.skills, team)
+    return None if missing is None else f"task {requirement.task!r} needs {missing}"
+
+
+def _missing(role: str | None, skills: tuple[str, ...], team: TeamSpec) -> str | None:
+    if nodes_for(role, skills, team):
+        return None
+    if role is not None and not any(node.role == role for node in team.nodes):
+        return f"role {role!r}, which no node has (roles: {', '.join(roles_of(team))})"
+    needed = ", ".join(skills)
+    if role is None:
+        return f"skills {needed}, which no single node has all of"
+    members = "; ".join(
+        f"{node.name} [{', '.join(node.skills) or 'no skills'}]"
+        for node in team.nodes
+        if node.role == role
+    )
+    return f"role {role!r} with skills {needed}; no {role} node has them all ({members})"
+
+
+def check_routable(
+    requirements: Iterable[Requirement],
+    team: TeamSpec,
+    *,
+    source: str | None = None,
+    field: str | None = None,
+) -> None:
+    """Raise :class:`UnroutableTask` for the first requirement no node can serve.
+
+    Call before a run starts, so that nothing is sent when any piece of work has nowhere to go.
+    """
+    failures = [(r, reason) for r in requirements if (reason := unroutable_reason(r, team))]
+    if not failures:
+        return
+    first, reason = failures[0]
+    more = f" (and {len(failures) - 1} more unroutable)" if len(failures) > 1 else ""
+    raise UnroutableTask(
+        reason + more,
+        task=first.task,
+        role=first.role,
+        skills=first.skills,
+        source=source,
+        field=field,
+    )
+
+
+def restrict_to_role(team: TeamSpec, role: str, skills: Sequence[str] = ()) -> TeamSpec:
+    """The team with only the nodes that serve ``role`` (and ``skills``), e.g. for ``ask --role``.
+
+    Raises :class:`UnroutableTask` (field ``--role``) when no node serves it.
+    """
+    wanted = tuple(skills)
+    missing = _missing(role, wanted, team)
+    if missing is not None:
+        raise UnroutableTask(
+            f"no node to ask: the question needs {missing}",
+            task="ask",
+            role=role,
+            skills=wanted,
+            field="--role",
+        )
+    kept = nodes_for(role, wanted, team)
+    roles = {name: config for name, config in team.roles.items() if name == role}
+    return team.model_copy(update={"nodes": kept, "roles": roles})

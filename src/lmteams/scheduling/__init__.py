@@ -1,0 +1,1 @@
+"""Scheduling: task graphs, their analysis, and topologies as pure state machines."""

@@ -1,0 +1,134 @@
+"""Projects: a goal and a graph of tasks, read from the study's JSON format or from YAML.
+
+The study's files (``../shared/paper/tasks/*.json``) load unchanged. A task may carry an
+expected duration (``estimate_s``), the role and skills it needs, and a check command; a
+project may carry a check command for every task and sandbox limits for checks.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lmteams.config import format_location, load_yaml
+from lmteams.errors import ConfigError
+from lmteams.sandbox import SandboxLimits
+from lmteams.scheduling.graph import GraphError, TaskGraph
+
+
+class TaskSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=128)
+    title: str = ""
+    description: str = ""
+    dependencies: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    role: str | None = None
+    skills: tuple[str, ...] = ()
+    estimate_s: float | None = Field(None, gt=0)
+    check: str | None = Field(None, description="Shell command; exit 0 means the task is done.")
+    # Fields of the study's format, kept so its files load unchanged.
+    status: str | None = None
+    owner: str | None = None
+    assigned_by: str | None = None
+    priority: int | None = None
+
+    @model_validator(mode="after")
+    def _safe_files(self) -> Self:
+        for name in self.files:
+            path = Path(name)
+            if path.is_absolute() or ".." in path.parts or not name.strip():
+                raise ValueError(f"file {name!r} must be a relative path inside the workspace")
+        return self
+
+
+class ProjectSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project: str = Field("project", min_length=1)
+    description: str = ""
+    repository: str | None = None
+    success_criteria: str | None = None
+    check: str | None = Field(None, description="Check run after every task (e.g. pytest -q).")
+    max_check_retries: int = Field(2, ge=0, le=20)
+    sandbox: SandboxLimits = Field(default_factory=SandboxLimits)
+    tasks: tuple[TaskSpec, ...]
+
+    def task(self, task_id: str) -> TaskSpec:
+        return self._by_id[task_id]
+
+    @cached_property
+    def _by_id(self) -> dict[str, TaskSpec]:
+        return {t.id: t for t in self.tasks}
+
+    def graph(self) -> TaskGraph:
+        durations = {t.id: t.estimate_s for t in self.tasks if t.estimate_s is not None}
+        return TaskGraph.build([(t.id, t.dependencies) for t in self.tasks], durations)
+
+    def check_for(self, task: TaskSpec) -> str | None:
+        return task.check or self.check
+
+    @property
+    def has_estimates(self) -> bool:
+        return any(t.estimate_s is not None for t in self.tasks)
+
+
+def parse_project(data: Any, *, source: str) -> ProjectSpec:
+    """Validate parsed JSON/YAML as a project, including its graph (ids, deps, cycles)."""
+    if not isinstance(data, dict):
+        raise ConfigError("a project must be a mapping with a 'tasks' list", source=source)
+    if "tasks" in data and isinstance(data["tasks"], list) and not data["tasks"]:
+        raise ConfigError("the project has no tasks", source=source, field="tasks")
+    try:
+        project = ProjectSpec.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "required field is missing"
+        elif error["type"] == "extra_forbidden":
+            message = "unknown field"
+        raise ConfigError(
+            message, source=source, field=format_location(error["loc"]) or None
+        ) from None
+    try:
+        project.graph()
+    except GraphError as exc:
+        raise ConfigError(str(exc), source=source, field="tasks") from None
+    return project
+
+
+def load_project(path: str | Path) -> ProjectSpec:
+    """Load a project from a .json (the study's format) or .yaml/.yml file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read file: {exc}", source=source) from None
+    if source.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"invalid JSON: {exc.msg}",
+                source=source,
+                field=f"line {exc.lineno}, column {exc.colno}",
+            ) from None
+    else:
+        data = load_yaml(text, source=source)
+    return parse_project(data, source=source)
+
+
+def builtin_project(name: str) -> Path:
+    """Path of a project shipped with lmteams (``lmteams run tiny-math``)."""
+    from importlib import resources
+
+    path = resources.files("lmteams.data").joinpath(f"projects/{name}.yaml")
+    return Path(str(path))

@@ -1,0 +1,372 @@
+"""The discrete-event simulator: the real scheduling policies, driven on a virtual clock.
+
+It carries out a policy's decisions the way the coordinator (:mod:`lmteams.coordinator.run`)
+does, call for call: an ``Assign`` is one task attempt (one model call, plus another for each
+failed check up to the project's retries), a ``RequestClaim`` one claim call on that node
+before the task, a ``RequestAssignment`` one call on the lead node. A failed call counts
+against its node (``node_failure_limit`` in a row and the node is lost) and its task is put
+back (up to ``max_task_attempts``) away from that node. Faults follow the fault-injection spec
+(:mod:`lmteams.faults.injection`, the same per-node decisions as ``--inject``): a crashed node
+fails every later call at once, a straggler's calls take ``slow`` times longer, an error fails a
+call at once, a garbage reply costs another call.
+
+Time only moves when an event is taken from the heap; the work per event is the policy's own
+(the policies scale: 100,000 tasks on 10,000 nodes) plus O(log events) here.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+
+import numpy as np
+
+from lmteams.faults.injection import Action, NodeFaults, garbage, wrong_answer
+from lmteams.scheduling.policy import (
+    Assign,
+    Decision,
+    Note,
+    Policy,
+    RequestAssignment,
+    RequestClaim,
+    TaskState,
+)
+from lmteams.sim.record import Recorder
+from lmteams.sim.setup import (
+    NodeModel,
+    SimInputs,
+    SimResult,
+    SimSettings,
+    SimTeam,
+    build_policy,
+    node_models,
+    task_sizes,
+)
+
+TASK_END, CLAIM_END, LEAD_END = 0, 1, 2
+BOARD_ROWS = 40  # rows of the board a node is shown (lmteams.scheduling.prompts.MAX_BOARD_TASKS)
+
+
+class Draws:
+    """Random draws. A task's first call uses draws fixed by the seed and the task's position,
+    whatever the team size (common random numbers); everything else uses a shared stream."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        generator = np.random.default_rng([seed, 7919])
+        self.z: list[float] = generator.standard_normal(n).tolist()
+        self.u: list[float] = generator.random(n).tolist()
+        self.redo: list[float] = generator.random(n).tolist()
+        self.rng = random.Random(seed * 1_000_003 + 17)
+
+    def fresh(self) -> tuple[float, float]:
+        return self.rng.gauss(0.0, 1.0), self.rng.random()
+
+
+class Engine:
+    """One simulated run under the lmteams harness (see the module docstring)."""
+
+    def __init__(self, settings: SimSettings, inputs: SimInputs, team: SimTeam) -> None:
+        self.settings = settings
+        self.inputs = inputs
+        self.graph = inputs.graph
+        self.team = team
+        self.policy: Policy = build_policy(settings, inputs, team)
+        self.models: dict[str, NodeModel] = node_models(team, inputs)
+        self.index = self.graph.position
+        self.sizes = task_sizes(self.graph)
+        self.draws = Draws(self.graph.n, settings.seed)
+        self.rec = Recorder(self.graph, team.names, keep_spans=settings.keep_spans)
+        self.heap: list[tuple[float, int, int, object]] = []
+        self.seq = 0
+        self.now = 0.0
+        self.attempts: dict[str, int] = {}  # task -> calls made so far (draws after the first)
+        self.started: dict[str, float] = {}
+        self.failures: dict[str, int] = {}  # node -> consecutive failed calls
+        self.task_failures: dict[str, int] = {}
+        self.claims_sent = 0
+        self.claim_limit = settings.max_claims or 20 * self.graph.n
+        self.stalled = False
+        self.cursor = 0  # first task (file order) that may still be open, for the board view
+        refusal = settings.refusal
+        if refusal is None:
+            calibration = inputs.latency.calibration_for("*")
+            refusal = calibration.claim_refusal if calibration is not None else 0.0
+        self.refusal = refusal
+        self.policy_s = 0.0
+        self.events = 0
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self, run_id: str = "sim") -> SimResult:
+        started = time.perf_counter()
+        self._policy_call(self.policy.start)
+        heap = self.heap
+        while not self.stalled:
+            while heap and not self.stalled:
+                at, _, kind, payload = heapq.heappop(heap)
+                self.now = at
+                self.events += 1
+                if kind == TASK_END:
+                    self._task_end(*payload)  # type: ignore[misc]
+                elif kind == CLAIM_END:
+                    node, choice, detail = payload  # type: ignore[misc]
+                    self._node_claimed(node, choice, detail)
+                else:
+                    pairs, attempt, detail = payload  # type: ignore[misc]
+                    self._policy_call(self.policy.proposal, pairs, attempt, detail)
+            if self.policy.complete or self.stalled:
+                break
+            # nothing in flight and work left: give the policy one more chance, as the
+            # coordinator does, and stop if it has nothing to start
+            self._policy_call(self.policy.dispatch)
+            if not heap:
+                self.stalled = True
+        states = self.policy.board.state.values()
+        if all(s is TaskState.DONE for s in states):
+            status = "done"
+        else:
+            status = "stalled" if self.stalled else "partial"
+        metrics = self.rec.metrics(run_id, self.settings.topology)
+        return SimResult(
+            metrics=metrics,
+            status=status,
+            events=self.events,
+            elapsed_s=time.perf_counter() - started,
+            policy_s=self.policy_s,
+        )
+
+    def _push(self, at: float, kind: int, payload: object) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (at, self.seq, kind, payload))
+
+    def _policy_call(self, method: object, *args: object, **kwargs: object) -> None:
+        begin = time.perf_counter()
+        decisions: list[Decision] = method(*args, **kwargs)  # type: ignore[operator]
+        self.policy_s += time.perf_counter() - begin
+        self._handle(decisions)
+
+    def _handle(self, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            if isinstance(decision, Assign):
+                self._assign(decision.task, decision.node)
+            elif isinstance(decision, RequestClaim):
+                self._claim(decision.node)
+            elif isinstance(decision, RequestAssignment):
+                self._ask_lead(decision)
+            elif isinstance(decision, Note):
+                self.rec.note(decision.kind)
+
+    # -- one call ------------------------------------------------------------------------------
+
+    def _call(self, node: str, kind: str, size: float, z: float, u: float) -> tuple[float, Action]:
+        """One call on ``node`` starting now-ish: (seconds it takes, what happened)."""
+        model = self.models[node]
+        faults = model.faults
+        if faults is not None:
+            action = faults.on_start()
+            if action is Action.CRASHED:
+                if faults.rule.crash_mode == "hang":
+                    return float("inf"), action
+                self.rec.failed_call(node)
+                return 0.0, action
+            if action is Action.ERROR:
+                faults.on_finish()
+                self.rec.failed_call(node)
+                return 0.0, action
+        latency = model.latency
+        dist = (
+            latency.task if kind == "task" else latency.claim if kind == "claim" else latency.lead
+        )
+        seconds = dist.sample(z, u) * size * model.slow
+        return seconds, Action.PROCEED
+
+    def _finish_call(
+        self, node: str, kind: str, start: float, end: float, z: float, u: float
+    ) -> Action:
+        model = self.models[node]
+        prompt, completion = model.tokens.sample(kind, z, u)
+        self.rec.call(node, start, end, prompt, completion)
+        faults = model.faults
+        if faults is None:
+            return Action.REPLY
+        faults.on_finish()
+        return consume_corruption(faults)
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def _assign(self, task: str, node: str) -> None:
+        now = self.now
+        self.rec.assigned(now)
+        self.started[task] = now
+        position = self.index[task]
+        size = self.sizes[position]
+        tries = self.settings.max_check_retries + 1
+        redo_rate = self.settings.redo_rate
+        at = now
+        outcome = "failed"
+        for _ in range(tries):
+            calls = self.attempts.get(task, 0)
+            self.attempts[task] = calls + 1
+            self.rec.task_calls += 1
+            if calls == 0:
+                z, u, r = self.draws.z[position], self.draws.u[position], self.draws.redo[position]
+            else:
+                z, u = self.draws.fresh()
+                r = self.draws.rng.random()
+            seconds, action = self._call(node, "task", size, z, u)
+            if action is not Action.PROCEED:
+                if seconds == float("inf"):
+                    return  # the node hangs: this task never comes back
+                outcome = "call_failed"
+                break
+            reply = self._finish_call(node, "task", at, at + seconds, z, u)
+            at += seconds
+            if reply is Action.GARBAGE or r < redo_rate:
+                self.rec.redos += 1
+                continue  # no usable file, or its check failed: the node tries again
+            outcome = "done"
+            break
+        self._push(at, TASK_END, (task, node, outcome))
+
+    def _task_end(self, task: str, node: str, outcome: str) -> None:
+        start = self.started.pop(task, self.now)
+        # named as the coordinator logs them: task_done, task_failed, task_interrupted
+        self.rec.outcome(
+            task, node, start, self.now, "interrupted" if outcome == "call_failed" else outcome
+        )
+        if outcome == "done":
+            self.failures[node] = 0
+            self._policy_call(self.policy.task_done, task, node)
+            return
+        if outcome == "failed":
+            self._policy_call(self.policy.task_failed, task, node, requeue=False)
+            return
+        self._node_failed(node)
+        count = self.task_failures[task] = self.task_failures.get(task, 0) + 1
+        requeue = count < self.settings.max_task_attempts and bool(self.policy.board.workers)
+        self._policy_call(self.policy.task_failed, task, node, requeue=requeue, avoid=True)
+
+    def _node_failed(self, node: str) -> None:
+        self.failures[node] = self.failures.get(node, 0) + 1
+        workers = self.policy.board.workers
+        if (
+            self.failures[node] >= self.settings.node_failure_limit
+            and node in workers
+            and len(workers) > 1
+        ):
+            self.rec.note("node_lost")
+            self._policy_call(self.policy.node_lost, node)
+
+    def _claim(self, node: str) -> None:
+        self.claims_sent += 1
+        if self.claims_sent > self.claim_limit:
+            self.stalled = True
+            return
+        choice = self._choose(node)  # the node reads the board now, as the coordinator shows it
+        z, u = self.draws.fresh()
+        seconds, action = self._call(node, "claim", 1.0, z, u)
+        if action is Action.CRASHED and seconds == float("inf"):
+            return
+        if action is not Action.PROCEED:
+            self._node_failed(node)
+            self._push(self.now, CLAIM_END, (node, None, f"call failed: {action.value}"))
+            return
+        reply = self._finish_call(node, "claim", self.now, self.now + seconds, z, u)
+        detail = ""
+        if reply is Action.GARBAGE:
+            choice, detail = None, "reply: garbage"
+        self._push(self.now + seconds, CLAIM_END, (node, choice, detail))
+
+    def _node_claimed(self, node: str, choice: str | None, detail: str) -> None:
+        self._policy_call(self.policy.claim, node, choice, detail)
+
+    def _ask_lead(self, request: RequestAssignment) -> None:
+        lead = self.team.lead
+        assert lead is not None, "the lead topology needs a lead node"
+        pairs = list(zip(request.ready, request.idle, strict=False))
+        z, u = self.draws.fresh()
+        seconds, action = self._call(lead.name, "lead", 1.0, z, u)
+        if action is Action.CRASHED and seconds == float("inf"):
+            return
+        if action is not Action.PROCEED:
+            self._push(self.now, LEAD_END, ([], request.attempt, "lead call failed"))
+            return
+        reply = self._finish_call(lead.name, "lead", self.now, self.now + seconds, z, u)
+        detail = ""
+        if reply is Action.GARBAGE:
+            pairs, detail = [], "the reply is not a JSON object"
+        self._push(self.now + seconds, LEAD_END, (pairs, request.attempt, detail))
+
+    # -- what a node's model claims ------------------------------------------------------------
+
+    def _choose(self, node: str) -> str | None:
+        board = self.policy.board
+        if self.settings.chooser == "first-pending":
+            return self._first_pending()
+        rng = self.draws.rng
+        if self.refusal and rng.random() < self.refusal:
+            waiting = self._first_pending(ready=False)
+            if waiting is not None:
+                return waiting
+        ready = board.ready
+        if not ready:
+            return self._first_pending()
+        position = self.index
+        if len(ready) <= 256:
+            options = sorted(ready, key=position.__getitem__)
+        else:
+            options = heapq.nsmallest(64, ready, key=position.__getitem__)
+        allowed = [t for t in options if self.policy.can_run(node, t)] or options
+        return allowed[rng.randrange(len(allowed))]
+
+    def _first_pending(self, *, ready: bool | None = None) -> str | None:
+        """The first pending task among the board's first rows (file order), optionally only
+        a ready one (True) or only one still waiting for prerequisites (False)."""
+        state = self.policy.board.state
+        ids = self.graph.ids
+        closed = (TaskState.DONE, TaskState.FAILED, TaskState.BLOCKED)
+        while self.cursor < len(ids) and state[ids[self.cursor]] in closed:
+            self.cursor += 1
+        rows = 0
+        index = self.cursor
+        missing = self.policy.board.missing
+        while index < len(ids) and rows < BOARD_ROWS:
+            task = ids[index]
+            status = state[task]
+            index += 1
+            if status in closed:
+                continue
+            rows += 1
+            if status is TaskState.PENDING and (ready is None or (missing[task] == 0) == ready):
+                return task
+        return None
+
+
+def consume_corruption(faults: NodeFaults) -> Action:
+    """What happens to a reply, drawing from the node's stream exactly as the injector does
+    (it also draws the garbage text), so a simulated run makes the same fault decisions."""
+    action = faults.corrupt()
+    if action is Action.GARBAGE:
+        garbage(faults.rng)
+    elif action is Action.BYZANTINE:
+        wrong_answer("", faults.rng, faults.rule.wrong_answer)
+    return action
+
+
+def simulate(
+    settings: SimSettings,
+    inputs: SimInputs,
+    team: SimTeam | None = None,
+    *,
+    run_id: str = "sim",
+) -> SimResult:
+    """One simulated run of ``inputs.graph`` (see :mod:`lmteams.sim.rounds` for the other
+    harness)."""
+    if team is None:
+        team = SimTeam.numbered(settings.workers, lead=settings.topology == "lead")
+    if settings.harness == "rounds":
+        from lmteams.sim.rounds import RoundsEngine
+
+        return RoundsEngine(settings, inputs, team).run(run_id)
+    return Engine(settings, inputs, team).run(run_id)

@@ -1,0 +1,115 @@
+"""Adaptive waves and the cascade: ask fewer nodes when the first answers already settle it.
+
+adaptive: the fewest nodes (in team order) whose weight is a majority answer first; then
+``wave`` more at a time until the leader cannot be overtaken by the nodes not yet asked (or,
+with ``stop_confidence``, until the leader holds a majority with that probability). Without
+``stop_confidence`` the answer is always the one asking every node would give.
+
+cascade: tiers by model price (``tiers`` to set the order); the first tier answers, and the
+next, stronger tier is asked only when the previous one disagrees, gives no answer, or is a
+single node less confident than ``stop_confidence``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lmteams.ask import AskResult, NodeAnswer
+from lmteams.consensus import adaptive as rules
+from lmteams.consensus.voting import Decision, majority, weighted
+from lmteams.strategies.base import Context, votes
+
+
+def _decide(answers: list[NodeAnswer], weights: dict[str, float]) -> Decision:
+    if all(w == 1.0 for w in weights.values()):
+        return majority(votes(answers))
+    return weighted(votes(answers, weights))
+
+
+async def adaptive(ctx: Context) -> AskResult:
+    nodes = list(ctx.spec.node_names)
+    weights = {node.name: node.weight for node in ctx.spec.nodes}
+    size = rules.first_wave([weights[n] for n in nodes])
+    answers: list[NodeAnswer] = []
+    waves: list[dict[str, Any]] = []
+    why = ""
+    while len(answers) < len(nodes):
+        wave = nodes[len(answers) : len(answers) + size]
+        answers += await ctx.first_answers(wave)
+        answers = await ctx.grouped(answers)
+        remaining = sum(weights[n] for n in nodes[len(answers) :])
+        stop, why = rules.should_stop(
+            votes(answers, weights), remaining, ctx.settings.stop_confidence
+        )
+        waves.append({"asked": wave, "answers": {a.node: a.answer for a in answers[-len(wave) :]}})
+        ctx.team.event("adaptive_wave", {**waves[-1], "stop": stop, "why": why})
+        if stop:
+            break
+        size = ctx.settings.wave
+    decision = _decide(answers, weights)
+    detail = {
+        "waves": waves,
+        "asked": len(answers),
+        "skipped": len(nodes) - len(answers),
+        "stopped": why,
+    }
+    return ctx.result("adaptive", decision, answers, detail)
+
+
+def _hesitant(answers: list[NodeAnswer], threshold: float | None) -> bool:
+    """A lone node escalates when it is less sure than ``threshold`` (if one is set)."""
+    done = [a for a in answers if a.status == "done"]
+    return (
+        threshold is not None
+        and len(done) == 1
+        and done[0].confidence is not None
+        and done[0].confidence < threshold
+    )
+
+
+async def cascade(ctx: Context) -> AskResult:
+    spec = ctx.spec
+    price = {
+        name: m.prices.input_per_mtok + m.prices.output_per_mtok for name, m in spec.models.items()
+    }
+    tiers = rules.tiers_by_price(
+        [(n.name, spec.model_of(n)) for n in spec.nodes], price, ctx.settings.tiers
+    )
+    asked: list[NodeAnswer] = []
+    records: list[dict[str, Any]] = []
+    decision = Decision(None, 0.0, 0.0, reason="no node gave an answer")
+    tier_answers: list[NodeAnswer] = []
+    for number, tier in enumerate(tiers, 1):
+        tier_answers = await ctx.grouped(await ctx.first_answers(tier))
+        asked += tier_answers
+        decision = majority(votes(tier_answers))
+        escalate = rules.escalate(decision) or _hesitant(tier_answers, ctx.settings.stop_confidence)
+        records.append(
+            {
+                "tier": number,
+                "nodes": tier,
+                "answers": {a.node: a.answer for a in tier_answers},
+                "escalate": escalate and number < len(tiers),
+            }
+        )
+        ctx.team.event("cascade_tier", records[-1])
+        if not escalate:
+            break
+    if decision.answer is None:  # the last tier said nothing usable: use everything heard
+        decision = majority(votes(asked))
+    reason = (
+        f"cascade: tier {len(records)} of {len(tiers)} agreed"
+        if decision.answer is not None and not rules.escalate(decision)
+        else f"cascade: {decision.reason} at tier {len(records)} of {len(tiers)}"
+    )
+    decision = Decision(
+        decision.answer,
+        decision.support,
+        decision.total,
+        decision.tie,
+        decision.tied,
+        decision.groups,
+        reason,
+    )
+    detail = {"tiers": records, "asked": len(asked), "of": len(spec.nodes)}
+    return ctx.result("cascade", decision, asked, detail)

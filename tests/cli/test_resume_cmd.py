@@ -1,0 +1,157 @@
+"""`lmteams resume` and `lmteams ask --inject`, run as a user runs them (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.cli.test_cli import assert_clean_error, lmteams
+
+SCRIPT = """
+import os
+from lmteams.models.scripted import ScriptedReply
+
+ANSWERS = {"a": "Answer: 4", "b": "Answer: 4", "c": "Answer: 5"}
+
+
+def answer(call):
+    with open(os.environ["CALLS_LOG"], "a") as log:
+        log.write(call.node + "\\n")
+    slow = call.node == "c" and os.environ.get("SLOW_C") == "1"
+    return ScriptedReply(ANSWERS[call.node], latency_s=30.0 if slow else 0.0)
+"""
+
+TEAM = """
+name: resumable
+models:
+  m: {backend: scripted, script: "calls_script:answer"}
+nodes:
+  - {name: a, role: solver}
+  - {name: b, role: critic}
+  - {name: c, role: responder}
+"""
+
+
+def setup(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    (tmp_path / "calls_script.py").write_text(SCRIPT)
+    team = tmp_path / "team.yaml"
+    team.write_text(TEAM)
+    env = {"CALLS_LOG": str(tmp_path / "calls.log"), "PYTHONPATH": str(tmp_path)}
+    return team, env
+
+
+def calls(tmp_path: Path) -> list[str]:
+    log = tmp_path / "calls.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def test_an_ask_killed_with_sigkill_resumes_without_repeating_calls(tmp_path: Path) -> None:
+    team, env = setup(tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lmteams.cli.app",
+            "ask",
+            "What is 2 + 2?",
+            "--team",
+            str(team),
+            "--json",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, **env, "SLOW_C": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while sorted(calls(tmp_path)) != ["a", "b", "c"]:
+            assert time.monotonic() < deadline and proc.poll() is None, "ask did not start"
+            time.sleep(0.05)
+        time.sleep(1.0)  # a's and b's replies are committed; c is still thinking
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    listed = lmteams("runs", "--json", cwd=tmp_path)
+    [run] = json.loads(listed.stdout)
+    assert run["status"] == "running"  # nobody could mark it: the process was killed
+    resumed = lmteams("resume", run["run_id"][:16], "--json", cwd=tmp_path, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    outcome = json.loads(resumed.stdout)
+    assert outcome["status"] == "done" and outcome["replayed"] == 2 and outcome["new_calls"] == 1
+    assert outcome["result"]["answer"] == "4"
+    assert [n["answer"] for n in outcome["result"]["nodes"]] == ["4", "4", "5"]
+    assert sorted(calls(tmp_path)) == ["a", "b", "c", "c"]  # only c was asked again
+    shown = json.loads(lmteams("show", run["run_id"], "--json", cwd=tmp_path).stdout)
+    replies = [
+        e["data"]["parent_id"]
+        for e in shown["events"]
+        if e["type"] == "message" and e["data"]["kind"] == "reply"
+    ]
+    assert len(replies) == 3 and len(set(replies)) == 3  # no reply logged twice
+    again = lmteams("resume", run["run_id"], cwd=tmp_path, env=env)
+    assert_clean_error(again, "already finished")
+    assert again.returncode == 2
+
+
+def test_resume_human_output_and_errors(tmp_path: Path) -> None:
+    assert_clean_error(lmteams("resume", "nope", cwd=tmp_path), "no run 'nope'")
+    help_text = lmteams("resume", "--help", cwd=tmp_path).stdout
+    assert "kill -9" in help_text and "Example" in help_text
+
+
+def test_ask_inject_crashes_a_node_and_the_others_still_answer(tmp_path: Path) -> None:
+    team, env = setup(tmp_path)
+    proc = lmteams(
+        "ask",
+        "What is 2 + 2?",
+        "--team",
+        str(team),
+        "--inject",
+        "a:crash=0",
+        "--json",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    statuses = {n["node"]: n["status"] for n in result["nodes"]}
+    assert statuses == {"a": "failed", "b": "done", "c": "done"}
+    assert "crashed" in result["nodes"][0]["error"]
+    assert sorted(calls(tmp_path)) == ["b", "c"]
+
+
+def test_ask_inject_with_resilience_reroutes(tmp_path: Path) -> None:
+    team, env = setup(tmp_path)
+    team.write_text(TEAM + "resilience: {retries: {base_s: 0}}\n")
+    proc = lmteams(
+        "ask",
+        "What is 2 + 2?",
+        "--team",
+        str(team),
+        "--inject",
+        "c:error=1",
+        "--json",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert all(n["status"] == "done" for n in result["nodes"])
+
+
+def test_bad_inject_is_a_clean_error(tmp_path: Path) -> None:
+    team, env = setup(tmp_path)
+    for value, fragment in (
+        ("zz:crash=1", "--inject: zz: unknown node 'zz'; nodes: a, b, c"),
+        ("a:explode=1", "unknown effect 'explode'"),
+        ("a", "expected NODE:EFFECT=VALUE"),
+    ):
+        proc = lmteams("ask", "q", "--team", str(team), "--inject", value, cwd=tmp_path, env=env)
+        assert_clean_error(proc, fragment)
+        assert proc.returncode == 2

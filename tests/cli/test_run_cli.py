@@ -1,0 +1,153 @@
+"""`lmteams analyze`, `run`, `sweep` and `metrics` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ..scheduling.test_graph import STUDY
+from .test_cli import assert_clean_error, lmteams
+
+TEAM = """
+name: scripted-coders
+models:
+  m: {backend: scripted, script: "lmteams.testing:project_script", latency_s: 0.05}
+defaults: {model: m, max_concurrent: 1}
+nodes: [{name: w1}, {name: w2}, {name: w3}, {name: boss, role: lead}]
+"""
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Path:
+    path = tmp_path / "team.yaml"
+    path.write_text(TEAM)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("stem", "c", "p"),
+    [("mathutilities20_p02", 16, 0.2), ("svgutils_p05", 10, 0.5), ("dataanalysis_p09", 2, 0.9)],
+)
+def test_analyze_study_files(tmp_path: Path, stem: str, c: int, p: float) -> None:
+    path = next(x for x in STUDY if x.stem == stem)
+    proc = lmteams("analyze", str(path), "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert (data["n_tasks"], data["critical_path"], data["p"]) == (20, c, p)
+    assert [round(r["amdahl"], 2) for r in data["by_workers"][1:5]] == {
+        0.2: [1.11, 1.15, 1.18, 1.19],
+        0.5: [1.33, 1.5, 1.6, 1.67],
+        0.9: [1.82, 2.5, 3.08, 3.57],
+    }[p]
+    assert data["by_workers"][2]["lower_bound"] == max(c, 7)
+    human = lmteams("analyze", str(path), cwd=tmp_path)
+    assert "recommended team size" in human.stdout and f"C = {c}" in human.stdout
+
+
+def test_run_json_and_metrics(tmp_path: Path, team: Path) -> None:
+    path = next(x for x in STUDY if x.stem == "mathutilities20_p05")
+    proc = lmteams(
+        "run",
+        str(path),
+        "--team",
+        str(team),
+        "--topology",
+        "lead",
+        "--workers",
+        "3",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["result"]["status"] == "done"
+    assert out["metrics"]["tasks_done"] == 20 and out["metrics"]["topology"] == "lead"
+    run_id = out["result"]["run_id"]
+    metrics = lmteams("metrics", run_id, "--json", cwd=tmp_path)
+    assert json.loads(metrics.stdout)["calls"] >= 20
+    human = lmteams("run", str(path), "--team", str(team), "-T", "steal", "-w", "2", cwd=tmp_path)
+    assert (
+        human.returncode == 0
+        and "20/20 tasks done" in human.stdout
+        and "Amdahl predicts" in human.stdout
+    )
+
+
+def test_sweep_writes_table_and_plots(tmp_path: Path, team: Path) -> None:
+    path = next(x for x in STUDY if x.stem == "svgutils_p09")
+    proc = lmteams(
+        "sweep",
+        str(path),
+        "--team",
+        str(team),
+        "--workers",
+        "1..3",
+        "--topology",
+        "preassign,decentralized",
+        "--reps",
+        "2",
+        "--out",
+        "out",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    rows = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert len(rows) == 2 * 3 * 2
+    assert (tmp_path / "out" / "sweep.csv").read_text().startswith("topology,workers,rep")
+    for name in ("speedup.png", "tokens.png", "gantt-preassign.png", "gantt-decentralized.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 1000
+    speedups = {(m["topology"], m["workers"]): m["speedup"] for m in data["medians"]}
+    assert speedups[("preassign", 1)] == pytest.approx(1.0, rel=0.1)  # real time, median of two
+    assert speedups[("preassign", 3)] > 2.0
+
+
+def test_bad_inputs(tmp_path: Path, team: Path) -> None:
+    bad = tmp_path / "cycle.json"
+    bad.write_text(
+        json.dumps(
+            {"tasks": [{"id": "a", "dependencies": ["b"]}, {"id": "b", "dependencies": ["a"]}]}
+        )
+    )
+    assert_clean_error(lmteams("analyze", str(bad), cwd=tmp_path), "dependency cycle")
+    assert_clean_error(
+        lmteams("run", "tiny-math", "--team", str(team), "--topology", "ring", cwd=tmp_path),
+        "unknown topology 'ring'",
+    )
+    assert_clean_error(
+        lmteams("run", "tiny-math", "--team", str(team), "--workers", "9", cwd=tmp_path),
+        "--workers 9",
+    )
+    assert_clean_error(lmteams("run", "--team", str(team), cwd=tmp_path), "give a project")
+    assert_clean_error(
+        lmteams("sweep", "tiny-math", "--team", str(team), "--workers", "a..b", cwd=tmp_path),
+        "--workers",
+    )
+    assert_clean_error(lmteams("run", "nope.yaml", cwd=tmp_path), "nope.yaml: file not found")
+    assert_clean_error(lmteams("metrics", "zzz", cwd=tmp_path), "no run")
+
+
+@pytest.mark.model
+def test_run_the_shipped_project_on_the_embedded_model(tmp_path: Path) -> None:
+    proc = lmteams(
+        "run",
+        "tiny-math",
+        "--topology",
+        "steal",
+        "--workers",
+        "2",
+        "--json",
+        cwd=tmp_path,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    metrics = out["metrics"]
+    assert metrics["calls"] >= 5 and metrics["completion_tokens"] > 0
+    assert metrics["checks"] >= 5  # every task was checked in the sandbox at least once
+    assert metrics["tasks_done"] >= 2  # the 135M model gets the simplest ones within its retries
+    workspace = Path(out["result"]["workspace"])
+    assert (tmp_path / workspace / "add.py").exists() or (workspace / "add.py").exists()

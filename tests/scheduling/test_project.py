@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lmteams.errors import ConfigError
+from lmteams.scheduling.project import builtin_project, load_project
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_yaml_project_with_roles_estimates_and_checks(tmp_path: Path) -> None:
+    project = load_project(
+        write(
+            tmp_path,
+            "p.yaml",
+            """
+project: demo
+check: python -c "pass"
+tasks:
+  - {id: a, files: [a.py], estimate_s: 2, role: coder, skills: [python]}
+  - {id: b, dependencies: [a], check: "true"}
+""",
+        )
+    )
+    assert project.task("a").role == "coder" and project.task("a").estimate_s == 2
+    assert project.check_for(project.task("a")) == 'python -c "pass"'
+    assert project.check_for(project.task("b")) == "true"
+    assert project.has_estimates
+
+
+def test_shipped_project_loads() -> None:
+    project = load_project(builtin_project("tiny-math"))
+    assert project.graph().n == 5 and all(project.check_for(t) for t in project.tasks)
+
+
+def test_json_errors_name_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="line 1, column 2: invalid JSON"):
+        load_project(write(tmp_path, "p.json", "{nope"))
+
+
+def test_duplicate_ids(tmp_path: Path) -> None:
+    data = {"tasks": [{"id": "a"}, {"id": "a"}]}
+    with pytest.raises(ConfigError, match="p.json: tasks: duplicate task id 'a'"):
+        load_project(write(tmp_path, "p.json", json.dumps(data)))
+
+
+def test_unknown_dependency(tmp_path: Path) -> None:
+    data = {"tasks": [{"id": "a", "dependencies": ["b"]}]}
+    with pytest.raises(ConfigError, match="unknown task 'b'"):
+        load_project(write(tmp_path, "p.json", json.dumps(data)))
+
+
+def test_cycle(tmp_path: Path) -> None:
+    data = {"tasks": [{"id": "a", "dependencies": ["b"]}, {"id": "b", "dependencies": ["a"]}]}
+    with pytest.raises(ConfigError, match="dependency cycle: .* -> .* -> "):
+        load_project(write(tmp_path, "p.json", json.dumps(data)))
+
+
+def test_empty_project(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="tasks: the project has no tasks"):
+        load_project(write(tmp_path, "p.yaml", "project: x\ntasks: []\n"))
+
+
+def test_missing_tasks(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="tasks: required field is missing"):
+        load_project(write(tmp_path, "p.yaml", "project: x\n"))
+
+
+def test_unsafe_file_path(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="relative path inside the workspace"):
+        load_project(write(tmp_path, "p.yaml", "tasks: [{id: a, files: ['../x.py']}]\n"))
+
+
+def test_unknown_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"tasks\[0\].colour: unknown field"):
+        load_project(write(tmp_path, "p.yaml", "tasks: [{id: a, colour: red}]\n"))
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError, match="nope.json: file not found"):
+        load_project("nope.json")
