@@ -27,6 +27,10 @@ Columns: done = questions answered; correct = answered right; makespan (virtual 
 ratio to the fault-free bare run; tokens billed (completed calls plus the estimated share of
 cancelled hedges) and the extra over the fault-free bare run; calls = attempts sent.
 
+A third workload, "graph", runs the study's svgutils_p09 project (20 tasks, p = 0.9) through
+the real coordinator with 5 workers under `steal`, with the same faults scaled to 5 nodes:
+completion is tasks done out of 20.
+
 Run: python bench/faults.py [--quick]
 """
 
@@ -40,6 +44,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lmteams.config import TeamSpec
@@ -232,6 +237,82 @@ def budget_demo(tasks: int, *, strict: bool) -> None:
     )
 
 
+GRAPH_NODES = 5
+GRAPH_SCENARIOS: dict[str, dict[str, Any]] = {
+    "fault-free": {},
+    "crash 2/5": {"n1": {"crash_after": 2}, "n3": {"crash_after": 2}},
+    "straggler 1/5": {"n2": {"slow": 10}},
+    "errors 20%": {"*": {"error_rate": 0.2}},
+    "garbage 2/5": {"n1": {"garbage_rate": 0.5}, "n3": {"garbage_rate": 0.5}},
+}
+
+
+def graph_latency(call: ScriptedCall) -> float:
+    rng = random.Random(f"{call.prompt[:200]}|{call.node}")
+    return 2.0 * math.exp(rng.gauss(0.0, 0.25))
+
+
+PAPER_TASKS = Path(__file__).resolve().parents[2] / "shared" / "paper" / "tasks"
+
+
+async def graph_run(scenario: str, config: dict[str, Any] | None) -> Outcome:
+    from lmteams.analysis.metrics import compute
+    from lmteams.coordinator.run import RunSettings, run_project
+    from lmteams.scheduling.project import load_project
+    from lmteams.testing import project_script
+
+    project = load_project(PAPER_TASKS / "svgutils_p09.json")
+    spec, backends = scripted_team(GRAPH_NODES, project_script, latency_s=graph_latency)
+    update: dict[str, Any] = {}
+    if GRAPH_SCENARIOS[scenario]:
+        update["faults"] = FaultsSpec.model_validate(
+            {"seed": 1, "nodes": GRAPH_SCENARIOS[scenario]}
+        )
+    if config is not None:
+        graph_config = {k: v for k, v in config.items() if k != "validation"}
+        update["resilience"] = ResilienceSpec.model_validate(graph_config)
+    spec = spec.model_copy(update=update)
+    store = EventStore(":memory:")
+    started = time.perf_counter()
+    with VirtualClock():
+        result = await run_project(
+            spec,
+            project,
+            store,
+            RunSettings(topology="steal", workers=GRAPH_NODES),
+            backends=backends,
+        )
+    events = store.events(result.run_id)
+    metrics = compute(result.run_id, events, project.graph())
+    kinds = Counter(e.type for e in events)
+    return Outcome(
+        done=metrics.tasks_done,
+        correct=metrics.tasks_done,
+        tasks=project.graph().n,
+        makespan_s=metrics.makespan_s,
+        tokens=metrics.total_tokens,
+        calls=metrics.calls,
+        retries=kinds["retry"],
+        reroutes=kinds["rerouted"],
+        hedges=kinds["hedge_sent"],
+        wall_s=time.perf_counter() - started,
+    )
+
+
+def graph_table(header: str) -> None:
+    print(f"workload graph: svgutils_p09 (20 tasks), {GRAPH_NODES} workers, steal, virtual time\n")
+    print(header)
+    print("-" * len(header))
+    baseline: Outcome | None = None
+    for scenario in GRAPH_SCENARIOS:
+        for name, config in CONFIGS.items():
+            out = asyncio.run(graph_run(scenario, config))
+            if baseline is None:
+                baseline = out
+            print(row(scenario, name, out, baseline))
+        print()
+
+
 def row(scenario: str, name: str, out: Outcome, baseline: Outcome) -> str:
     extra = out.tokens / baseline.tokens - 1
     hung = out.makespan_s >= DEADLINE_S
@@ -252,10 +333,10 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="fewer questions")
     parser.add_argument(
-        "--workload", choices=["pull", "rounds"], action="append", help="default: both"
+        "--workload", choices=["pull", "rounds", "graph"], action="append", help="default: all"
     )
     args = parser.parse_args()
-    args.workload = args.workload or ["pull", "rounds"]
+    args.workload = args.workload or ["pull", "rounds", "graph"]
     tasks = 96 if args.quick else 320
     header = (
         f"{'scenario':<15} {'config':<10} {'done':>6} {'correct':>8} {'makespan':>9} "
@@ -263,6 +344,9 @@ def main() -> None:
         f"{'hedge':>6} {'wall s':>7}"
     )
     for workload in args.workload:
+        if workload == "graph":
+            graph_table(header)
+            continue
         print(
             f"workload {workload}: {tasks} questions, {NODES} nodes x {SLOTS} slots, virtual time\n"
         )

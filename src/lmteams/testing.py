@@ -97,5 +97,7 @@ def project_script(call: ScriptedCall) -> str:
         return pending[0] if pending else "none"
     wanted = _WRITE.search(prompt)
     files = [f.strip() for f in wanted.group(1).split(",")] if wanted else []
-    blocks = [f"{name}\n```python\nVALUE = {len(name)}\n```" for name in files if name.endswith(".py")]
+    blocks = [
+        f"{name}\n```python\nVALUE = {len(name)}\n```" for name in files if name.endswith(".py")
+    ]
     return "\n\n".join(blocks) or "done"

@@ -131,6 +131,7 @@ def test_bad_inputs(tmp_path: Path, team: Path) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.timeout(1200)  # about 30 s on a quiet 2-core machine; minutes when it is shared
 def test_run_the_shipped_project_on_the_embedded_model(tmp_path: Path) -> None:
     proc = lmteams(
         "run",

@@ -19,7 +19,13 @@ from ..scheduling.test_graph import STUDY
 def team(**sections: object) -> object:
     return parse_team(
         {
-            "models": {"m": {"backend": "scripted", "script": "lmteams.testing:project_script", "latency_s": 1.0}},
+            "models": {
+                "m": {
+                    "backend": "scripted",
+                    "script": "lmteams.testing:project_script",
+                    "latency_s": 1.0,
+                }
+            },
             "defaults": {"model": "m", "max_concurrent": 1},
             "nodes": [{"name": f"n{i}", "role": "coder"} for i in range(5)],
             **sections,
@@ -36,11 +42,15 @@ CRASHING = {
 
 @pytest.mark.parametrize("topology", ["steal", "decentralized", "lead"])
 @pytest.mark.parametrize("path", STUDY, ids=lambda p: p.stem)
-async def test_two_of_five_nodes_crash_and_every_task_completes(path: Path, topology: str, store: EventStore) -> None:
+async def test_two_of_five_nodes_crash_and_every_task_completes(
+    path: Path, topology: str, store: EventStore
+) -> None:
     project = load_project(path)
     workers = 4 if topology == "lead" else 5
     with VirtualClock():
-        result = await run_project(team(**CRASHING), project, store, RunSettings(topology=topology, workers=workers))  # type: ignore[arg-type]
+        result = await run_project(
+            team(**CRASHING), project, store, RunSettings(topology=topology, workers=workers)
+        )  # type: ignore[arg-type]
     assert result.status == "done", result.tasks
     events = store.events(result.run_id)
     done = [e for e in events if e.type == "task_done"]
@@ -58,7 +68,12 @@ async def test_two_of_five_nodes_crash_and_every_task_completes(path: Path, topo
 async def test_budget_stop_is_clean_with_partial_results(store: EventStore) -> None:
     project = load_project(next(p for p in STUDY if p.stem == "svgutils_p05"))
     with VirtualClock():
-        result = await run_project(team(budget={"max_tokens": 3000}), project, store, RunSettings(topology="steal", workers=3))  # type: ignore[arg-type]
+        result = await run_project(
+            team(budget={"max_tokens": 3000}),
+            project,
+            store,
+            RunSettings(topology="steal", workers=3),
+        )  # type: ignore[arg-type]
     assert result.status == "stopped" and result.stopped
     done = [t for t, s in result.tasks.items() if s == "done"]
     assert 0 < len(done) < 20
@@ -75,7 +90,9 @@ async def test_a_hedged_straggler_keeps_the_makespan(store: EventStore) -> None:
     makespans = {}
     for name, sections in (("slow", slow), ("hedged", hedged)):
         with VirtualClock() as clock:
-            result = await run_project(team(**sections), project, store, RunSettings(topology="preassign", workers=5))  # type: ignore[arg-type]
+            result = await run_project(
+                team(**sections), project, store, RunSettings(topology="preassign", workers=5)
+            )  # type: ignore[arg-type]
             makespans[name] = clock.time()
         assert result.status == "done"
     assert makespans["hedged"] < 0.6 * makespans["slow"]

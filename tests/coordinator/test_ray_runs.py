@@ -31,25 +31,40 @@ def outcome(store: EventStore, run_id: str, workspace: str) -> dict[str, object]
     }
 
 
-async def test_same_project_same_results_under_local_and_ray(store: EventStore, ray_runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_same_project_same_results_under_local_and_ray(
+    store: EventStore, ray_runtime
+) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     project = load_project(next(p for p in STUDY if p.stem == "mathutilities20_p05"))
     settings = RunSettings(topology="preassign", workers=3)
     spec, backends = scripted_team(3, project_script, latency_s=0.02)
     local = await run_project(spec, project, store, settings, backends=backends)
-    remote = await run_project(spec, project, store, settings, backends=backends, runtime=ray_runtime())
+    remote = await run_project(
+        spec, project, store, settings, backends=backends, runtime=ray_runtime()
+    )
     assert local.status == remote.status == "done"
     assert local.tasks == remote.tasks
-    assert outcome(store, local.run_id, local.workspace) == outcome(store, remote.run_id, remote.workspace)
+    assert outcome(store, local.run_id, local.workspace) == outcome(
+        store, remote.run_id, remote.workspace
+    )
 
 
-async def test_killing_a_node_actor_mid_run_completes_every_task_once(store: EventStore, ray_runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_killing_a_node_actor_mid_run_completes_every_task_once(
+    store: EventStore, ray_runtime
+) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     import ray
 
     project = load_project(next(p for p in STUDY if p.stem == "svgutils_p09"))
     spec, backends = scripted_team(4, project_script, latency_s=0.4)
     runtime = ray_runtime(actors_per_machine=2)
     run = asyncio.ensure_future(
-        run_project(spec, project, store, RunSettings(topology="steal", workers=4), backends=backends, runtime=runtime)
+        run_project(
+            spec,
+            project,
+            store,
+            RunSettings(topology="steal", workers=4),
+            backends=backends,
+            runtime=runtime,
+        )
     )
     for _ in range(600):
         await asyncio.sleep(0.05)

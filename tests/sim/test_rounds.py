@@ -95,3 +95,13 @@ def test_calibrated_profiles(tmp_path: Path) -> None:
     # the observed one-agent run: 5 + 5 + 1 files; 2 s + 3 s per file, tests 0.5 s per round
     assert result.metrics.calls == 3
     assert result.metrics.makespan_s == pytest.approx(17 + 17 + 5 + 3 * 0.5, rel=0.01)
+
+
+def test_condition_profiles_replay_a_team_round_by_round(tmp_path: Path) -> None:
+    calibration = calibrate(write_study(tmp_path / "data"))
+    graph = TaskGraph.build([(f"t{i}", []) for i in range(11)])
+    inputs = SimInputs(graph, calibrated_latency(calibration, "model-a"), project="suite_p05")
+    result = simulate(rounds("preassign", 2, profiles="condition"), inputs, SimTeam.numbered(2))
+    # the observed two-agent run: 5 + 5 files in round 1 (17 s each), then 1 (5 s)
+    assert result.status == "done"
+    assert result.metrics.makespan_s == pytest.approx(17 + 5 + 2 * 0.5, rel=0.01)

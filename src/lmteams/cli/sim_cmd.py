@@ -23,8 +23,9 @@ LATENCY_HELP = (
 ProjectArg = Annotated[
     str,
     typer.Argument(
-        help="Project file (.json/.yaml), shipped name (tiny-math), or a generator: "
-        "random:layered:tasks=N,layers=L | random:chains:tasks=N,p=P | random:forkjoin:tasks=N,width=W"
+        help="Project file (.json/.yaml), shipped name (tiny-math), or a random graph "
+        "random:SHAPE:OPTIONS, SHAPE one of layered, chains, forkjoin, e.g. "
+        "random:layered:tasks=1000,layers=10 (see docs/simulator.md)"
     ),
 ]
 LatencyOpt = Annotated[str, typer.Option("--latency", "-l", help=LATENCY_HELP)]
@@ -187,6 +188,7 @@ def _run_grid(
     seed: int,
     team: str | None,
     quiet: bool,
+    profiles: str = "condition",
 ) -> Any:
     from lmteams.analysis.sweep import parse_range
     from lmteams.sim.setup import SimSettings
@@ -195,6 +197,10 @@ def _run_grid(
     if harness not in ("lmteams", "rounds"):
         raise ConfigError(
             f"unknown harness {harness!r}; one of: lmteams, rounds", field="--harness"
+        )
+    if profiles not in ("condition", "solo"):
+        raise ConfigError(
+            f"unknown profiles {profiles!r}; one of: condition, solo", field="--profiles"
         )
     if chooser not in ("ready", "first-pending"):
         raise ConfigError(
@@ -210,9 +216,10 @@ def _run_grid(
         workers=1,
         seed=seed,
         balance=balance,
-        harness=harness,  # type: ignore[arg-type]
-        chooser=chooser,  # type: ignore[arg-type]
+        harness=harness,
+        chooser=chooser,
         redo_rate=redo,
+        profiles=profiles,
     )
     total = len(topologies) * len(set(counts) | {1}) * reps
     console = Console(stderr=True)
@@ -281,6 +288,14 @@ def simulate_command(
     ] = 0.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     team: TeamOpt = None,
+    profiles: Annotated[
+        str,
+        typer.Option(
+            "--profiles",
+            help="rounds harness with a calibration: condition (replay agents observed in "
+            "teams of the same size) or solo (one-agent runs only).",
+        ),
+    ] = "condition",
     out: Annotated[
         Path | None,
         typer.Option(
@@ -306,7 +321,7 @@ def simulate_command(
     """
     grid = _run_grid(
         project, workers, topology, latency, tokens, faults, reps, harness, balance, chooser,
-        redo, seed, team, quiet=json_output,
+        redo, seed, team, quiet=json_output, profiles=profiles,
     )  # fmt: skip
     written: list[Path] = []
     if out is not None:

@@ -395,7 +395,7 @@ class ProjectRun:
                     self.team.event("stalled", {"reason": "no progress possible"})
                     break
         self._group = None
-        self.runner.sync_workdir()
+        await self.runner.sync_workdir()
         self._update(force=True)
         states = {t: s.value for t, s in self.policy.board.state.items()}
         if all(s == "done" for s in states.values()):

@@ -7,6 +7,7 @@ driven by the same coordinator through this interface.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,22 @@ class NodeStats:
     waiting: int = 0
     completed: int = 0
     failed: int = 0
+
+
+async def acquire_slot(limit: asyncio.Semaphore, stats: NodeStats) -> None:
+    """Wait for a free slot of a node (the backpressure point), counting who waits.
+
+    The caller releases ``limit`` and decrements ``stats.in_flight`` when its call ends.
+    """
+    if limit.locked():
+        stats.waiting += 1
+        try:
+            await limit.acquire()
+        finally:
+            stats.waiting -= 1
+    else:
+        await limit.acquire()  # does not suspend: a permit is free
+    stats.in_flight += 1
 
 
 class Runtime(ABC):

@@ -10,7 +10,7 @@ from lmteams.errors import ConfigError, ModelError, RuntimeClosed
 from lmteams.messages import Envelope
 from lmteams.models.base import ModelBackend, current_node
 from lmteams.node import NodeWorker
-from lmteams.runtime.base import NodeStats, Runtime, build_backends, build_workers
+from lmteams.runtime.base import NodeStats, Runtime, acquire_slot, build_backends, build_workers
 
 
 class _Slot:
@@ -58,15 +58,7 @@ class LocalRuntime(Runtime):
         slot = self._slots[name]
         stats = slot.stats
         limit = slot.limit
-        if limit.locked():
-            stats.waiting += 1
-            try:
-                await limit.acquire()
-            finally:
-                stats.waiting -= 1
-        else:
-            await limit.acquire()  # does not suspend: a permit is free
-        stats.in_flight += 1
+        await acquire_slot(limit, stats)
         token = current_node.set(name)
         try:
             reply = await slot.worker.handle(envelope)

@@ -32,7 +32,7 @@ from lmteams.errors import (
 )
 from lmteams.messages import Envelope
 from lmteams.models.base import ModelBackend
-from lmteams.runtime.base import NodeStats, Runtime
+from lmteams.runtime.base import NodeStats, Runtime, acquire_slot
 from lmteams.runtime.ray_cluster import (
     ClusterLease,
     cause_of,
@@ -212,15 +212,7 @@ class RayRuntime(Runtime):
         slot = self._slots[name]
         stats = slot.stats
         limit = slot.limit
-        if limit.locked():
-            stats.waiting += 1
-            try:
-                await limit.acquire()
-            finally:
-                stats.waiting -= 1
-        else:
-            await limit.acquire()  # does not suspend: a permit is free
-        stats.in_flight += 1
+        await acquire_slot(limit, stats)
         host = slot.host
         pending = _Pending(envelope, self._loop.create_future())  # type: ignore[union-attr]
         try:

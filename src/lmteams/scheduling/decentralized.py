@@ -55,6 +55,10 @@ class DecentralizedPolicy(Policy):
 
     def dispatch(self) -> list[Decision]:
         decisions: list[Decision] = []
+        if not self.board.busy and not self.asked:
+            # Nothing runs and nobody is deciding: no task will finish to change the board, so
+            # every node gets its retries back (the coordinator caps claims in total).
+            self.retries.clear()
         for node in self.board.idle():
             if node in self.asked or self.retries.get(node, 0) > self.max_retries:
                 continue

@@ -192,11 +192,21 @@ class Policy:
         self.board = Board(graph, list(workers))
         # task -> nodes allowed to run it (role and skill routing); absent = any worker
         self.eligible = {t: frozenset(n) for t, n in (eligible or {}).items()}
+        # task -> nodes it failed on (re-routing: they get it back only as a last resort)
+        self.avoid: dict[str, set[str]] = {}
         self.rng = random.Random(seed)
 
     def can_run(self, node: str, task: str) -> bool:
         allowed = self.eligible.get(task)
-        return allowed is None or node in allowed
+        if allowed is not None and node not in allowed:
+            return False
+        avoided = self.avoid.get(task)
+        if avoided and node in avoided:
+            # a node the task already failed on gets it again only if nobody else can take it
+            return not any(
+                w not in avoided and (allowed is None or w in allowed) for w in self.board.workers
+            )
+        return True
 
     # -- events ------------------------------------------------------------------------------
 
@@ -213,6 +223,8 @@ class Policy:
         """A task's attempt failed: run it again (``requeue``; elsewhere if ``avoid`` and
         another node can) or give it up."""
         if requeue:
+            if avoid:
+                self.avoid.setdefault(task, set()).add(node)
             self.board.requeue(task)
             self.on_requeue(task, node if avoid else None)
         else:

@@ -197,7 +197,8 @@ def _shape(grid: SimGrid, pick: Option) -> list[str]:
     limit = grid.tasks / max(1, grid.critical_path)
     text = (
         f"the graph has N = {grid.tasks} tasks and a critical path of C = {grid.critical_path} "
-        f"(p = {grid.p:.2f}): no team can beat {limit:.2f}x"
+        f"(p = {grid.p:.2f}): with equal tasks no team beats {limit:.2f}x (uneven task "
+        "times move that a little either way)"
     )
     if pick.dag_speedup >= limit - 1e-9:
         text += f"; at {pick.workers} nodes the critical path already bounds the run"

@@ -156,25 +156,24 @@ def _two_factor(rows: Sequence[tuple[float, float, float]]) -> tuple[float, floa
 
 
 def agent_profile(run: RunObs, calls: Sequence[CallObs], fit: LatencyFit) -> CallProfile | None:
-    """How one agent of one run worked. A call after which the agent still wrote more later
-    was limited by what one call carries (its value counts); an agent whose work all fit in
-    one call only shows a lower bound (the profile is ``censored``: it never ran short). An
-    agent that never wrote a task tells nothing and is left out."""
-    written = [c.done for c in calls]
-    if not any(written):
+    """How one agent of one run worked, call by call (one call per round): the tasks it
+    finished, the files it wrote and how long each call took. ``censored``: all its work fit
+    in one call, so it never showed its limit. An agent that never finished a task tells
+    nothing and is left out."""
+    if not any(c.done for c in calls):
         return None
-    later = [any(written[j] for j in range(i + 1, len(written))) for i in range(len(written))]
-    saturated = [k for k, more in zip(written, later, strict=True) if more]
-    if not any(saturated):
-        saturated = []  # only empty calls before its one productive call: no limit shown
+    done = [c.done for c in calls]
+    later = [any(done[j] for j in range(i + 1, len(done))) for i in range(len(done))]
+    saturated = any(c.done for c, more in zip(calls, later, strict=True) if more)
+    kept = list(calls[:MAX_PROFILE_CALLS])
     ratios = [c.latency_s / fit.median(c.tasks) for c in calls if c.latency_s > 0]
     speed = statistics.median(ratios) if ratios else 1.0
-    files = sum(c.tasks for c in calls)
     return CallProfile(
-        tasks=(saturated or [max(written)])[:MAX_PROFILE_CALLS],
+        tasks=[c.done for c in kept],
+        files=[max(c.tasks, c.done) for c in kept],
+        seconds=[round(max(c.latency_s, 0.0), 3) for c in kept],
         censored=not saturated,
         speed=round(max(speed, 0.01), 4),
-        files_per_task=round(max(1.0, files / sum(written)), 4),
         mode="claimed" if run.mode.startswith("decentral") else "assigned",
         workers=run.workers,
         project=run.project,
@@ -185,7 +184,7 @@ def _profiles(runs: Iterable[RunObs], fit: LatencyFit) -> tuple[list[CallProfile
     """Every successful run's agent profiles, and the spread of call latency once each
     agent's own speed is accounted for (the noise left within one agent)."""
     profiles = []
-    residuals = []
+    residuals: list[float] = []
     for number, run in enumerate(r for r in runs if r.success):
         for index, agent in enumerate(sorted(run.agent_calls)):
             calls = run.agent_calls[agent]
@@ -261,7 +260,7 @@ def calibrate_observations(
         for m in models
     }
     return Calibration(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         source=source,
         models=fitted,
         pooled=model_calibration(calls, runs),

@@ -48,18 +48,30 @@ class CallProfile(_Frozen):
     fast its calls were against the model's fit (a batch with shorter files is faster)."""
 
     tasks: list[int] = Field(min_length=1)
+    files: list[int] = Field(
+        default_factory=list,
+        description="Files each of those calls wrote (more than its tasks when it rewrote).",
+    )
+    seconds: list[float] = Field(default_factory=list, description="How long each of them took.")
     censored: bool = Field(
         False, description="All its work fit in one call: it never showed its limit."
     )
     speed: float = Field(1.0, gt=0, description="Its latencies / the fitted medians.")
-    files_per_task: float = Field(
-        1.0, ge=1, description="Files it wrote per task it finished (rewrites included)."
-    )
     mode: str = Field("assigned", description="assigned (preassign, steal, lead) or claimed.")
     workers: int = Field(1, ge=1)
     project: str | None = None
     run: int = Field(0, ge=0, description="Which observed run (profiles of one run share it).")
     agent: int = Field(0, ge=0, description="The agent's place in its team.")
+
+    def limits(self) -> list[tuple[int, int | None]]:
+        """(tasks, files) of the calls after which the agent still finished more: what one
+        call carried while work was waiting. An agent that did everything in one call gives
+        that call."""
+        tasks = self.tasks
+        keep = [i for i in range(len(tasks)) if any(tasks[j] for j in range(i + 1, len(tasks)))]
+        if not any(tasks[i] for i in keep):
+            keep = [max(range(len(tasks)), key=tasks.__getitem__)]
+        return [(tasks[i], self.files[i] if i < len(self.files) else None) for i in keep]
 
 
 class ModelCalibration(_Frozen):
@@ -78,8 +90,10 @@ class ModelCalibration(_Frozen):
 
     @property
     def tasks_per_call(self) -> float:
-        """Median tasks per call over every profile's calls."""
-        values = sorted(k for profile in self.call_profiles for k in profile.tasks)
+        """Median tasks one call carried while work waited, in one-agent assigned runs (the
+        cleanest view of a model's capacity), else in every profile."""
+        solo = [p for p in self.call_profiles if p.workers == 1 and p.mode == "assigned"]
+        values = sorted(k for profile in (solo or self.call_profiles) for k, _ in profile.limits())
         return float(values[len(values) // 2]) if values else 1.0
 
 

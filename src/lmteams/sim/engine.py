@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 import random
 import time
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class Engine:
         self.sizes = task_sizes(self.graph)
         self.draws = Draws(self.graph.n, settings.seed)
         self.rec = Recorder(self.graph, team.names, keep_spans=settings.keep_spans)
-        self.heap: list[tuple[float, int, int, object]] = []
+        self.heap: list[tuple[float, int, int, tuple[Any, ...]]] = []
         self.seq = 0
         self.now = 0.0
         self.attempts: dict[str, int] = {}  # task -> calls made so far (draws after the first)
@@ -108,13 +109,11 @@ class Engine:
                 self.now = at
                 self.events += 1
                 if kind == TASK_END:
-                    self._task_end(*payload)  # type: ignore[misc]
+                    self._task_end(*payload)
                 elif kind == CLAIM_END:
-                    node, choice, detail = payload  # type: ignore[misc]
-                    self._node_claimed(node, choice, detail)
+                    self._policy_call(self.policy.claim, *payload)
                 else:
-                    pairs, attempt, detail = payload  # type: ignore[misc]
-                    self._policy_call(self.policy.proposal, pairs, attempt, detail)
+                    self._policy_call(self.policy.proposal, *payload)
             if self.policy.complete or self.stalled:
                 break
             # nothing in flight and work left: give the policy one more chance, as the
@@ -136,7 +135,7 @@ class Engine:
             policy_s=self.policy_s,
         )
 
-    def _push(self, at: float, kind: int, payload: object) -> None:
+    def _push(self, at: float, kind: int, payload: tuple[Any, ...]) -> None:
         self.seq += 1
         heapq.heappush(self.heap, (at, self.seq, kind, payload))
 
@@ -277,9 +276,6 @@ class Engine:
         if reply is Action.GARBAGE:
             choice, detail = None, "reply: garbage"
         self._push(self.now + seconds, CLAIM_END, (node, choice, detail))
-
-    def _node_claimed(self, node: str, choice: str | None, detail: str) -> None:
-        self._policy_call(self.policy.claim, node, choice, detail)
 
     def _ask_lead(self, request: RequestAssignment) -> None:
         lead = self.team.lead

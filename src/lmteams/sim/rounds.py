@@ -7,16 +7,23 @@ twenty files per reply). This harness replays that with the same policies:
 - A round starts at the barrier. Every live node makes one call (an idle node makes a short
   call that writes nothing, unless ``idle_calls`` is off); the round ends when the slowest call
   returns, plus ``round_overhead_s`` (the study ran its tests between rounds).
-- Within a call a node does up to ``B`` tasks, ``B`` drawn per call from a calibrated profile
-  (one observed run's tasks-per-call, drawn once per simulated run). Work it is assigned while
-  working (its own chain continuing, under preassign) joins the same call; work assigned to
-  anyone else waits for the next round, because their call started before it existed.
+- Within a call a node does up to ``B`` tasks. With a calibration, each node replays an
+  observed agent (rep r replays observed run r mod R): ``profiles="solo"`` gives every node
+  the calls a one-agent run's agent made while work remained, in order, with latencies drawn
+  from the model's fit at that agent's speed; ``profiles="condition"`` gives node i agent i of
+  an observed run of the same mode and team size, replayed round by round (its tasks, files
+  and seconds per call). Without one, ``tasks_per_call`` (default 1).
+- Calls progress in interleaved steps (a task or a claim each, in turn), as concurrent calls
+  would: work a node is handed while working (its own chain continuing, under preassign, or
+  work it steals) joins its call; work handed to anyone else waits for the next round,
+  because their call started before it existed.
 - A claiming node (decentralized) picks from the board as it was when the round started, so
   it cannot chain through tasks it finishes itself, and it contends with the other nodes, who
   saw the same board. With probability ``refusal`` it names a task that is not ready yet (the
-  study's agents did, often), and the policy refuses it.
-- A call that writes k tasks takes the calibrated latency for k (lognormal around
-  base + per_task * k), or k task latencies without a calibration.
+  study's agents did, often); the policy refuses it and the reply goes on to its next pick.
+- A call's latency follows from the files it wrote: a replayed call's own duration, scaled
+  when it wrote less; else the calibrated fit (lognormal around base + per_task * files); else
+  one task latency per task.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from lmteams.sim.setup import (
 )
 
 UNCALIBRATED = CallProfile(tasks=[1])
+MAX_REFUSED = 50  # refused picks one reply may name before it gives up
 
 
 @dataclass(slots=True)
@@ -65,6 +73,8 @@ class Turn:
     written: list[str] = field(default_factory=list)
     claimed: set[str] = field(default_factory=set)
     attempts: int = 0
+    files: int | None = None  # files the replayed call wrote (None: one per task)
+    seconds: float | None = None  # how long the replayed call took
 
 
 def pick_profiles(
@@ -125,6 +135,9 @@ class RoundsEngine:
         self.policy_s = 0.0
         self.turn: Turn | None = None  # the call whose step is being carried out
         self.profiles: dict[str, CallProfile] = {}  # node -> the observed agent it replays
+        self.round = 0  # rounds completed
+        self.aligned: set[str] = set()  # nodes replaying a same-size team's agent round by round
+        self.limits: dict[str, list[tuple[int, int | None]]] = {}
         self.productive: dict[str, int] = {}  # node -> calls it made with work to do
         self.refusal: dict[str, float] = {}
         self.calibrations: dict[str, ModelCalibration] = {}
@@ -138,7 +151,10 @@ class RoundsEngine:
                 )
                 # rep r replays observed run r mod R: reps >= R cover them evenly
                 chosen = runs[settings.seed % len(runs)]
-                self.profiles[node.name] = profile_for(chosen, index, len(team.workers))
+                profile = profile_for(chosen, index, len(team.workers))
+                self.profiles[node.name] = profile
+                if settings.profiles == "condition" and profile.workers == len(team.workers):
+                    self.aligned.add(node.name)
             refusal = settings.refusal
             if refusal is None:
                 refusal = calibration.claim_refusal if calibration is not None else 0.0
@@ -224,21 +240,38 @@ class RoundsEngine:
         for turn in turns:
             end = max(end, self._close(turn, start))
         self.now = end + self.overhead
+        self.round += 1
 
     # -- one node's call ---------------------------------------------------------------------------
 
     def _profile(self, node: str) -> CallProfile:
         return self.profiles.get(node) or UNCALIBRATED
 
-    def _capacity(self, node: str) -> int:
-        """Tasks this call can carry: the profile's calls in order (the study's agents wrote
-        their most in the first reply), starting over when it runs out."""
+    def _capacity(self, node: str) -> tuple[int, int | None, float | None]:
+        """(tasks, files, seconds) this call can carry.
+
+        Replaying a run of the same team size (``profiles="condition"``): the observed
+        agent's call in this round, so teammates' calls line up as they did (starting over if
+        the simulation needs more rounds). Otherwise (one-agent profiles for any team): the
+        calls that agent made while work remained, in order, each node on its own, its
+        latency drawn afresh (``seconds`` None). Files may exceed tasks: the agent rewrote
+        finished work in the same reply.
+        """
         if self.settings.tasks_per_call is not None:
-            return self.settings.tasks_per_call
+            return self.settings.tasks_per_call, None, None
         profile = self._profile(node)
+        if node in self.aligned:
+            index = self.round % len(profile.tasks)
+            files = profile.files[index] if index < len(profile.files) else None
+            seconds = profile.seconds[index] if index < len(profile.seconds) else None
+            return profile.tasks[index], files, seconds
+        limits = self.limits.get(node)
+        if limits is None:
+            limits = self.limits[node] = profile.limits()
         made = self.productive.get(node, 0)
         self.productive[node] = made + 1
-        return profile.tasks[made % len(profile.tasks)]
+        tasks, files = limits[made % len(limits)]
+        return tasks, files, None
 
     def _open(self, node: str, busy: bool) -> Turn | None:
         """Start ``node``'s call: a failed call is over at once (and reported)."""
@@ -260,7 +293,8 @@ class RoundsEngine:
             self._lead_call()
             return turn
         garbage = faults is not None and consume_corruption(faults) is Action.GARBAGE
-        turn.budget = 0 if garbage or not busy else self._capacity(node)
+        if not garbage and busy:
+            turn.budget, turn.files, turn.seconds = self._capacity(node)
         turn.task = self.pending_assign.pop(node, None)
         if turn.budget == 0 and turn.task is not None:
             self.pending_assign[node] = turn.task  # nothing written this call: still its task
@@ -292,7 +326,7 @@ class RoundsEngine:
             if (
                 node in self.pending_claim
                 and len(turn.written) < turn.budget
-                and turn.attempts < 4 * turn.budget + 4
+                and turn.attempts < turn.budget + MAX_REFUSED
             ):
                 # one reply may name several tasks; a refused one costs no time and does not
                 # end the reply (the study's agents claimed in batches)
@@ -320,7 +354,11 @@ class RoundsEngine:
         model = self.models[node]
         written = turn.written
         z = self.rng.gauss(0.0, 1.0)
-        seconds = self._latency(node, model, len(written), z) * model.slow
+        files = float(len(written))
+        if turn.files is not None:
+            # the replayed call's files, less those of tasks this node could not get
+            files = turn.files * (len(written) / turn.budget) if turn.budget else turn.files
+        seconds = self._latency(node, model, files, z, turn) * model.slow
         end = start + seconds
         prompt, completion = model.tokens.sample("claim" if not written else "task", z, 0.5)
         if model.tokens.per_task_completion:
@@ -337,15 +375,17 @@ class RoundsEngine:
             faults.on_finish()
         return end
 
-    def _latency(self, node: str, model: NodeModel, tasks: int, z: float) -> float:
-        """A call writing ``tasks`` tasks. Calibrated: the fit for that many tasks, at the
-        replayed agent's own speed, with the noise left within one agent."""
+    def _latency(self, node: str, model: NodeModel, files: float, z: float, turn: Turn) -> float:
+        """A call writing ``files`` files. Replaying an observed call: its own duration,
+        scaled by the fit when this call wrote less than it did; otherwise the fit for that
+        many files at the replayed agent's speed, with the noise left within one agent."""
         fit = model.latency.batch
         profile = self.profiles.get(node)
         calibration = self.calibrations.get(node)
         if fit is None or profile is None or calibration is None:
-            return model.latency.call(tasks, z, self.rng.random())
-        files = tasks * profile.files_per_task
+            return model.latency.call(round(files), z, self.rng.random())
+        if turn.seconds is not None and turn.files is not None:
+            return turn.seconds * fit.median(files) / max(fit.median(turn.files), 1e-9)
         return fit.median(files) * profile.speed * math.exp(calibration.sigma_within * z)
 
     def _lead_call(self) -> None:

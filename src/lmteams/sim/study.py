@@ -102,7 +102,7 @@ def replay(
                             seed=rep,
                             balance=balance,
                             harness="rounds",
-                            profiles=profiles,  # type: ignore[arg-type]
+                            profiles=profiles,
                             keep_spans=False,
                         )
                         result = simulate(settings, inputs, SimTeam.numbered(n, model=model))

@@ -12,6 +12,8 @@ import json
 import time
 from typing import Any
 
+import orjson
+
 from lmteams.messages import Envelope
 from lmteams.state.store import EventStore
 
@@ -45,7 +47,7 @@ class Journal:
     ) -> None:
         self.events += 1
         self.store.append_json(
-            self.run_id, type, json.dumps(data or {}), node=node, t=self.now(), ts=time.time()
+            self.run_id, type, _dumps(data or {}), node=node, t=self.now(), ts=time.time()
         )
         self._schedule_flush()
 
@@ -65,7 +67,7 @@ class Journal:
 
     def record_call(self, key: str, node: str | None, result: dict[str, Any]) -> None:
         """Buffer a call's result under its idempotency key (durable after the next flush)."""
-        self.store.put_call_result(key, self.run_id, node, json.dumps(result))
+        self.store.put_call_result(key, self.run_id, node, _dumps(result))
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -105,6 +107,13 @@ class Journal:
         self.store.flush()
         _resolve(self._waiters, None)
         self._waiters = []
+
+
+def _dumps(data: Any) -> str:
+    try:
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # a type orjson does not know: the json module's rules, as before
+        return json.dumps(data, default=str)
 
 
 def _resolve(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:

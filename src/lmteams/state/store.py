@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from lmteams.errors import RunNotFound, StoreError
@@ -218,7 +219,7 @@ class EventStore:
                 t=row[3],
                 type=row[4],
                 node=row[5],
-                data=json.loads(row[6]),
+                data=orjson.loads(row[6]),
             )
             for row in self._read(sql, args)
         ]

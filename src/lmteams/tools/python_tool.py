@@ -120,6 +120,7 @@ def format_result(result: SandboxResult, limits: SandboxLimits) -> tuple[str, st
 
 # -- the backend ------------------------------------------------------------------------------
 
+
 class PythonToolBackend(ModelBackend):
     """Runs the program in each request; concurrent requests run as separate processes."""
 
@@ -129,7 +130,6 @@ class PythonToolBackend(ModelBackend):
     def __init__(self, options: PythonToolOptions, *, name: str = "python") -> None:
         self.options = options
         self.name = name
-
 
     async def run(self, code: str) -> SandboxResult:
         """Run ``code`` as it is, under this tool's limits: for direct use in Python."""
