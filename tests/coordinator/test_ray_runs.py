@@ -33,7 +33,7 @@ def outcome(store: EventStore, run_id: str, workspace: str) -> dict[str, object]
 
 async def test_same_project_same_results_under_local_and_ray(
     store: EventStore, ray_runtime
-) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
     project = load_project(next(p for p in STUDY if p.stem == "mathutilities20_p05"))
     settings = RunSettings(topology="preassign", workers=3)
     spec, backends = scripted_team(3, project_script, latency_s=0.02)
@@ -50,7 +50,7 @@ async def test_same_project_same_results_under_local_and_ray(
 
 async def test_killing_a_node_actor_mid_run_completes_every_task_once(
     store: EventStore, ray_runtime
-) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
     import ray
 
     project = load_project(next(p for p in STUDY if p.stem == "svgutils_p09"))
