@@ -87,3 +87,10 @@ def test_engine_error_objects_are_translated() -> None:
         parse_chat_response({"error": {"code": 503, "message": "busy"}}, "m", 0.1)
     with pytest.raises(BadOutput):
         parse_chat_response({"choices": []}, "m", 0.1)
+
+
+def test_prompt_ram_cache_is_bounded_by_default() -> None:
+    # llama.cpp's own default (8 GiB of cached prompt states) grew a long run's memory without
+    # visible bound; each engine is now capped, and a team file can set it (0 turns it off).
+    assert resolve_key(EmbeddedOptions()).cache_ram_mib == 256
+    assert resolve_key(EmbeddedOptions(cache_ram_mib=0)).cache_ram_mib == 0

@@ -37,6 +37,12 @@ class EmbeddedOptions(BaseModel):
     n_parallel: int = Field(8, ge=1, le=256, description="Slots decoded together in one batch.")
     ctx_per_slot: int = Field(2048, ge=128, le=32768, description="Context tokens per slot.")
     n_threads: int | None = Field(None, ge=1, le=512, description="CPU threads; default: all.")
+    cache_ram_mib: int = Field(
+        256,
+        ge=0,
+        le=1 << 20,
+        description="Host RAM for cached prompt states (llama.cpp defaults to 8 GiB; 0: off).",
+    )
 
 
 def default_model_path() -> Path:
@@ -64,6 +70,7 @@ class EngineKey:
     n_parallel: int
     ctx_per_slot: int
     n_threads: int | None
+    cache_ram_mib: int = 256
 
 
 class EmbeddedEngine:
@@ -89,6 +96,9 @@ class EmbeddedEngine:
             params.cpuparams.n_threads = key.n_threads
             params.cpuparams_batch.n_threads = key.n_threads
         params.verbosity = -1
+        # llama.cpp keeps up to 8 GiB of prompt states in RAM by default: an unbounded-looking
+        # leak for a long run of many distinct prompts. Bound it.
+        params.cache_ram_mib = key.cache_ram_mib
         params.hostnames = [host]
         params.port = port
         # The server always listens over HTTP. In-process engines lock that listener with a key
@@ -136,7 +146,11 @@ def resolve_key(options: EmbeddedOptions) -> EngineKey:
     if not path.is_file():
         raise ConfigError(f"model file not found: {path}", field="path")
     return EngineKey(
-        str(path.resolve()), options.n_parallel, options.ctx_per_slot, options.n_threads
+        str(path.resolve()),
+        options.n_parallel,
+        options.ctx_per_slot,
+        options.n_threads,
+        options.cache_ram_mib,
     )
 
 
