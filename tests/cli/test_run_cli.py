@@ -152,3 +152,36 @@ def test_run_the_shipped_project_on_the_embedded_model(tmp_path: Path) -> None:
     assert metrics["tasks_done"] >= 2  # the 135M model gets the simplest ones within its retries
     workspace = Path(out["result"]["workspace"])
     assert (tmp_path / workspace / "add.py").exists() or (workspace / "add.py").exists()
+
+
+def test_live_view_renders_every_part() -> None:
+    from rich.console import Console
+
+    from lmteams.cli.run_cmd import RunView
+    from lmteams.coordinator.run import Snapshot
+
+    view = RunView(total=5, topology="steal")
+    view.update(
+        Snapshot(
+            counts={"done": 2, "running": 1, "pending": 2},
+            ready=1,
+            nodes={"a": "working on t3", "b": "idle"},
+            notes={"steal": 1},
+            tokens=120,
+            roles={"coder": (1, 2, 1)},
+            health={"a": "healthy", "b": "dead"},
+            breakers={"m": "open"},
+        )
+    )
+    console = Console(record=True, width=120)
+    console.print(view)
+    text = console.export_text()
+    for fragment in (
+        "2/5 done",
+        "working on t3",
+        "dead",
+        "coder: 1/2 busy, 1 queued",
+        "breakers: m open",
+        "steal: 1",
+    ):
+        assert fragment in text, text

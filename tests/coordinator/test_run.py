@@ -292,3 +292,82 @@ async def test_live_view_snapshots(store: EventStore) -> None:
     )
     assert snapshots and snapshots[-1].counts.get("done") == 5
     assert asyncio.iscoroutinefunction(run_project)
+
+
+async def test_live_view_shows_roles_health_and_breakers(store: EventStore) -> None:
+    from lmteams.config import parse_team
+
+    spec = parse_team(
+        {
+            "models": {"m": {"backend": "scripted", "script": "lmteams.testing:project_script"}},
+            "defaults": {"model": "m", "max_concurrent": 1},
+            "nodes": [
+                {"name": "a", "role": "coder"},
+                {"name": "b", "role": "coder"},
+                {"name": "c", "role": "writer"},
+            ],
+            "resilience": {},
+        },
+        source="t",
+    )
+    project = parse_project(
+        {"tasks": [{"id": "x", "role": "coder"}, {"id": "y", "role": "writer"}, {"id": "z"}]},
+        source="p",
+    )
+    snapshots = []
+    await run_project(spec, project, store, RunSettings(workers=3), on_update=snapshots.append)
+    first = snapshots[0]
+    assert set(first.roles) == {"coder", "writer"}
+    assert first.roles["coder"][1] == 2 and first.roles["writer"][1] == 1
+    assert set(first.health) == {"a", "b", "c"} and set(first.health.values()) == {"healthy"}
+    assert first.breakers  # one breaker per model endpoint
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ..scheduling.test_graph import dags  # noqa: E402
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(dags(max_size=15), st.integers(1, 4), st.sampled_from(TOPOLOGIES), st.integers(0, 10_000))
+def test_real_runs_never_start_a_task_before_its_prerequisites(
+    tasks, workers, topology, seed
+) -> None:  # type: ignore[no-untyped-def]
+    """The real coordinator, random graphs, random per-call latencies (virtual time)."""
+    import random as random_module
+
+    project = parse_project(
+        {"tasks": [{"id": t, "dependencies": deps, "files": [f"{t}.py"]} for t, deps in tasks]},
+        source="random",
+    )
+
+    def latency(call: ScriptedCall) -> float:
+        return random_module.Random(f"{seed}/{call.node}/{call.index}").lognormvariate(0, 0.5)
+
+    async def go() -> None:
+        store = EventStore(":memory:")
+        spec, backends = scripted_team(
+            workers + (topology == "lead"), project_script, latency_s=latency
+        )
+        with VirtualClock():
+            result = await run_project(
+                spec,
+                project,
+                store,
+                RunSettings(topology=topology, workers=workers, seed=seed),
+                backends=backends,
+            )
+        assert result.status == "done"
+        done_at: dict[str, float] = {}
+        for event in store.events(result.run_id):
+            if event.type == "task_done":
+                done_at[event.data["task"]] = event.t
+            elif event.type == "task_assigned":
+                for dep in project.task(event.data["task"]).dependencies:
+                    assert dep in done_at and done_at[dep] <= event.t
+        assert set(done_at) == {t for t, _ in tasks}
+
+    asyncio.run(go())

@@ -159,10 +159,28 @@ class RunView:
         table = Table(box=None, pad_edge=False, show_header=False)
         table.add_column("node")
         table.add_column("doing")
+        table.add_column("health")
         for node, doing in snap.nodes.items():
-            table.add_row(node, Text(doing, style="dim" if doing == "idle" else ""))
+            health = snap.health.get(node, "")
+            table.add_row(
+                node,
+                Text(doing, style="dim" if doing == "idle" else ""),
+                Text(health, style={"suspect": "yellow", "dead": "red"}.get(health, "dim")),
+            )
+        roles = " · ".join(
+            f"{role}: {busy}/{size} busy, {queue} queued"
+            for role, (busy, size, queue) in snap.roles.items()
+        )
+        breakers = ", ".join(
+            f"{e} {state}" for e, state in snap.breakers.items() if state != "closed"
+        )
         notes = ", ".join(f"{k}: {v}" for k, v in snap.notes.items())
-        return Group(head, table, Text(notes, style="yellow") if notes else Text(""))
+        lines: list[Text | Table] = [head, table, Text(roles, style="cyan")]
+        if breakers:
+            lines.append(Text(f"breakers: {breakers}", style="red"))
+        if notes:
+            lines.append(Text(notes, style="yellow"))
+        return Group(*lines)
 
 
 def print_run(console: Console, result: RunResult, metrics: RunMetrics) -> None:

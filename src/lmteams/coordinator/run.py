@@ -84,6 +84,10 @@ class Snapshot:
     nodes: dict[str, str]
     notes: dict[str, int]
     tokens: int
+    # role -> (busy workers, workers, ready tasks they may take): utilization and queue depth
+    roles: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    health: dict[str, str] = field(default_factory=dict)  # node -> healthy / suspect / dead
+    breakers: dict[str, str] = field(default_factory=dict)  # endpoint -> closed / open / half_open
 
 
 @dataclass
@@ -424,9 +428,20 @@ class ProjectRun:
         counts: dict[str, int] = {}
         for state in board.state.values():
             counts[state.value] = counts.get(state.value, 0) + 1
-        ready = sum(1 for t in self.graph.ids if board.is_ready(t))
         tokens = self.team.totals.prompt_tokens + self.team.totals.completion_tokens
-        self.on_update(Snapshot(counts, ready, dict(self.activity), dict(self.notes), tokens))
+        snapshot = Snapshot(counts, len(board.ready), dict(self.activity), dict(self.notes), tokens)
+        spec = self.team.spec
+        for role in sorted({spec.node(w).role for w in board.workers}):
+            members = [w for w in board.workers if spec.node(w).role == role]
+            busy = sum(1 for w in members if w in board.busy)
+            queue = sum(1 for t in board.ready if self.project.task(t).role in (None, role))
+            snapshot.roles[role] = (busy, len(members), queue)
+        resilience = self.team.resilience
+        if resilience is not None:
+            stats = resilience.statistics()
+            snapshot.health = {n: str(row["state"]) for n, row in stats.nodes.items()}
+            snapshot.breakers = {e: b.state.value for e, b in stats.breakers.items()}
+        self.on_update(snapshot)
 
     # -- resume ----------------------------------------------------------------------------------
 
