@@ -171,3 +171,14 @@ def test_resized_repeats_nodes_with_new_seeds() -> None:
     assert big.node("a-2").seed != big.node("a").seed
     with pytest.raises(ConfigError):
         team.resized(0)
+
+
+def test_node_lookup_follows_copies_of_the_team() -> None:
+    team = parse_team(
+        {"models": {"m": {"backend": "scripted"}}, "nodes": [{"name": "a"}, {"name": "b"}]},
+        source="t",
+    )
+    assert team.node("b").name == "b"  # builds the lookup before copying
+    assert team.resized(3).node("a-2").name == "a-2"
+    with pytest.raises(ConfigError, match="no node named 'b'"):
+        team.resized(1).node("b")

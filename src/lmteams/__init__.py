@@ -1,6 +1,6 @@
 """lmteams: teams of language models run as distributed systems."""
 
-from lmteams.ask import AskResult, NodeAnswer, ask
+from lmteams.ask import AskResult, NodeAnswer, ask, ask_team
 from lmteams.config import ModelSpec, NodeSpec, TeamSpec, load_team, parse_team
 from lmteams.errors import (
     AuthenticationFailed,
@@ -21,7 +21,10 @@ from lmteams.errors import (
 from lmteams.messages import Envelope, Kind, Usage
 from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
 from lmteams.models.scripted import ScriptedBackend, ScriptedCall, ScriptedReply
+from lmteams.coordinator.run import RunResult, RunSettings, run_project
 from lmteams.runtime.base import Runtime
+from lmteams.runtime.factory import make_runtime
+from lmteams.scheduling.project import ProjectSpec, TaskSpec, load_project
 from lmteams.runtime.local import LocalRuntime
 from lmteams.state.store import EventStore
 from lmteams.team import Reply, Team
@@ -50,21 +53,29 @@ __all__ = [
     "NodeAnswer",
     "NodeSpec",
     "PermanentModelError",
+    "ProjectSpec",
     "RateLimited",
     "Reply",
     "RunNotFound",
+    "RunResult",
+    "RunSettings",
     "Runtime",
     "Sampling",
     "ScriptedBackend",
     "ScriptedCall",
     "ScriptedReply",
     "StoreError",
+    "TaskSpec",
     "Team",
     "TeamSpec",
     "TransientModelError",
     "Usage",
     "__version__",
     "ask",
+    "ask_team",
+    "load_project",
     "load_team",
+    "make_runtime",
     "parse_team",
+    "run_project",
 ]

@@ -7,13 +7,12 @@ reported as one :class:`~lmteams.errors.ConfigError` of the form ``file: field: 
 from __future__ import annotations
 
 import re
-from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.errors import ConfigError
@@ -94,6 +93,7 @@ class TeamSpec(BaseModel):
     models: dict[str, ModelSpec] = Field(default_factory=lambda: {"smollm2": ModelSpec()})
     defaults: Defaults = Field(default_factory=Defaults)
     nodes: tuple[NodeSpec, ...] = Field(min_length=1)
+    _lookup: tuple[tuple[NodeSpec, ...], dict[str, NodeSpec]] | None = PrivateAttr(None)
     consensus: ConsensusSpec = Field(
         default_factory=ConsensusSpec, description="How the team reaches one answer."
     )
@@ -166,9 +166,15 @@ class TeamSpec(BaseModel):
             return node
         raise ConfigError(f"no node named {name!r}; team has: {', '.join(self.node_names)}")
 
-    @cached_property
+    @property
     def _nodes_by_name(self) -> dict[str, NodeSpec]:
-        return {node.name: node for node in self.nodes}
+        # Cached against the nodes tuple it was built from: model_copy(update={"nodes": ...})
+        # copies private state too, and a cache keyed only on the instance would go stale.
+        cached = self._lookup
+        if cached is None or cached[0] is not self.nodes:
+            cached = (self.nodes, {node.name: node for node in self.nodes})
+            self._lookup = cached
+        return cached[1]
 
     @property
     def node_names(self) -> tuple[str, ...]:

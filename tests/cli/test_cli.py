@@ -137,3 +137,16 @@ def test_help_teaches(tmp_path: Path) -> None:
     assert proc.returncode == 0
     for word in ("--team", "--nodes", "--json", "majority", "Example"):
         assert word in proc.stdout
+
+
+def test_ask_only_the_nodes_of_a_role(tmp_path: Path, team_file: Path) -> None:
+    proc = lmteams(
+        "ask", "What is 2 + 2?", "-t", str(team_file), "--role", "critic", "--json", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [n["node"] for n in json.loads(proc.stdout)["nodes"]] == ["b"]
+    assert_clean_error(
+        lmteams("ask", "q", "-t", str(team_file), "--role", "poet", cwd=tmp_path),
+        "--role",
+        "role 'poet'",
+    )

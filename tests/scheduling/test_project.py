@@ -86,3 +86,12 @@ def test_unknown_field(tmp_path: Path) -> None:
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="nope.json: file not found"):
         load_project("nope.json")
+
+
+def test_task_lookup_follows_copies_of_the_project() -> None:
+    project = load_project(builtin_project("tiny-math"))
+    assert project.task("add").check is not None  # builds the lookup before copying
+    unchecked = project.model_copy(
+        update={"tasks": tuple(t.model_copy(update={"check": None}) for t in project.tasks)}
+    )
+    assert unchecked.task("add").check is None

@@ -35,6 +35,7 @@ from lmteams.cli.session import open_store, run_async
 from lmteams.config import load_team
 from lmteams.consensus.answers import EXTRACTORS
 from lmteams.faults.injection import apply_inject
+from lmteams.routing.roles import restrict_to_role
 from lmteams.runtime.factory import make_runtime
 
 
@@ -68,6 +69,14 @@ def ask_command(
     threshold: ThresholdOption = None,
     stop_confidence: StopConfidenceOption = None,
     node: NodeOption = None,
+    role: Annotated[
+        str | None,
+        typer.Option("--role", help="Ask only the nodes of this role (see `lmteams nodes`)."),
+    ] = None,
+    skill: Annotated[
+        list[str] | None,
+        typer.Option("--skill", help="...and only those with this skill (repeatable)."),
+    ] = None,
     json_output: JsonOption = False,
     db: DbOption = None,
     runtime: RuntimeOption = "local",
@@ -87,6 +96,8 @@ def ask_command(
     """
     nodes_runtime = make_runtime(runtime, ray_address)
     spec = load_team(team)
+    if role is not None or skill:
+        spec = restrict_to_role(spec, role, skill or ())
     if nodes is not None:
         spec = spec.resized(nodes)
     spec = apply_inject(spec, inject or [])

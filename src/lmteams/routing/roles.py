@@ -146,7 +146,7 @@ def check_routable(
     )
 
 
-def restrict_to_role(team: TeamSpec, role: str, skills: Sequence[str] = ()) -> TeamSpec:
+def restrict_to_role(team: TeamSpec, role: str | None, skills: Sequence[str] = ()) -> TeamSpec:
     """The team with only the nodes that serve ``role`` (and ``skills``), e.g. for ``ask --role``.
 
     Raises :class:`UnroutableTask` (field ``--role``) when no node serves it.

@@ -8,11 +8,10 @@ project may carry a check command for every task and sandbox limits for checks.
 from __future__ import annotations
 
 import json
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from lmteams.config import format_location, load_yaml
 from lmteams.errors import ConfigError
@@ -59,12 +58,15 @@ class ProjectSpec(BaseModel):
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits)
     tasks: tuple[TaskSpec, ...]
 
-    def task(self, task_id: str) -> TaskSpec:
-        return self._by_id[task_id]
+    _lookup: tuple[tuple[TaskSpec, ...], dict[str, TaskSpec]] | None = PrivateAttr(None)
 
-    @cached_property
-    def _by_id(self) -> dict[str, TaskSpec]:
-        return {t.id: t for t in self.tasks}
+    def task(self, task_id: str) -> TaskSpec:
+        # Cached against the tasks tuple it was built from (model_copy copies private state).
+        cached = self._lookup
+        if cached is None or cached[0] is not self.tasks:
+            cached = (self.tasks, {t.id: t for t in self.tasks})
+            self._lookup = cached
+        return cached[1][task_id]
 
     def graph(self) -> TaskGraph:
         durations = {t.id: t.estimate_s for t in self.tasks if t.estimate_s is not None}
