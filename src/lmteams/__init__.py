@@ -2,6 +2,7 @@
 
 from lmteams.ask import AskResult, NodeAnswer, ask, ask_team
 from lmteams.config import ModelSpec, NodeSpec, TeamSpec, load_team, parse_team
+from lmteams.coordinator.run import RunResult, RunSettings, run_project
 from lmteams.errors import (
     AuthenticationFailed,
     BadOutput,
@@ -21,11 +22,10 @@ from lmteams.errors import (
 from lmteams.messages import Envelope, Kind, Usage
 from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
 from lmteams.models.scripted import ScriptedBackend, ScriptedCall, ScriptedReply
-from lmteams.coordinator.run import RunResult, RunSettings, run_project
 from lmteams.runtime.base import Runtime
 from lmteams.runtime.factory import make_runtime
-from lmteams.scheduling.project import ProjectSpec, TaskSpec, load_project
 from lmteams.runtime.local import LocalRuntime
+from lmteams.scheduling.project import ProjectSpec, TaskSpec, load_project
 from lmteams.state.store import EventStore
 from lmteams.team import Reply, Team
 
