@@ -257,7 +257,8 @@ PAPER_TASKS = Path(__file__).resolve().parents[2] / "shared" / "paper" / "tasks"
 
 async def graph_run(scenario: str, config: dict[str, Any] | None) -> Outcome:
     from lmteams.analysis.metrics import compute
-    from lmteams.coordinator.run import RunSettings, run_project
+    from lmteams.coordinator.run import run_project
+    from lmteams.coordinator.settings import RunSettings
     from lmteams.scheduling.project import load_project
     from lmteams.testing import project_script
 

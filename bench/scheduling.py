@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 from lmteams.analysis.metrics import compute
-from lmteams.coordinator.run import RunSettings, run_project
+from lmteams.coordinator.run import run_project
+from lmteams.coordinator.settings import RunSettings
 from lmteams.models.scripted import ScriptedCall
 from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.project import ProjectSpec, load_project, parse_project

@@ -2,7 +2,8 @@
 
 from lmteams.ask import AskResult, NodeAnswer, ask, ask_team
 from lmteams.config import ModelSpec, NodeSpec, TeamSpec, load_team, parse_team
-from lmteams.coordinator.run import RunResult, RunSettings, run_project
+from lmteams.coordinator.run import run_project
+from lmteams.coordinator.settings import RunResult, RunSettings
 from lmteams.errors import (
     AuthenticationFailed,
     BadOutput,

@@ -70,7 +70,7 @@ Resumer = Callable[[ResumeContext], Awaitable[None]]
 # Kinds resumable out of the box, by "module:function" so their modules load only when used.
 _RESUMERS: dict[str, Resumer | str] = {
     "ask": "lmteams.resume:resume_ask",
-    "run": "lmteams.coordinator.run:resume_graph",
+    "run": "lmteams.coordinator.resume:resume_graph",
 }
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from lmteams.analysis.metrics import _union_length, compute, observed_lower_bound, with_baseline
-from lmteams.coordinator.run import RunSettings, run_project
+from lmteams.coordinator.run import run_project
+from lmteams.coordinator.settings import RunSettings
 from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.graph import TaskGraph
 from lmteams.scheduling.project import load_project

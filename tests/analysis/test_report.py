@@ -16,7 +16,8 @@ from lmteams.analysis.report import (
 )
 from lmteams.analysis.sweep import sweep, write_table
 from lmteams.ask import ask
-from lmteams.coordinator.run import RunSettings, run_project
+from lmteams.coordinator.run import run_project
+from lmteams.coordinator.settings import RunSettings
 from lmteams.errors import ConfigError, RunNotFound
 from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.project import load_project

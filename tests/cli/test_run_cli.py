@@ -158,7 +158,7 @@ def test_live_view_renders_every_part() -> None:
     from rich.console import Console
 
     from lmteams.cli.run_cmd import RunView
-    from lmteams.coordinator.run import Snapshot
+    from lmteams.coordinator.settings import Snapshot
 
     view = RunView(total=5, topology="steal")
     view.update(

@@ -8,7 +8,8 @@ import pytest
 
 from lmteams.analysis.metrics import compute
 from lmteams.config import parse_team
-from lmteams.coordinator.run import RunSettings, run_project
+from lmteams.coordinator.run import run_project
+from lmteams.coordinator.settings import RunSettings
 from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.project import load_project
 from lmteams.state.store import EventStore

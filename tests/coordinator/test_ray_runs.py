@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lmteams.coordinator.run import RunSettings, run_project
+from lmteams.coordinator.run import run_project
+from lmteams.coordinator.settings import RunSettings
 from lmteams.scheduling.project import load_project
 from lmteams.state.store import EventStore
 from lmteams.testing import project_script, scripted_team

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from lmteams.coordinator.run import RunSettings, resume_project, run_project
+from lmteams.coordinator.resume import resume_project
+from lmteams.coordinator.run import run_project
+from lmteams.coordinator.settings import RunSettings
 from lmteams.errors import ConfigError
 from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.project import load_project

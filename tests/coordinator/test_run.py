@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from lmteams.analysis.metrics import compute
-from lmteams.coordinator.run import RunSettings, run_project
+from lmteams.coordinator.run import run_project
+from lmteams.coordinator.settings import RunSettings
 from lmteams.errors import ConfigError, ModelUnavailable
 from lmteams.models.scripted import ScriptedCall
 from lmteams.runtime.clock import VirtualClock

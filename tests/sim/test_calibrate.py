@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from lmteams.coordinator.run import RunSettings, run_project
+from lmteams.coordinator.run import run_project
+from lmteams.coordinator.settings import RunSettings
 from lmteams.errors import ConfigError
 from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.project import builtin_project, load_project

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict
 
 from lmteams.analysis.metrics import RunMetrics, compute, with_baseline
 from lmteams.config import TeamSpec
-from lmteams.coordinator.run import RunSettings, run_project
+from lmteams.coordinator.run import run_project
+from lmteams.coordinator.settings import RunSettings
 from lmteams.errors import ConfigError
 from lmteams.models.base import ModelBackend
 from lmteams.runtime.base import Runtime

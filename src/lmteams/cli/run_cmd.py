@@ -18,7 +18,8 @@ from lmteams.analysis.metrics import RunMetrics, compute, with_baseline
 from lmteams.cli.options import DbOption, JsonOption, RayAddressOption, RuntimeOption
 from lmteams.cli.session import open_store, run_async
 from lmteams.config import load_team
-from lmteams.coordinator.run import RunResult, RunSettings, Snapshot, run_project
+from lmteams.coordinator.run import run_project
+from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
 from lmteams.errors import ConfigError
 from lmteams.runtime.factory import make_runtime
 from lmteams.scheduling.graph import amdahl

@@ -9,20 +9,17 @@ replaying those events into a fresh policy (:func:`resume_project`).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from lmteams.config import TeamSpec
 from lmteams.coordinator.planner import plan_project
+from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot, select_workers
 from lmteams.coordinator.tasks import AttemptLog, TaskRunner
 from lmteams.errors import BudgetExceeded, ConfigError, ModelError
 from lmteams.models.base import ModelBackend
-from lmteams.resume import ResumeContext
 from lmteams.runtime.base import Runtime
 from lmteams.scheduling import prompts
 from lmteams.scheduling.policy import (
@@ -32,7 +29,6 @@ from lmteams.scheduling.policy import (
     Policy,
     RequestAssignment,
     RequestClaim,
-    TaskState,
 )
 from lmteams.scheduling.project import ProjectSpec
 from lmteams.scheduling.topologies import eligibility, make_policy
@@ -41,82 +37,11 @@ from lmteams.state.workspace import FileVersion, Workspace
 from lmteams.team import Team
 
 
-class RunSettings(BaseModel):
-    """How to run a project (the `lmteams run` flags)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    topology: str = "steal"
-    workers: int = Field(3, ge=1, le=4096)
-    balance: str = Field("least-loaded", pattern="^(least-loaded|round-robin)$")
-    lead: str | None = Field(
-        None, description="Lead node for `lead` (default: a node with role lead, else the first)."
-    )
-    seed: int = 0
-    lease_ttl_s: float = Field(600.0, gt=0)
-    max_task_attempts: int = Field(3, ge=1, le=50, description="Re-runs after failed calls.")
-    node_failure_limit: int = Field(
-        3, ge=1, le=100, description="Consecutive failures before a node is lost."
-    )
-    max_claims: int = Field(
-        0, ge=0, description="Stop after this many claim requests (0: 20 per task)."
-    )
-    claim_max_tokens: int = Field(24, ge=4, le=512)
-
-
-class RunResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    run_id: str
-    status: str  # done | partial | stalled | stopped (budget)
-    tasks: dict[str, str]
-    workspace: str
-    wall_s: float
-    stopped: str | None = None  # why the run stopped early (its budget was spent)
-
-
-@dataclass
-class Snapshot:
-    """What the live view shows."""
-
-    counts: dict[str, int]
-    ready: int
-    nodes: dict[str, str]
-    notes: dict[str, int]
-    tokens: int
-    # role -> (busy workers, workers, ready tasks they may take): utilization and queue depth
-    roles: dict[str, tuple[int, int, int]] = field(default_factory=dict)
-    health: dict[str, str] = field(default_factory=dict)  # node -> healthy / suspect / dead
-    breakers: dict[str, str] = field(default_factory=dict)  # endpoint -> closed / open / half_open
-
-
 @dataclass
 class _Replay:
     in_flight: dict[str, str] = field(default_factory=dict)  # task -> node
     claims: dict[str, tuple[int, str]] = field(default_factory=dict)  # node -> (number, board)
     assignment: tuple[RequestAssignment, int, str] | None = None
-
-
-def select_workers(team: TeamSpec, settings: RunSettings) -> tuple[list[str], str | None]:
-    """(workers, lead): nodes with role ``lead`` or ``planner`` do not take tasks (unless
-    nothing else can); under ``lead`` the lead is kept out of the workers."""
-    lead = None
-    names = [n.name for n in team.nodes if n.role not in ("lead", "planner")] or list(
-        team.node_names
-    )
-    if settings.topology == "lead":
-        lead = settings.lead or next((n.name for n in team.nodes if n.role == "lead"), names[0])
-        if lead not in team.node_names:
-            raise ConfigError(f"no node named {lead!r} for --lead", field="--lead")
-        if len(names) > 1 and lead in names:
-            names.remove(lead)
-    if settings.workers > len(names):
-        raise ConfigError(
-            f"--workers {settings.workers} but the team has only {len(names)} worker nodes "
-            "(use a larger team, or --nodes to repeat its nodes)",
-            field="--workers",
-        )
-    return names[: settings.workers], lead
 
 
 class ProjectRun:
@@ -549,64 +474,3 @@ async def run_project(
         team.status = result.status
         team.result = result.model_dump(mode="json")
     return result
-
-
-async def resume_graph(context: ResumeContext) -> None:
-    """Resumer of ``run`` runs (registered in :mod:`lmteams.resume`): rebuild the coordinator
-    from the log and finish the project. Completed calls are replayed, never sent again."""
-    record = context.run
-    events = [e.model_dump() for e in context.store.events(record.run_id)]
-    project = _project_of(record.params, events, record.run_id)
-    settings = RunSettings.model_validate(record.params["settings"])
-    async with context.team() as team:
-        workdir = workdir_for(context.store, team.run_id)
-        workdir.mkdir(parents=True, exist_ok=True)
-        run = ProjectRun(team, project, settings, workdir=workdir)
-        result = await run.run(resume_events=events)
-        team.status = result.status
-        team.result = result.model_dump(mode="json")
-
-
-def _project_of(params: dict[str, Any], events: list[dict[str, Any]], run_id: str) -> ProjectSpec:
-    if "project" in params:
-        return ProjectSpec.model_validate(params["project"])
-    planned = [e for e in events if e["type"] == "plan_accepted"]
-    if planned:
-        return ProjectSpec.model_validate(planned[-1]["data"]["project"])
-    raise ConfigError(f"run {run_id} stopped before its plan was made; start it again", field="RUN")
-
-
-async def resume_project(
-    store: EventStore,
-    run_id: str,
-    *,
-    runtime: Runtime | None = None,
-    backends: Mapping[str, ModelBackend] | None = None,
-    force: bool = False,
-) -> RunResult:
-    """Continue a project run whose coordinator died (see :func:`resume_graph`)."""
-    from lmteams.resume import resume_run
-
-    record = store.run(run_id)
-    if record.kind != "run":
-        raise ConfigError(
-            f"run {record.run_id} is a {record.kind!r} run, not a project run", field="RUN"
-        )
-    await resume_run(store, record.run_id, runtime=runtime, backends=backends, force=force)
-    finished = store.run(record.run_id)
-    return RunResult.model_validate(finished.result)
-
-
-def project_json(project: ProjectSpec) -> str:
-    return json.dumps(project.model_dump(mode="json", exclude_none=True), indent=2)
-
-
-__all__ = [
-    "ProjectRun",
-    "RunResult",
-    "RunSettings",
-    "Snapshot",
-    "TaskState",
-    "resume_project",
-    "run_project",
-]

@@ -1,0 +1,64 @@
+"""Resuming a project run whose coordinator died: rebuild it from the log, finish the work.
+
+Registered in :mod:`lmteams.resume` as the resumer of ``run`` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lmteams.coordinator.run import ProjectRun, workdir_for
+from lmteams.coordinator.settings import RunResult, RunSettings
+from lmteams.errors import ConfigError
+from lmteams.models.base import ModelBackend
+from lmteams.resume import ResumeContext
+from lmteams.runtime.base import Runtime
+from lmteams.scheduling.project import ProjectSpec
+from lmteams.state.store import EventStore
+
+
+async def resume_graph(context: ResumeContext) -> None:
+    """Resumer of ``run`` runs (registered in :mod:`lmteams.resume`): rebuild the coordinator
+    from the log and finish the project. Completed calls are replayed, never sent again."""
+    record = context.run
+    events = [e.model_dump() for e in context.store.events(record.run_id)]
+    project = _project_of(record.params, events, record.run_id)
+    settings = RunSettings.model_validate(record.params["settings"])
+    async with context.team() as team:
+        workdir = workdir_for(context.store, team.run_id)
+        workdir.mkdir(parents=True, exist_ok=True)
+        run = ProjectRun(team, project, settings, workdir=workdir)
+        result = await run.run(resume_events=events)
+        team.status = result.status
+        team.result = result.model_dump(mode="json")
+
+
+def _project_of(params: dict[str, Any], events: list[dict[str, Any]], run_id: str) -> ProjectSpec:
+    if "project" in params:
+        return ProjectSpec.model_validate(params["project"])
+    planned = [e for e in events if e["type"] == "plan_accepted"]
+    if planned:
+        return ProjectSpec.model_validate(planned[-1]["data"]["project"])
+    raise ConfigError(f"run {run_id} stopped before its plan was made; start it again", field="RUN")
+
+
+async def resume_project(
+    store: EventStore,
+    run_id: str,
+    *,
+    runtime: Runtime | None = None,
+    backends: Mapping[str, ModelBackend] | None = None,
+    force: bool = False,
+) -> RunResult:
+    """Continue a project run whose coordinator died (see :func:`resume_graph`)."""
+    from lmteams.resume import resume_run
+
+    record = store.run(run_id)
+    if record.kind != "run":
+        raise ConfigError(
+            f"run {record.run_id} is a {record.kind!r} run, not a project run", field="RUN"
+        )
+    await resume_run(store, record.run_id, runtime=runtime, backends=backends, force=force)
+    finished = store.run(record.run_id)
+    return RunResult.model_validate(finished.result)

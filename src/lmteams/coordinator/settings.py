@@ -1,0 +1,81 @@
+"""What a project run is given and what it reports: settings, result, live snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmteams.config import TeamSpec
+from lmteams.errors import ConfigError
+
+
+class RunSettings(BaseModel):
+    """How to run a project (the `lmteams run` flags)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topology: str = "steal"
+    workers: int = Field(3, ge=1, le=4096)
+    balance: str = Field("least-loaded", pattern="^(least-loaded|round-robin)$")
+    lead: str | None = Field(
+        None, description="Lead node for `lead` (default: a node with role lead, else the first)."
+    )
+    seed: int = 0
+    lease_ttl_s: float = Field(600.0, gt=0)
+    max_task_attempts: int = Field(3, ge=1, le=50, description="Re-runs after failed calls.")
+    node_failure_limit: int = Field(
+        3, ge=1, le=100, description="Consecutive failures before a node is lost."
+    )
+    max_claims: int = Field(
+        0, ge=0, description="Stop after this many claim requests (0: 20 per task)."
+    )
+    claim_max_tokens: int = Field(24, ge=4, le=512)
+
+
+class RunResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    status: str  # done | partial | stalled | stopped (budget)
+    tasks: dict[str, str]
+    workspace: str
+    wall_s: float
+    stopped: str | None = None  # why the run stopped early (its budget was spent)
+
+
+@dataclass
+class Snapshot:
+    """What the live view shows."""
+
+    counts: dict[str, int]
+    ready: int
+    nodes: dict[str, str]
+    notes: dict[str, int]
+    tokens: int
+    # role -> (busy workers, workers, ready tasks they may take): utilization and queue depth
+    roles: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    health: dict[str, str] = field(default_factory=dict)  # node -> healthy / suspect / dead
+    breakers: dict[str, str] = field(default_factory=dict)  # endpoint -> closed / open / half_open
+
+
+def select_workers(team: TeamSpec, settings: RunSettings) -> tuple[list[str], str | None]:
+    """(workers, lead): nodes with role ``lead`` or ``planner`` do not take tasks (unless
+    nothing else can); under ``lead`` the lead is kept out of the workers."""
+    lead = None
+    names = [n.name for n in team.nodes if n.role not in ("lead", "planner")] or list(
+        team.node_names
+    )
+    if settings.topology == "lead":
+        lead = settings.lead or next((n.name for n in team.nodes if n.role == "lead"), names[0])
+        if lead not in team.node_names:
+            raise ConfigError(f"no node named {lead!r} for --lead", field="--lead")
+        if len(names) > 1 and lead in names:
+            names.remove(lead)
+    if settings.workers > len(names):
+        raise ConfigError(
+            f"--workers {settings.workers} but the team has only {len(names)} worker nodes "
+            "(use a larger team, or --nodes to repeat its nodes)",
+            field="--workers",
+        )
+    return names[: settings.workers], lead
