@@ -182,3 +182,12 @@ def test_node_lookup_follows_copies_of_the_team() -> None:
     assert team.resized(3).node("a-2").name == "a-2"
     with pytest.raises(ConfigError, match="no node named 'b'"):
         team.resized(1).node("b")
+
+
+def test_equal_teams_stay_equal_after_a_node_lookup(tmp_path: Path) -> None:
+    # The node lookup cache is private state; it must not leak into equality.
+    warm = load_team(write(tmp_path, GOOD))
+    cold = load_team(write(tmp_path, GOOD))
+    warm.node(warm.nodes[0].name)
+    assert warm == cold
+    assert warm != cold.model_copy(update={"name": "other"})

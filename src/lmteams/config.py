@@ -94,6 +94,13 @@ class TeamSpec(BaseModel):
     defaults: Defaults = Field(default_factory=Defaults)
     nodes: tuple[NodeSpec, ...] = Field(min_length=1)
     _lookup: tuple[tuple[NodeSpec, ...], dict[str, NodeSpec]] | None = PrivateAttr(None)
+
+    def __eq__(self, other: object) -> bool:
+        # The lookup cache is private state; two equal specs may differ in whether it is warm.
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
     consensus: ConsensusSpec = Field(
         default_factory=ConsensusSpec, description="How the team reaches one answer."
     )

@@ -95,3 +95,10 @@ def test_task_lookup_follows_copies_of_the_project() -> None:
         update={"tasks": tuple(t.model_copy(update={"check": None}) for t in project.tasks)}
     )
     assert unchecked.task("add").check is None
+
+
+def test_equal_projects_stay_equal_after_a_task_lookup() -> None:
+    warm = load_project(builtin_project("tiny-math"))
+    cold = load_project(builtin_project("tiny-math"))
+    warm.task(warm.tasks[0].id)
+    assert warm == cold

@@ -60,6 +60,13 @@ class ProjectSpec(BaseModel):
 
     _lookup: tuple[tuple[TaskSpec, ...], dict[str, TaskSpec]] | None = PrivateAttr(None)
 
+    def __eq__(self, other: object) -> bool:
+        # The lookup cache is private state; two equal specs may differ in whether it is warm.
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+
     def task(self, task_id: str) -> TaskSpec:
         # Cached against the tasks tuple it was built from (model_copy copies private state).
         cached = self._lookup
