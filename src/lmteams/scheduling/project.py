@@ -66,7 +66,6 @@ class ProjectSpec(BaseModel):
             return NotImplemented
         return self.__dict__ == other.__dict__
 
-
     def task(self, task_id: str) -> TaskSpec:
         # Cached against the tasks tuple it was built from (model_copy copies private state).
         cached = self._lookup
