@@ -75,6 +75,33 @@ async def test_an_interrupted_ask_resumes_without_asking_again(store: EventStore
     assert types["decision"] == 1
 
 
+async def test_a_resumed_ask_keeps_the_consensus_options_it_was_given(
+    store: EventStore,
+) -> None:
+    spec, backend = team()
+    with VirtualClock():
+        task = asyncio.ensure_future(
+            ask(
+                spec,
+                "q",
+                store,
+                consensus="single",
+                options={"node": "n3"},  # n3 answers 5, after 10 s
+                extractor="number",
+                backends={"scripted": backend},
+            )
+        )
+        await asyncio.sleep(5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        [run] = store.runs()
+        assert run.params["options"]["node"] == "n3" and run.params["extractor"] == "number"
+        outcome = await resume_run(store, run.run_id, backends={"scripted": backend})
+    assert outcome.status == "done" and outcome.result is not None
+    assert outcome.result["answer"] == "5"  # n3's answer, not the team file's default node's
+
+
 async def test_finished_runs_are_not_resumed(store: EventStore) -> None:
     spec, backend = team()
     with VirtualClock():

@@ -141,7 +141,14 @@ async def ask(
     """
     extract = get_extractor(extractor)
     name, settings = resolve(spec, consensus, options)
-    params: dict[str, Any] = {"question": question, "consensus": name}
+    # Everything the decision depends on is logged, so `lmteams resume` decides the same way.
+    params: dict[str, Any] = {
+        "question": question,
+        "consensus": name,
+        "options": settings.model_dump(mode="json"),
+    }
+    if isinstance(extractor, str):
+        params["extractor"] = extractor
     team = Team(spec, store, kind="ask", params=params, runtime=runtime, backends=backends)
     async with team:
         result = await ask_team(

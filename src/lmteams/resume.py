@@ -205,20 +205,23 @@ async def resume_run(
 async def resume_ask(context: ResumeContext) -> None:
     """Resume an ``ask`` run: ask again; answers already logged are replayed, not re-asked.
 
-    The question and strategy come from the run's parameters. (Consensus options given as
-    flags are not in the parameters; the team file's settings apply.)
+    The question, strategy, consensus settings and answer extractor come from the run's
+    parameters (runs logged before the settings were recorded use the team file's).
     """
     from lmteams.ask import ask_team
+    from lmteams.consensus.settings import ConsensusSpec
 
     params = context.run.params
     question = params.get("question")
     if not isinstance(question, str):
         raise ConfigError(f"run {context.run.run_id} has no question to resume", field="RUN")
+    options = params.get("options")
     async with context.team(replay_unkeyed=True) as team:
         result = await ask_team(
             team,
             question,
             consensus=params.get("consensus"),
+            options=ConsensusSpec.model_validate(options) if options is not None else None,
             extractor=params.get("extractor", "auto"),
         )
         team.result = result.model_dump(mode="json")
