@@ -102,6 +102,21 @@ async def test_a_resumed_ask_keeps_the_consensus_options_it_was_given(
     assert outcome.result["answer"] == "5"  # n3's answer, not the team file's default node's
 
 
+async def test_an_ask_killed_after_its_decision_does_not_decide_twice(
+    store: EventStore,
+) -> None:
+    spec, backend = team()
+    with VirtualClock():
+        decided = await ask(spec, "q", store, backends={"scripted": backend})
+    # As if the process died after committing the decision but before closing the run.
+    store.set_status(decided.run_id, "cancelled")
+    with VirtualClock():
+        outcome = await resume_run(store, decided.run_id, backends={"scripted": backend})
+    assert outcome.status == "done" and outcome.new_calls == 0 and backend.calls == 4
+    assert outcome.result is not None and outcome.result["answer"] == decided.answer
+    assert len(store.events(decided.run_id, types=["decision"])) == 1
+
+
 async def test_finished_runs_are_not_resumed(store: EventStore) -> None:
     spec, backend = team()
     with VirtualClock():

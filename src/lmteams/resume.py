@@ -216,7 +216,10 @@ async def resume_ask(context: ResumeContext) -> None:
     if not isinstance(question, str):
         raise ConfigError(f"run {context.run.run_id} has no question to resume", field="RUN")
     options = params.get("options")
+    decided = len(context.store.events(context.run.run_id, types=["decision"]))
     async with context.team(replay_unkeyed=True) as team:
+        # Killed after its decision was committed: the redo replays it without logging it twice.
+        team.already_logged["decision"] = decided
         result = await ask_team(
             team,
             question,

@@ -149,6 +149,9 @@ class Team:
         self._replay_unkeyed_wanted = replay_unkeyed
         self._replay_unkeyed: dict[tuple[str, str], deque[Envelope]] = {}
         self.replayed = 0
+        # Events a resumed run redoes but had already logged before it died (type -> count):
+        # the redo skips logging them again (see :meth:`event`).
+        self.already_logged: dict[str, int] = {}
         self.totals = TeamTotals()
         self.result: dict[str, Any] | None = None
         self.status = "done"
@@ -411,7 +414,11 @@ class Team:
     def event(
         self, type: str, data: dict[str, Any] | None = None, *, node: str | None = None
     ) -> None:
-        """Log a state change of this run."""
+        """Log a state change of this run (unless a resumed run had logged it already)."""
+        pending = self.already_logged.get(type)
+        if pending:
+            self.already_logged[type] = pending - 1
+            return
         self._journal().event(type, data, node=node)
 
     def _emit(self, type: str, data: dict[str, Any], node: str | None) -> None:
