@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from lmteams.state.store import EventStore
+
+# CI replays fixed examples (a red CI run means a real regression, never an unlucky draw);
+# a plain `make test` explores new ones each time. HYPOTHESIS_PROFILE=ci selects the former.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "explore"))
 
 
 @pytest.fixture
