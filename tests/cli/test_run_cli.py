@@ -128,6 +128,27 @@ def test_bad_inputs(tmp_path: Path, team: Path) -> None:
     )
     assert_clean_error(lmteams("run", "nope.yaml", cwd=tmp_path), "nope.yaml: file not found")
     assert_clean_error(lmteams("metrics", "zzz", cwd=tmp_path), "no run")
+    (tmp_path / "taken").write_text("a file, not a directory")
+    runs_before = lmteams("runs", "--json", cwd=tmp_path).stdout
+    assert_clean_error(
+        lmteams("run", "tiny-math", "--team", str(team), "--workdir", "taken", cwd=tmp_path),
+        "taken exists and is not a directory",
+    )
+    assert lmteams("runs", "--json", cwd=tmp_path).stdout == runs_before  # no run was opened
+
+
+def test_run_writes_its_files_to_the_workdir_given(tmp_path: Path, team: Path) -> None:
+    project = next(x for x in STUDY if x.stem == "svgutils_p09")
+    proc = lmteams(
+        "run", str(project), "--team", str(team), "--workdir", "out/files", "--json", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)["result"]
+    workdir = tmp_path / "out" / "files"
+    assert result["status"] == "done" and Path(result["workspace"]) == workdir
+    written = {p.relative_to(workdir).as_posix() for p in workdir.rglob("*") if p.is_file()}
+    expected = {f for t in json.loads(project.read_text())["tasks"] for f in t.get("files", [])}
+    assert expected and expected <= written
 
 
 @pytest.mark.model

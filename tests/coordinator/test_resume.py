@@ -57,11 +57,12 @@ async def test_resume_after_the_coordinator_dies_mid_run(tmp_path: Path, topolog
         expected = await run_project(spec, project, store, settings, backends=clean)
         expected_files = files_of(expected.workspace)
 
-    # the same run, killed after a few tasks
+    # the same run, writing its files to a chosen directory, killed after a few tasks
     spec, backends = scripted_team(workers, project_script, latency_s=1.0)
     store = EventStore(tmp_path / "crash.db")
+    chosen = settings.model_copy(update={"workdir": str(tmp_path / "files")})
     with VirtualClock():
-        task = asyncio.ensure_future(run_project(spec, project, store, settings, backends=backends))
+        task = asyncio.ensure_future(run_project(spec, project, store, chosen, backends=backends))
         await asyncio.sleep(0)
         while (
             not task.done() and len(store.events(store.runs()[0].run_id, types=["task_done"])) < 7
@@ -78,7 +79,7 @@ async def test_resume_after_the_coordinator_dies_mid_run(tmp_path: Path, topolog
     with VirtualClock():
         result = await resume_project(store, run_id, backends=backends)
     after = backends["scripted"].calls - before  # type: ignore[attr-defined]
-    assert result.status == "done"
+    assert result.status == "done" and Path(result.workspace) == tmp_path / "files"
     assert files_of(result.workspace) == expected_files
     # every committed call was replayed; only what never finished was sent
     assert after == clean["scripted"].calls - committed  # type: ignore[attr-defined]

@@ -253,6 +253,14 @@ def run_command(
         str | None, typer.Option("--check", help="Check command for every planned task.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workdir",
+            help="Write the project's files here (default: beside the event log, "
+            "runs/RUN/workspace). Files of the same name are overwritten.",
+        ),
+    ] = None,
     json_output: JsonOption = False,
     db: DbOption = None,
     runtime: RuntimeOption = "local",
@@ -278,7 +286,13 @@ def run_command(
     spec_project = resolve_project(project) if project else None
     spec = load_team(team, default="coders")
     settings = RunSettings(
-        topology=topology, workers=workers, balance=balance, lead=lead, seed=seed
+        topology=topology,
+        workers=workers,
+        balance=balance,
+        lead=lead,
+        seed=seed,
+        # absolute, so that `lmteams resume` from another directory writes to the same place
+        workdir=str(workdir.expanduser().resolve()) if workdir is not None else None,
     )
     store = open_store(db)
     console = Console(stderr=json_output)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lmteams.coordinator.run import ProjectRun, workdir_for
+from lmteams.coordinator.run import ProjectRun, make_workdir, workdir_for
 from lmteams.coordinator.settings import RunResult, RunSettings
 from lmteams.errors import ConfigError
 from lmteams.models.base import ModelBackend
@@ -26,8 +26,8 @@ async def resume_graph(context: ResumeContext) -> None:
     project = _project_of(record.params, events, record.run_id)
     settings = RunSettings.model_validate(record.params["settings"])
     async with context.team() as team:
-        workdir = workdir_for(context.store, team.run_id)
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = workdir_for(context.store, team.run_id, settings)
+        make_workdir(workdir)
         run = ProjectRun(team, project, settings, workdir=workdir)
         result = await run.run(resume_events=events)
         team.status = result.status

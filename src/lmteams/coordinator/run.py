@@ -434,10 +434,25 @@ class ProjectRun:
             self._spawn(self._ask_lead(request, number, board))
 
 
-def workdir_for(store: EventStore, run_id: str) -> Path:
-    """Where a run's files are mirrored: next to the event log, under runs/RUN/workspace."""
+def workdir_for(store: EventStore, run_id: str, settings: RunSettings | None = None) -> Path:
+    """Where a run's files are mirrored: ``settings.workdir`` if set, else next to the event
+    log, under runs/RUN/workspace."""
+    if settings is not None and settings.workdir:
+        return Path(settings.workdir).expanduser()
     base = store.path.parent if str(store.path) != ":memory:" else Path(".lmteams")
     return base / "runs" / run_id / "workspace"
+
+
+def make_workdir(path: Path) -> None:
+    """Create a run's file directory, or say plainly why it cannot be used."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"{path} exists and is not a directory", field="--workdir") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create {path}: {exc.strerror or exc}", field="--workdir"
+        ) from None
 
 
 async def run_project(
@@ -459,6 +474,8 @@ async def run_project(
     """
     if project is None and not goal:
         raise ConfigError("give a project file or --goal", field="PROJECT")
+    if settings.workdir:  # refuse a bad --workdir before the run is opened
+        make_workdir(workdir_for(store, "", settings))
     params: dict[str, Any] = {"settings": settings.model_dump(mode="json"), "goal": goal}
     if project is not None:
         params["project"] = project.model_dump(mode="json", exclude_none=True)
@@ -467,8 +484,8 @@ async def run_project(
         if project is None:
             assert goal is not None
             project = await plan_project(team, goal, node=planner, check=check)
-        workdir = workdir_for(store, team.run_id)
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = workdir_for(store, team.run_id, settings)
+        make_workdir(workdir)
         run = ProjectRun(team, project, settings, workdir=workdir, on_update=on_update)
         result = await run.run()
         team.status = result.status

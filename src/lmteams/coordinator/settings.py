@@ -31,6 +31,11 @@ class RunSettings(BaseModel):
         0, ge=0, description="Stop after this many claim requests (0: 20 per task)."
     )
     claim_max_tokens: int = Field(24, ge=4, le=512)
+    workdir: str | None = Field(
+        None,
+        description="Where the run's files are written (default: beside the event log, "
+        "runs/RUN/workspace).",
+    )
 
 
 class RunResult(BaseModel):
