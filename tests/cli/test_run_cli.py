@@ -127,6 +127,10 @@ def test_bad_inputs(tmp_path: Path, team: Path) -> None:
         "--workers",
     )
     assert_clean_error(lmteams("run", "nope.yaml", cwd=tmp_path), "nope.yaml: file not found")
+    assert_clean_error(
+        lmteams("sweep", "tiny-math", "--team", str(team), "--runtime", "k8s", cwd=tmp_path),
+        "--runtime: unknown runtime 'k8s'",
+    )
     assert_clean_error(lmteams("metrics", "zzz", cwd=tmp_path), "no run")
     (tmp_path / "taken").write_text("a file, not a directory")
     runs_before = lmteams("runs", "--json", cwd=tmp_path).stdout

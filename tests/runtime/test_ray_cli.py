@@ -120,3 +120,28 @@ def test_ask_joins_a_running_cluster_and_leaves_it_running(
     assert json.loads(proc.stdout)["answer"] == "4"
     assert all(n["Alive"] for n in ray.nodes())
     assert ray.get(ray.put("still here")) == "still here"
+
+
+@needs_loopback
+@pytest.mark.ray
+def test_sweep_on_ray_runs_every_cell_on_one_private_cluster(tmp_path: Path) -> None:
+    from tests.cli.test_run_cli import TEAM
+    from tests.scheduling.test_graph import STUDY
+
+    team = tmp_path / "team.yaml"
+    team.write_text(TEAM)
+    project = next(p for p in STUDY if p.stem == "svgutils_p09")
+    args = ["sweep", str(project), "-t", str(team), "-w", "1..2", "-T", "steal", "--json"]
+    proc = lmteams(*args, "--runtime", "ray", "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    medians = json.loads(proc.stdout)["medians"]
+    assert [(m["topology"], m["workers"]) for m in medians] == [("steal", 1), ("steal", 2)]
+    assert medians[1]["speedup"] > 1.2
+    from lmteams.state.store import EventStore
+
+    store = EventStore(tmp_path / ".lmteams" / "lmteams.db")
+    runs = store.runs()
+    assert len(runs) == 2 and all(r.status == "done" for r in runs)
+    runtimes = [store.events(r.run_id, types=["run_started"])[0].data["runtime"] for r in runs]
+    store.close()
+    assert runtimes == ["ray", "ray"]

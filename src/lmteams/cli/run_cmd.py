@@ -408,6 +408,8 @@ def sweep_command(
     balance: Annotated[str, typer.Option("--balance")] = "least-loaded",
     json_output: JsonOption = False,
     db: DbOption = None,
+    runtime: RuntimeOption = "local",
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Run a project over a grid of team sizes and topologies, repeated, and plot it.
 
@@ -430,6 +432,7 @@ def sweep_command(
             )
     spec_project = resolve_project(project)
     spec = load_team(team, default="coders")
+    make_runtime(runtime, ray_address)  # bad --runtime / --ray-address: fail before any run
     store = open_store(db)
     console = Console(stderr=True)
     total = len(topologies) * len(set(counts) | {1}) * reps
@@ -444,18 +447,25 @@ def sweep_command(
         )
 
     base = RunSettings(balance=balance)
-    rows, metrics = run_async(
-        sweep(
-            spec,
-            spec_project,
-            store,
-            workers=counts,
-            topologies=topologies,
-            reps=reps,
-            base=base,
-            on_run=progress,
+    # One Ray connection (or private cluster) for the whole grid, not one per run.
+    lease = _ray_lease(ray_address) if runtime.strip().lower() == "ray" else None
+    try:
+        rows, metrics = run_async(
+            sweep(
+                spec,
+                spec_project,
+                store,
+                workers=counts,
+                topologies=topologies,
+                reps=reps,
+                base=base,
+                runtime_factory=lambda: make_runtime(runtime, ray_address),
+                on_run=progress,
+            )
         )
-    )
+    finally:
+        if lease is not None:
+            lease.release()
     written = write_table(rows, out)
     table = medians(rows)
     graph = spec_project.graph()
@@ -502,3 +512,9 @@ COMMANDS = [
     ("sweep", sweep_command, 22),
     ("metrics", metrics_command, 23),
 ]
+
+
+def _ray_lease(address: str | None) -> Any:
+    from lmteams.runtime.ray_cluster import connect
+
+    return connect(address)
