@@ -1,9 +1,21 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from lmteams.messages import Envelope, Kind, Usage, new_id, validate_envelope
+from lmteams.messages import (
+    ENVELOPE_ADAPTER,
+    Envelope,
+    Kind,
+    Usage,
+    new_id,
+    validate_envelope,
+)
 
 
 def make_request() -> Envelope:
@@ -56,3 +68,40 @@ def test_envelope_is_immutable() -> None:
     env = make_request()
     with pytest.raises(AttributeError):
         env.sender = "mallory"  # type: ignore[misc]
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(
+    payload=st.dictionaries(st.text(), JSON_VALUES, max_size=5),
+    usage=st.none() | st.builds(Usage, st.integers(0, 10**9), st.integers(0, 10**9)),
+    created_at=st.floats(0, 4e9),
+)
+def test_fast_json_matches_pydantics_serializer(
+    payload: dict[str, Any], usage: Usage | None, created_at: float
+) -> None:
+    envelope = Envelope(
+        "m-1", "r", "n1", ("coordinator", "n2"), Kind.REPLY, payload, "m-0", created_at, usage
+    )
+    assert envelope.to_json() == ENVELOPE_ADAPTER.dump_json(envelope)
+    assert Envelope.from_json(envelope.to_json()) == envelope
+
+
+def test_payload_values_orjson_does_not_know_still_serialize() -> None:
+    envelope = Envelope.make(
+        run_id="r",
+        sender="a",
+        recipients=("b",),
+        kind=Kind.BROADCAST,
+        payload={"s": {1}, "t": (2, 3)},
+    )
+    assert json.loads(envelope.to_json())["payload"] == {"s": [1], "t": [2, 3]}
