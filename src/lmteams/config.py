@@ -177,10 +177,14 @@ class TeamSpec(BaseModel):
     def _nodes_by_name(self) -> dict[str, NodeSpec]:
         # Cached against the nodes tuple it was built from: model_copy(update={"nodes": ...})
         # copies private state too, and a cache keyed only on the instance would go stale.
-        cached = self._lookup
+        # Read through __pydantic_private__: pydantic's attribute hook costs about 1 µs a read,
+        # and this runs several times per node call.
+        private = self.__pydantic_private__
+        assert private is not None
+        cached: tuple[tuple[NodeSpec, ...], dict[str, NodeSpec]] | None = private["_lookup"]
         if cached is None or cached[0] is not self.nodes:
             cached = (self.nodes, {node.name: node for node in self.nodes})
-            self._lookup = cached
+            private["_lookup"] = cached
         return cached[1]
 
     @property

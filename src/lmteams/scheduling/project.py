@@ -68,10 +68,13 @@ class ProjectSpec(BaseModel):
 
     def task(self, task_id: str) -> TaskSpec:
         # Cached against the tasks tuple it was built from (model_copy copies private state).
-        cached = self._lookup
+        # Read through __pydantic_private__: pydantic's attribute hook costs about 1 µs a read.
+        private = self.__pydantic_private__
+        assert private is not None
+        cached: tuple[tuple[TaskSpec, ...], dict[str, TaskSpec]] | None = private["_lookup"]
         if cached is None or cached[0] is not self.tasks:
             cached = (self.tasks, {t.id: t for t in self.tasks})
-            self._lookup = cached
+            private["_lookup"] = cached
         return cached[1][task_id]
 
     def graph(self) -> TaskGraph:
