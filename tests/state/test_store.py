@@ -94,3 +94,27 @@ def test_extension_tables_through_query_and_execute(store: EventStore) -> None:
     assert store.query("SELECT k, v FROM ext ORDER BY k") == [("a", 11), ("b", 2)]
     with pytest.raises(StoreError):
         store.execute("INSERT INTO missing VALUES (1)")
+
+
+def test_a_drawn_run_id_already_taken_is_drawn_again(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lmteams.state.store as store_module
+
+    draws = iter(["ask-1", "ask-1", "ask-1", "ask-2"])
+    monkeypatch.setattr(store_module, "new_run_id", lambda kind: next(draws))
+    assert store.new_run("ask") == "ask-1"
+    assert store.new_run("ask") == "ask-2"  # two draws of a taken id were thrown back
+    assert {r.run_id for r in store.runs()} == {"ask-1", "ask-2"}
+
+
+def test_a_run_id_given_twice_is_refused(store: EventStore) -> None:
+    store.new_run("ask", run_id="mine")
+    with pytest.raises(StoreError, match="a run named mine already exists"):
+        store.new_run("ask", run_id="mine")
+
+
+def test_page_size_of_a_new_log(tmp_path: Path) -> None:
+    EventStore(tmp_path / "new.db").close()
+    with sqlite3.connect(tmp_path / "new.db") as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 16384

@@ -34,7 +34,7 @@ def default_db_path() -> Path:
 
 def new_run_id(kind: str) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    return f"{kind}-{stamp}-{secrets.token_hex(3)}"
+    return f"{kind}-{stamp}-{secrets.token_hex(4)}"
 
 
 class RunRecord(BaseModel):
@@ -101,13 +101,25 @@ class EventStore:
         team: str | None = None,
         run_id: str | None = None,
     ) -> str:
-        run_id = run_id or new_run_id(kind)
-        self._write(
-            "INSERT INTO runs(run_id, kind, status, created_at, team, params) "
-            "VALUES (?, ?, 'running', ?, ?, ?)",
-            (run_id, kind, time.time(), team, json.dumps(params or {})),
-        )
-        return run_id
+        """Open a run and return its id (a fresh one unless ``run_id`` is given)."""
+        chosen = run_id
+        # Ids are a second's time stamp and 32 random bits: many runs a second (a sweep, a
+        # benchmark) can draw the same one, so a fresh id is drawn again when it is taken.
+        for _ in range(1 if chosen is not None else 8):
+            candidate = chosen or new_run_id(kind)
+            try:
+                self._conn.execute(
+                    "INSERT INTO runs(run_id, kind, status, created_at, team, params) "
+                    "VALUES (?, ?, 'running', ?, ?, ?)",
+                    (candidate, kind, time.time(), team, json.dumps(params or {})),
+                )
+                return candidate
+            except sqlite3.IntegrityError:
+                if chosen is not None:
+                    raise StoreError(f"a run named {chosen} already exists") from None
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the event log {self.path}: {exc}") from None
+        raise StoreError(f"cannot draw a free run id in {self.path}")
 
     def finish_run(self, run_id: str, status: str, result: dict[str, Any] | None = None) -> None:
         self.flush()
