@@ -39,9 +39,9 @@ def idempotency_key(run_id: str, node: str, key: str, payload: dict[str, Any]) -
     return f"{run_id}|{node}|{key}|{payload_digest(payload)}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reply:
-    """A node's reply to one call."""
+    """A node's reply to one call (not frozen: one per call, and frozen costs ~0.6 µs)."""
 
     node: str
     text: str
