@@ -138,6 +138,7 @@ class Team:
         self.kind = kind
         self.params = params or {}
         self.runtime = runtime or LocalRuntime()
+        self.runtime.emit = self._emit
         if spec.faults is not None and any(r.active for r in spec.faults.nodes.values()):
             self.runtime = FaultInjectingRuntime(self.runtime, spec.faults, emit=self._emit)
         self._backends = backends

@@ -80,3 +80,8 @@ async def test_killing_a_node_actor_mid_run_completes_every_task_once(
     kinds = Counter(e.data["kind"] for e in store.events(result.run_id, types=["message"]))
     assert kinds["request"] == kinds["reply"] == 20  # resent work is logged once
     assert runtime.resent >= 1
+    lost, restarted = (
+        store.events(result.run_id, types=[kind]) for kind in ("actor_lost", "actor_restarted")
+    )
+    assert len(lost) == len(restarted) == 1 and "n0" in lost[0].data["nodes"]
+    assert restarted[0].data["resent"] == runtime.resent

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from lmteams.config import TeamSpec
 from lmteams.errors import ConfigError
@@ -50,6 +51,9 @@ class Runtime(ABC):
     """Where nodes live. One runtime serves one team at a time."""
 
     name: str = "abstract"
+    #: Where the runtime reports what it saw happen to its nodes (an actor lost, restarted):
+    #: ``emit(type, data, node)`` logs an event in the run. Set by the team that uses it.
+    emit: Callable[[str, dict[str, Any], str | None], None] | None = None
 
     @abstractmethod
     async def start(

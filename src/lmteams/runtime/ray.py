@@ -40,7 +40,6 @@ from lmteams.runtime.ray_cluster import (
     first_line,
     machines,
     on_machine,
-    resource_options,
 )
 from lmteams.runtime.ray_models import model_homes
 from lmteams.runtime.ray_placement import ActorPlan, NodeDemand, machines_for, plan_actors
@@ -158,8 +157,7 @@ class RayRuntime(Runtime):
             self._servers[model] = {
                 machine: ModelServer.options(
                     name=server_names[model][machine],
-                    num_cpus=settings.model_server_cpus,
-                    scheduling_strategy=on_machine(machine),
+                    **on_machine(machine, {"CPU": settings.model_server_cpus}),
                     **common,
                 ).remote(model, kind, options)
                 for machine in on
@@ -168,8 +166,7 @@ class RayRuntime(Runtime):
         # object-store reference could be gone by then.
         for plan in self.plans:
             handle = NodeHost.options(
-                scheduling_strategy=on_machine(plan.machine),
-                **resource_options(plan.resources),
+                **on_machine(plan.machine, plan.resources),
                 **common,
             ).remote(team, plan.nodes, homes.copied, homes.built, server_names)
             self._hosts.append(_Host(plan, handle))
@@ -331,6 +328,12 @@ class RayRuntime(Runtime):
         if not host.recovering:
             host.losses += 1
             host.recovering = True
+            self._report(
+                "actor_lost",
+                host,
+                reason=first_line(exc),
+                in_flight=len(host.limbo),
+            )
             self._spawn(self._recover(host, first_line(exc)))
 
     async def _recover(self, host: _Host, reason: str) -> None:
@@ -360,6 +363,7 @@ class RayRuntime(Runtime):
             host.dead = reason
         limbo, host.limbo = host.limbo, []
         resend: list[_Pending] = []
+        failed = 0
         for pending in limbo:
             if pending.future.done():
                 continue
@@ -371,6 +375,7 @@ class RayRuntime(Runtime):
                 self.resent += 1
                 resend.append(pending)
             else:
+                failed += 1
                 node = pending.envelope.recipients[0]
                 _settle(
                     pending,
@@ -380,12 +385,26 @@ class RayRuntime(Runtime):
                     ),
                 )
         host.outbox[:0] = resend
+        if restartable:
+            self._report("actor_restarted", host, resent=len(resend), failed=failed)
+        else:
+            self._report("actor_dead", host, reason=reason, failed=failed + len(host.outbox))
         if host.dead is not None:
             waiting, host.outbox = host.outbox, []
             for pending in waiting:
                 node = pending.envelope.recipients[0]
                 _settle(pending, ModelUnavailable(f"the node's actor is gone: {reason}", node=node))
         self._mark(host)
+
+    def _report(self, type: str, host: _Host, **data: Any) -> None:
+        if self.emit is not None:
+            plan = host.plan
+            self.emit(
+                type,
+                {"actor": f"nodes-{plan.index}", "machine": plan.machine, "nodes": list(plan.nodes)}
+                | data,
+                None,
+            )
 
     # -- the rest of the contract ------------------------------------------------------------
 

@@ -202,11 +202,24 @@ def machines() -> list[Machine]:
     return sorted(found, key=lambda m: m.id != here)
 
 
-def on_machine(machine: str) -> Any:
-    """A scheduling strategy for ``machine``; soft, so a lost machine's actors move."""
+#: Ray puts an actor that reserves no resources on a random machine, ignoring a soft node
+#: affinity (it keeps only a hard one), so an actor that asks for nothing reserves this much of
+#: Ray's ``memory`` resource (bytes; every machine has some unless started with ``--memory 0``).
+PIN_MEMORY_BYTES = 1
+
+
+def on_machine(machine: str, resources: Mapping[str, float]) -> dict[str, Any]:
+    """Ray actor options reserving ``resources`` on ``machine``.
+
+    The affinity is soft, so a lost machine's actors move to another machine that fits.
+    """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    return NodeAffinitySchedulingStrategy(node_id=machine, soft=True)
+    options = resource_options(resources)
+    if not any(value > 0 for value in resources.values()):
+        options["memory"] = PIN_MEMORY_BYTES
+    options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=machine, soft=True)
+    return options
 
 
 def resource_options(resources: Mapping[str, float]) -> dict[str, Any]:
