@@ -19,7 +19,7 @@ _SAMPLING_OVERRIDES = ("max_tokens", "stop", "logprobs", "json_schema", "tempera
 class NodeWorker:
     """Executes requests addressed to one node."""
 
-    __slots__ = ("backend", "name", "role", "sampling", "system_prompt")
+    __slots__ = ("_system", "backend", "name", "role", "sampling", "system_prompt")
 
     def __init__(
         self, name: str, role: str, system_prompt: str, sampling: Sampling, backend: ModelBackend
@@ -29,6 +29,7 @@ class NodeWorker:
         self.system_prompt = system_prompt
         self.sampling = sampling
         self.backend = backend
+        self._system = ChatMessage("system", system_prompt)
 
     def sampling_for(self, overrides: dict[str, Any] | None) -> Sampling:
         if not overrides:
@@ -39,7 +40,10 @@ class NodeWorker:
         return self.sampling.model_copy(update=update)
 
     def messages_for(self, payload: dict[str, Any]) -> list[ChatMessage]:
-        messages = [ChatMessage("system", self.system_prompt)]
+        system = self._system
+        if system.content is not self.system_prompt:  # the prompt was replaced since
+            system = self._system = ChatMessage("system", self.system_prompt)
+        messages = [system]
         for raw in payload["messages"]:
             messages.append(
                 raw if isinstance(raw, ChatMessage) else ChatMessage(raw["role"], raw["content"])
