@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from typing import Annotated
 
 import typer
@@ -114,7 +115,13 @@ def ask_command(
     strategy, settings = resolve(spec, consensus, given)  # bad flags fail before any work
     store = open_store(db)
     console = Console()
-    if json_output:
+    progress = None if json_output else AskProgress([(n.name, n.role) for n in spec.nodes])
+    live = (
+        Live(progress, console=console, refresh_per_second=8, transient=True)
+        if progress is not None
+        else nullcontext()
+    )
+    with live:
         result: AskResult = run_async(
             ask(
                 spec,
@@ -123,25 +130,13 @@ def ask_command(
                 consensus=strategy,
                 options=settings,
                 extractor=answer,
+                on_progress=progress.update if progress is not None else None,
                 runtime=nodes_runtime,
             )
         )
+    if json_output:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
         return
-    progress = AskProgress([(n.name, n.role) for n in spec.nodes])
-    with Live(progress, console=console, refresh_per_second=8, transient=True):
-        result = run_async(
-            ask(
-                spec,
-                question,
-                store,
-                consensus=strategy,
-                options=settings,
-                extractor=answer,
-                on_progress=progress.update,
-                runtime=nodes_runtime,
-            )
-        )
     ask_result(console, result)
 
 

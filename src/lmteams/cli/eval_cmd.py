@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -109,21 +111,9 @@ def eval_command(
     items = load_dataset(dataset)[:limit]
     store = open_store(db)
     names = list(dict.fromkeys(["greedy", *strategies]))
-    if json_output:
-        report: EvalReport = run_async(
-            evaluate(
-                spec,
-                items,
-                store,
-                strategies,
-                settings=settings,
-                extractor=answer,
-                train=train,
-                parallel=parallel,
-                dataset=dataset.name,
-            )
-        )
-    else:
+    advance: Callable[[int, str, bool, AskResult], None] | None = None
+    progress: Progress | None = None
+    if not json_output:
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -141,21 +131,21 @@ def eval_command(
             shown = "  ".join(f"{n} {r[0]}/{r[1]}" for n, r in right.items() if r[1])
             progress.update(task, advance=1, accuracy=shown)
 
-        with progress:
-            report = run_async(
-                evaluate(
-                    spec,
-                    items,
-                    store,
-                    strategies,
-                    settings=settings,
-                    extractor=answer,
-                    train=train,
-                    parallel=parallel,
-                    dataset=dataset.name,
-                    on_item=advance,
-                )
+    with progress if progress is not None else nullcontext():
+        report: EvalReport = run_async(
+            evaluate(
+                spec,
+                items,
+                store,
+                strategies,
+                settings=settings,
+                extractor=answer,
+                train=train,
+                parallel=parallel,
+                dataset=dataset.name,
+                on_item=advance,
             )
+        )
     if plot is not None:
         plot_accuracy_cost(report.model_dump(mode="json"), plot)
     if json_output:
