@@ -12,6 +12,7 @@ single node less confident than ``stop_confidence``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from lmteams.ask import AskResult, NodeAnswer
@@ -102,14 +103,6 @@ async def cascade(ctx: Context) -> AskResult:
         if decision.answer is not None and not rules.escalate(decision)
         else f"cascade: {decision.reason} at tier {len(records)} of {len(tiers)}"
     )
-    decision = Decision(
-        decision.answer,
-        decision.support,
-        decision.total,
-        decision.tie,
-        decision.tied,
-        decision.groups,
-        reason,
-    )
+    decision = replace(decision, reason=reason)
     detail = {"tiers": records, "asked": len(asked), "of": len(spec.nodes)}
     return ctx.result("cascade", decision, asked, detail)

@@ -13,6 +13,7 @@ fails or states no answer, the last layer's majority is used and reported as a f
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from lmteams.ask import AskResult, NodeAnswer
@@ -97,15 +98,7 @@ async def moa(ctx: Context) -> AskResult:
     if final.status != "done" or not final.answer_key:
         detail["fallback"] = "majority"
         problem = final.error or "the aggregator stated no answer"
-        decision = Decision(
-            last.answer,
-            last.support,
-            last.total,
-            last.tie,
-            last.tied,
-            last.groups,
-            f"moa fallback: majority of the last layer ({problem})",
-        )
+        decision = replace(last, reason=f"moa fallback: majority of the last layer ({problem})")
         detail["aggregator_reply"] = final.reply
         return ctx.result("moa", decision, layer, detail)
     grouped = await ctx.grouped([*layer, final])

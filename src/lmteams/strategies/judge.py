@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from lmteams.ask import AskResult, NodeAnswer
@@ -116,14 +117,8 @@ async def judge(ctx: Context) -> AskResult:
         problem = attempts[-1].get("problem", "no verdict") if attempts else "no verdict"
         detail["fallback"] = "majority"
         detail["problem"] = problem
-        decision = Decision(
-            fallback.answer,
-            fallback.support,
-            fallback.total,
-            fallback.tie,
-            fallback.tied,
-            fallback.groups,
-            f"judge fallback: majority of the candidates ({problem})",
+        decision = replace(
+            fallback, reason=f"judge fallback: majority of the candidates ({problem})"
         )
         return ctx.result("judge", decision, answers, detail)
     detail.update(kind=verdict.kind, choice=verdict.choice)
