@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,7 +15,7 @@ from lmteams.consensus.answers import Answer, Extractor, get_extractor
 from lmteams.consensus.catalog import check_strategy
 from lmteams.consensus.quorum import check_faults
 from lmteams.consensus.settings import ConsensusSpec
-from lmteams.consensus.voting import Vote, majority
+from lmteams.consensus.voting import Decision, Vote, majority
 from lmteams.errors import ModelError
 from lmteams.models.base import ModelBackend
 from lmteams.runtime.base import Runtime
@@ -234,8 +234,36 @@ async def _majority(
         tasks = [group.create_task(one(name)) for name in spec.node_names]
     answers = [t.result() for t in tasks]
     await team.wait_durable()  # one commit barrier before the replies are used
-    decision = majority(votes_of(answers))
-    winner = decision.answer
+    return decided(
+        team,
+        question,
+        "majority",
+        majority(votes_of(answers)),
+        answers,
+        calls=team.totals.calls - calls_before,
+        prompt_tokens=team.totals.prompt_tokens - prompt_before,
+        completion_tokens=team.totals.completion_tokens - completion_before,
+        wall_s=time.perf_counter() - started,
+    )
+
+
+def decided(
+    team: Team,
+    question: str,
+    strategy: str,
+    decision: Decision,
+    answers: Sequence[NodeAnswer],
+    *,
+    calls: int,
+    prompt_tokens: int,
+    completion_tokens: int,
+    wall_s: float,
+    answer: Answer | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AskResult:
+    """The result of one question's ``decision`` (``answer`` overrides its answer), logged as
+    the question's decision event."""
+    winner = answer if answer is not None else decision.answer
     # Every field is built here from checked values; skip re-validating each node's answer.
     result = AskResult.model_construct(
         run_id=team.run_id,
@@ -247,17 +275,17 @@ async def _majority(
         tie=decision.tie,
         tied=[a.text for a in decision.tied],
         decided_by=decision.reason,
-        nodes=answers,
-        calls=team.totals.calls - calls_before,
-        prompt_tokens=team.totals.prompt_tokens - prompt_before,
-        completion_tokens=team.totals.completion_tokens - completion_before,
-        wall_s=time.perf_counter() - started,
-        consensus="majority",
+        nodes=list(answers),
+        calls=calls,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        wall_s=wall_s,
+        consensus=strategy,
         answer_key=winner.key if winner else None,
-        split={a.text: w for a, w, _ in decision.groups},
-        detail={},
+        split={a.text: round(w, 6) for a, w, _ in decision.groups},
+        detail=detail or {},
     )
-    decision_event = result.model_dump(mode="json", exclude={"nodes"})
-    decision_event["votes"] = {a.node: a.answer_key for a in answers if a.status == "done"}
-    team.event("decision", decision_event)
+    event = result.model_dump(mode="json", exclude={"nodes"})
+    event["votes"] = {a.node: a.answer_key for a in answers if a.status == "done"}
+    team.event("decision", event)
     return result

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lmteams.ask import AskResult, NodeAnswer, ProgressCallback, node_answer
+from lmteams.ask import AskResult, NodeAnswer, ProgressCallback, decided, node_answer
 from lmteams.config import TeamSpec
 from lmteams.consensus.answers import Answer, Extractor
 from lmteams.consensus.confidence import confidence_of
@@ -199,31 +199,20 @@ class Context:
         answer: Answer | None = None,
     ) -> AskResult:
         """The strategy's result, logged as this question's decision event."""
-        winner = answer if answer is not None else decision.answer
-        result = AskResult(
-            run_id=self.team.run_id,
-            question=self.question,
-            answer=winner.text if winner else None,
-            agreement=decision.agreement,
-            support=decision.support,
-            valid_votes=decision.total,
-            tie=decision.tie,
-            tied=[a.text for a in decision.tied],
-            decided_by=decision.reason,
-            nodes=list(answers),
-            calls=self.cost.calls,
-            prompt_tokens=self.cost.prompt_tokens,
-            completion_tokens=self.cost.completion_tokens,
-            wall_s=time.perf_counter() - self.started + self.cost.cached_wall_s,
-            consensus=strategy,
-            answer_key=winner.key if winner else None,
-            split={a.text: round(w, 6) for a, w, _ in decision.groups},
-            detail=detail or {},
+        cost = self.cost
+        return decided(
+            self.team,
+            self.question,
+            strategy,
+            decision,
+            answers,
+            calls=cost.calls,
+            prompt_tokens=cost.prompt_tokens,
+            completion_tokens=cost.completion_tokens,
+            wall_s=time.perf_counter() - self.started + cost.cached_wall_s,
+            answer=answer,
+            detail=detail,
         )
-        event = result.model_dump(mode="json", exclude={"nodes"})
-        event["votes"] = {a.node: a.answer_key for a in answers if a.status == "done"}
-        self.team.event("decision", event)
-        return result
 
 
 def votes(answers: Sequence[NodeAnswer], weights: dict[str, float] | None = None) -> list[Vote]:
