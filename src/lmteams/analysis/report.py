@@ -247,7 +247,7 @@ def report_run(
 
 
 def report_sweep(folder: Path, store: EventStore | None, out: Path) -> list[Path]:
-    from lmteams.analysis.sweep import SweepRow, medians
+    from lmteams.analysis.sweep import MEDIAN_COLUMNS, SweepRow, median_cells, medians
 
     source = folder / "sweep.json" if folder.is_dir() else folder
     try:
@@ -278,19 +278,8 @@ def report_sweep(folder: Path, store: EventStore | None, out: Path) -> list[Path
     page.tables.append(
         (
             "medians",
-            ["topology", "n", "speedup", "Amdahl", "tokens ×", "makespan", "done"],
-            [
-                [
-                    m["topology"],
-                    str(m["workers"]),
-                    f"{m['speedup']:.2f}",
-                    f"{m['amdahl']:.2f}" if m["amdahl"] else "",
-                    f"{m['token_ratio']:.2f}",
-                    f"{m['makespan_s']:.2f}s",
-                    f"{m['done']}/{m['runs']}",
-                ]
-                for m in table
-            ],
+            list(MEDIAN_COLUMNS),
+            median_cells(table),
         )
     )
     if store is not None:

@@ -151,6 +151,25 @@ def write_table(rows: Sequence[SweepRow], out: Path) -> list[Path]:
     return [csv_path, json_path]
 
 
+MEDIAN_COLUMNS = ("topology", "n", "speedup", "Amdahl", "tokens ×", "makespan", "done")
+
+
+def median_cells(table: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """The rows of :func:`medians` as display text, in :data:`MEDIAN_COLUMNS` order."""
+    return [
+        [
+            m["topology"],
+            str(m["workers"]),
+            f"{m['speedup']:.2f}",
+            f"{m['amdahl']:.2f}" if m["amdahl"] else "",
+            f"{m['token_ratio']:.2f}",
+            f"{m['makespan_s']:.2f}s",
+            f"{m['done']}/{m['runs']}",
+        ]
+        for m in table
+    ]
+
+
 def medians(rows: Sequence[SweepRow]) -> list[dict[str, Any]]:
     """Median speedup and token ratio per (topology, n)."""
     groups: dict[tuple[str, int], list[SweepRow]] = {}

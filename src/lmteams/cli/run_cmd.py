@@ -420,7 +420,14 @@ def sweep_command(
     Example: lmteams sweep tiny-math --workers 1..3 --topology preassign,steal --reps 2
     """
     from lmteams.analysis import plots
-    from lmteams.analysis.sweep import medians, parse_range, sweep, write_table
+    from lmteams.analysis.sweep import (
+        MEDIAN_COLUMNS,
+        median_cells,
+        medians,
+        parse_range,
+        sweep,
+        write_table,
+    )
 
     counts = parse_range(workers)
     topologies = [t.strip() for t in topology.split(",") if t.strip()]
@@ -490,18 +497,10 @@ def sweep_command(
         return
     console = Console()
     summary = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("topology", "n", "speedup", "Amdahl", "tokens ×", "makespan", "done"):
+    for column in MEDIAN_COLUMNS:
         summary.add_column(column, justify="right" if column != "topology" else "left")
-    for row in table:
-        summary.add_row(
-            row["topology"],
-            str(row["workers"]),
-            f"{row['speedup']:.2f}",
-            f"{row['amdahl']:.2f}" if row["amdahl"] else "",
-            f"{row['token_ratio']:.2f}",
-            f"{row['makespan_s']:.2f}s",
-            f"{row['done']}/{row['runs']}",
-        )
+    for cells in median_cells(table):
+        summary.add_row(*cells)
     console.print(summary)
     console.print("wrote " + ", ".join(str(p) for p in written))
 

@@ -63,24 +63,8 @@ class EndpointLimiter:
 
     def __init__(self, endpoint: str, config: RateLimitConfig, now: float = 0.0) -> None:
         self.endpoint = endpoint
-        self.requests = (
-            TokenBucket(
-                config.requests_per_minute / 60.0,
-                max(1.0, config.requests_per_minute / 60.0 * config.burst_s),
-                now,
-            )
-            if config.requests_per_minute
-            else None
-        )
-        self.tokens = (
-            TokenBucket(
-                config.tokens_per_minute / 60.0,
-                max(1.0, config.tokens_per_minute / 60.0 * config.burst_s),
-                now,
-            )
-            if config.tokens_per_minute
-            else None
-        )
+        self.requests = _bucket(config.requests_per_minute, config.burst_s, now)
+        self.tokens = _bucket(config.tokens_per_minute, config.burst_s, now)
         self.paused_until = -math.inf
         self.waits = 0
 
@@ -113,3 +97,11 @@ class EndpointLimiter:
     def pause(self, until: float) -> None:
         """Hold every call to this endpoint until ``until`` (a server's Retry-After)."""
         self.paused_until = max(self.paused_until, until)
+
+
+def _bucket(per_minute: float | None, burst_s: float, now: float) -> TokenBucket | None:
+    """A bucket refilled at ``per_minute`` holding ``burst_s`` of it (at least 1); None: no limit."""
+    if not per_minute:
+        return None
+    rate = per_minute / 60.0
+    return TokenBucket(rate, max(1.0, rate * burst_s), now)
