@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.errors import ConfigError
 from lmteams.faults.config import BudgetSpec, FaultsSpec, ResilienceSpec, check_references
+from lmteams.indexed import IndexedModel
 from lmteams.models.base import Sampling
 from lmteams.routing.roles import RoleConfig
 from lmteams.runtime.ray_settings import RaySettings
@@ -83,7 +84,11 @@ class Defaults(BaseModel):
     timeout_s: float = Field(300.0, gt=0, le=86400)
 
 
-class TeamSpec(BaseModel):
+def _node_name(node: NodeSpec) -> str:
+    return node.name
+
+
+class TeamSpec(IndexedModel):
     """A whole team file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -93,13 +98,6 @@ class TeamSpec(BaseModel):
     models: dict[str, ModelSpec] = Field(default_factory=lambda: {"smollm2": ModelSpec()})
     defaults: Defaults = Field(default_factory=Defaults)
     nodes: tuple[NodeSpec, ...] = Field(min_length=1)
-    _lookup: tuple[tuple[NodeSpec, ...], dict[str, NodeSpec]] | None = PrivateAttr(None)
-
-    def __eq__(self, other: object) -> bool:
-        # The lookup cache is private state; two equal specs may differ in whether it is warm.
-        if not isinstance(other, type(self)):
-            return NotImplemented
-        return self.__dict__ == other.__dict__
 
     consensus: ConsensusSpec = Field(
         default_factory=ConsensusSpec, description="How the team reaches one answer."
@@ -175,17 +173,7 @@ class TeamSpec(BaseModel):
 
     @property
     def _nodes_by_name(self) -> dict[str, NodeSpec]:
-        # Cached against the nodes tuple it was built from: model_copy(update={"nodes": ...})
-        # copies private state too, and a cache keyed only on the instance would go stale.
-        # Read through __pydantic_private__: pydantic's attribute hook costs about 1 µs a read,
-        # and this runs several times per node call.
-        private = self.__pydantic_private__
-        assert private is not None
-        cached: tuple[tuple[NodeSpec, ...], dict[str, NodeSpec]] | None = private["_lookup"]
-        if cached is None or cached[0] is not self.nodes:
-            cached = (self.nodes, {node.name: node for node in self.nodes})
-            private["_lookup"] = cached
-        return cached[1]
+        return self._indexed(self.nodes, _node_name)
 
     @property
     def node_names(self) -> tuple[str, ...]:

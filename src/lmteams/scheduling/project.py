@@ -11,10 +11,11 @@ import json
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lmteams.config import format_location, load_yaml
 from lmteams.errors import ConfigError
+from lmteams.indexed import IndexedModel
 from lmteams.sandbox import SandboxLimits
 from lmteams.scheduling.graph import GraphError, TaskGraph
 
@@ -46,7 +47,11 @@ class TaskSpec(BaseModel):
         return self
 
 
-class ProjectSpec(BaseModel):
+def _task_id(task: TaskSpec) -> str:
+    return task.id
+
+
+class ProjectSpec(IndexedModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     project: str = Field("project", min_length=1)
@@ -58,24 +63,8 @@ class ProjectSpec(BaseModel):
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits)
     tasks: tuple[TaskSpec, ...]
 
-    _lookup: tuple[tuple[TaskSpec, ...], dict[str, TaskSpec]] | None = PrivateAttr(None)
-
-    def __eq__(self, other: object) -> bool:
-        # The lookup cache is private state; two equal specs may differ in whether it is warm.
-        if not isinstance(other, type(self)):
-            return NotImplemented
-        return self.__dict__ == other.__dict__
-
     def task(self, task_id: str) -> TaskSpec:
-        # Cached against the tasks tuple it was built from (model_copy copies private state).
-        # Read through __pydantic_private__: pydantic's attribute hook costs about 1 µs a read.
-        private = self.__pydantic_private__
-        assert private is not None
-        cached: tuple[tuple[TaskSpec, ...], dict[str, TaskSpec]] | None = private["_lookup"]
-        if cached is None or cached[0] is not self.tasks:
-            cached = (self.tasks, {t.id: t for t in self.tasks})
-            private["_lookup"] = cached
-        return cached[1][task_id]
+        return self._indexed(self.tasks, _task_id)[task_id]
 
     def graph(self) -> TaskGraph:
         durations = {t.id: t.estimate_s for t in self.tasks if t.estimate_s is not None}
