@@ -1,0 +1,180 @@
+"""The cost of an ask, as the peers' comparison measures it: fan-out, gather, vote, everything logged.
+
+One round is one question to all N nodes of an instant scripted model, replies gathered, a
+majority vote, every request and reply durably in the event log (the public ``ask_team`` path).
+Beside it, in the same process, a plain-asyncio floor does the same fan-out and vote with no
+framework: ``asyncio.gather`` over an instant coroutine, a compiled regex for the answer and a
+``Counter`` for the vote (nothing logged). Each N runs in a process of its own, five timed
+repetitions each, and the script prints medians, ranges and the ratio to the floor.
+
+A second figure is the fixed cost of one ask: a fresh run of a one-node team, opened, asked,
+decided and closed (``ask``), against the floor of one call.
+
+The peers' figures (issue 16, measured once on this kind of machine) are printed as ratios to
+the floor measured beside them, so the comparison survives a different machine:
+AutoGen AgentChat 0.7.5 103/119/124 µs and LangGraph 1.2.24 1,096/549/671 µs at N = 4/32/256,
+against floors of 14.0/8.9/8.3 µs.
+
+Run: python bench/peers.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+REPETITIONS = 5
+INSTANT = "Answer: 42"
+PEERS = {  # N: (floor, AutoGen, LangGraph) in µs per node call, from issue 16
+    4: (14.0, 103.0, 1096.0),
+    32: (8.9, 119.0, 549.0),
+    256: (8.3, 124.0, 671.0),
+}
+TARGETS = {4: 6.0, 256: 4.0}  # at most this many times the floor
+ANSWER = re.compile(r"answer\s*:\s*(.+)", re.IGNORECASE)
+
+
+async def _instant_model(question: str) -> str:
+    return INSTANT
+
+
+def _vote(texts: list[str]) -> str:
+    answers = []
+    for text in texts:
+        found = ANSWER.search(text)
+        answers.append((found.group(1) if found else text).strip().lower())
+    return Counter(answers).most_common(1)[0][0]
+
+
+async def floor_us(n: int, rounds: int) -> float:
+    """Plain asyncio: the same fan-out and vote with no framework and no log."""
+    started = time.perf_counter()
+    for _ in range(rounds):
+        texts = await asyncio.gather(*(_instant_model("q") for _ in range(n)))
+        assert _vote(list(texts)) == "42"
+    return (time.perf_counter() - started) / (n * rounds) * 1e6
+
+
+async def lmteams_us(n: int, rounds: int, db: Path) -> float:
+    from lmteams.ask import ask_team
+    from lmteams.state.store import EventStore
+    from lmteams.team import Team
+    from lmteams.testing import scripted_team
+
+    spec, backends = scripted_team(n, lambda call: INSTANT)
+    store = EventStore(db)
+    async with Team(spec, store, kind="bench", backends=backends) as team:
+        await ask_team(team, "q")  # warm-up: engine and statements prepared
+        started = time.perf_counter()
+        for _ in range(rounds):
+            result = await ask_team(team, "q")
+            assert result.answer == "42"
+        elapsed = time.perf_counter() - started
+        logged = team.journal.messages if team.journal else 0
+    store.close()
+    assert logged == 2 * n * (rounds + 1), "every request and reply must be in the log"
+    return elapsed / (n * rounds) * 1e6
+
+
+async def fixed_cost_us(asks: int, db: Path) -> float:
+    """One ask of a one-node team, from opening its run to its decision, averaged."""
+    from lmteams.ask import ask
+    from lmteams.state.store import EventStore
+    from lmteams.testing import scripted_team
+
+    spec, backends = scripted_team(1, lambda call: INSTANT)
+    store = EventStore(db)
+    await ask(spec, "q", store, backends=backends)  # warm-up
+    started = time.perf_counter()
+    for _ in range(asks):
+        await ask(spec, "q", store, backends=backends)
+    elapsed = time.perf_counter() - started
+    store.close()
+    return elapsed / asks * 1e6
+
+
+def child(n: int, quick: bool) -> dict[str, list[float]]:
+    """Measure one N (run in a process of its own); floor and lmteams interleaved."""
+    rounds = max(5, (2000 if quick else 10000) // n)
+    floors, ours = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(REPETITIONS):
+            # alternate the order so that drift on a busy machine hits both sides
+            pair = [("floor", None), ("ours", Path(tmp) / f"r{rep}.db")]
+            for side, db in pair if rep % 2 == 0 else pair[::-1]:
+                if side == "floor":
+                    floors.append(asyncio.run(floor_us(n, rounds)))
+                else:
+                    assert db is not None
+                    ours.append(asyncio.run(lmteams_us(n, rounds, db)))
+        fixed, fixed_floor = [], []
+        for rep in range(REPETITIONS):
+            fixed.append(asyncio.run(fixed_cost_us(20 if quick else 100, Path(tmp) / f"f{rep}.db")))
+            fixed_floor.append(asyncio.run(floor_us(1, 2000)))
+    return {"floor": floors, "lmteams": ours, "fixed": fixed, "fixed_floor": fixed_floor}
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):8.1f} [{min(values):.1f}-{max(values):.1f}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer rounds per repetition")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.quick)))
+        return
+
+    load = os.getloadavg()
+    print(
+        f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)"
+    )
+    print("fan-out + majority vote, instant scripted model, µs per node call: median [range]")
+    print(
+        f"{'N':>4} {'floor':>22} {'lmteams ask_team':>22} {'x floor':>8} "
+        f"{'target':>7} {'AutoGen x':>10} {'LangGraph x':>12}"
+    )
+    fixed_rows = []
+    for n in PEERS:
+        command = [sys.executable, __file__, "--child", str(n)] + (
+            ["--quick"] if args.quick else []
+        )
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        figures = json.loads(out.strip().splitlines()[-1])
+        floor = statistics.median(figures["floor"])
+        ours = statistics.median(figures["lmteams"])
+        peer_floor, autogen, langgraph = PEERS[n]
+        target = f"{TARGETS[n]:.0f}x" if n in TARGETS else "-"
+        print(
+            f"{n:>4} {_spread(figures['floor']):>22} {_spread(figures['lmteams']):>22} "
+            f"{ours / floor:>7.2f}x {target:>7} {autogen / peer_floor:>9.1f}x "
+            f"{langgraph / peer_floor:>11.1f}x"
+        )
+        fixed_rows.append((n, figures["fixed"], figures["fixed_floor"]))
+    print("peers' ratios are their figures over the floor measured beside them (issue 16)")
+    print(
+        "\nfixed cost: one ask of a 1-node team, run opened to decision (µs), in each N's process"
+    )
+    for n, fixed, fixed_floor in fixed_rows:
+        ratio = statistics.median(fixed) / statistics.median(fixed_floor)
+        print(f"  process {n:>3}: {_spread(fixed)}  floor {_spread(fixed_floor)}  {ratio:,.0f}x")
+    load = os.getloadavg()
+    print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
