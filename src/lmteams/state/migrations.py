@@ -88,6 +88,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "004_question_kinds",
+        """
+        CREATE TABLE question_kinds (
+            team        TEXT NOT NULL,
+            question_id TEXT NOT NULL,
+            kind        TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            PRIMARY KEY (team, question_id)
+        );
+        """,
+    ),
 ]
 
 
