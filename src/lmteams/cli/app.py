@@ -7,6 +7,7 @@ order)``. They are discovered here, so adding a command never edits this file.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 from typing import Any
@@ -40,8 +41,23 @@ def discover() -> list[tuple[str, Callable[..., Any], int]]:
     return sorted(found, key=lambda c: (c[2], c[0]))
 
 
+def reflowed(doc: str | None) -> str | None:
+    """A docstring as help text: each prose paragraph one line, so the terminal wraps it evenly.
+
+    Typer keeps the docstring's own line breaks, which then wrap raggedly at 80 columns.
+    Paragraphs with an indented line (examples, tables) keep their lines.
+    """
+    if doc is None:
+        return None
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(
+        p if any(line.startswith((" ", "\b")) for line in p.splitlines()) else " ".join(p.split())
+        for p in paragraphs
+    )
+
+
 for _name, _function, _order in discover():
-    app.command(_name)(_function)
+    app.command(_name, help=reflowed(_function.__doc__))(_function)
 
 
 def main() -> None:

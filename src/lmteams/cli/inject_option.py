@@ -11,7 +11,7 @@ InjectOption = Annotated[
     typer.Option(
         "--inject",
         help=(
-            "Inject faults, e.g. 'n1:crash=3;n2:slow=10;role:critic:error=0.2/rate_limited;"
+            "Inject faults, e.g. 'n1:crash=3; n2:slow=10; role:critic:error=0.2; "
             "n4:byzantine=1'. Effects: crash=K, hang=K, slow=F, error=P or error=P/KIND, retry_after=S, "
             "garbage=P, byzantine=P, wrong=TEXT; NODE is a name, role:NAME or *; seed=N. "
             "Added to the team file's faults: section. Repeatable."

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lmteams.cli.options import JsonOption
+from lmteams.cli.tables import Column, fitted_table
 from lmteams.errors import ConfigError
 
 LATENCY_HELP = (
@@ -33,14 +34,15 @@ TokensOpt = Annotated[
     str | None,
     typer.Option(
         "--tokens",
-        help="Tokens per call: [WHO.][KIND.]prompt|completion=DIST, or calibrated:FILE[:MODEL].",
+        help="Tokens per call: prompt=DIST and completion=DIST, each optionally prefixed by WHO. "
+        "and KIND. (e.g. n2.task.prompt=1200), or calibrated:FILE[:MODEL].",
     ),
 ]
 FaultsOpt = Annotated[
     str | None,
     typer.Option(
         "--faults",
-        help="Faults, as --inject writes them: n1:crash=3;n2:slow=10;*:error=0.05;seed=7.",
+        help="Faults, as --inject writes them: n1:crash=3; n2:slow=10; *:error=0.05; seed=7.",
     ),
 ]
 TeamOpt = Annotated[
@@ -342,28 +344,28 @@ def simulate_command(
         f"{grid.harness} harness · latency {grid.latency}"
         + (f" · faults {grid.faults}" if grid.faults else "")
     )
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    columns = ("topology", "n", "makespan s", "speedup", "Amdahl", "DAG", "bound",
-               "tokens ×", "msgs", "idle s", "gap s", "refused", "done")  # fmt: skip
-    for column in columns:
-        table.add_column(column, justify="left" if column == "topology" else "right", no_wrap=True)
-    for c in grid.cells:
-        table.add_row(
-            c.topology,
-            str(c.workers),
-            c.makespan_s.pm(1),
-            c.speedup.pm(2),
-            f"{c.amdahl:.2f}",
-            f"{c.dag_speedup:.2f}",
-            f"{c.bound_ratio.mean:.0%}",
-            f"{c.token_ratio.mean:.2f}",
-            f"{c.messages.mean:.0f}",
-            f"{c.idle_s.mean:.1f}",
-            f"{c.straggler_gap_s.mean:.1f}",
-            f"{c.claims_refused.mean:.1f}",
-            f"{c.done}/{c.reps}",
-        )
+    cells = grid.cells
+    table, dropped = fitted_table(
+        [
+            Column("topology", [c.topology for c in cells], justify="left"),
+            Column("n", [str(c.workers) for c in cells]),
+            Column("makespan s", [c.makespan_s.pm(1) for c in cells]),
+            Column("speedup", [c.speedup.pm(2) for c in cells]),
+            Column("Amdahl", [f"{c.amdahl:.2f}" for c in cells], priority=3),
+            Column("DAG", [f"{c.dag_speedup:.2f}" for c in cells], priority=2),
+            Column("bound", [f"{c.bound_ratio.mean:.0%}" for c in cells], priority=4),
+            Column("tokens ×", [f"{c.token_ratio.mean:.2f}" for c in cells], priority=5),
+            Column("msgs", [f"{c.messages.mean:.0f}" for c in cells], priority=7),
+            Column("idle s", [f"{c.idle_s.mean:.1f}" for c in cells], priority=8),
+            Column("gap s", [f"{c.straggler_gap_s.mean:.1f}" for c in cells], priority=9),
+            Column("refused", [f"{c.claims_refused.mean:.1f}" for c in cells], priority=6),
+            Column("done", [f"{c.done}/{c.reps}" for c in cells], priority=1),
+        ],
+        console.width,
+    )
     console.print(table)
+    if dropped:
+        console.print(f"(left out at this width: {', '.join(dropped)}; --json has every column)")
     for where, why in grid.infeasible.items():
         console.print(f"[yellow]{where}: not simulated: {why}[/]")
     rate = grid.events / grid.elapsed_s if grid.elapsed_s else 0.0
@@ -448,8 +450,8 @@ def advise_command(
         str | None,
         typer.Option(
             "--price",
-            help="input=USD_PER_MTOK,output=USD_PER_MTOK[,node_hour=USD]. Default: the team "
-            "file's model prices.",
+            help="Prices: input=USD_PER_MTOK, output=USD_PER_MTOK, optionally node_hour=USD "
+            "(e.g. 'input=3, output=15'). Default: the team file's model prices.",
         ),
     ] = None,
     tokens: TokensOpt = None,
@@ -457,7 +459,13 @@ def advise_command(
     team: TeamOpt = None,
     max_workers: Annotated[int, typer.Option("--max-workers", min=1, max=100_000)] = 8,
     topology: Annotated[
-        str, typer.Option("--topology", "-T", help="Topologies to consider.")
+        str,
+        typer.Option(
+            "--topology",
+            "-T",
+            help="Topologies to consider, comma-separated.",
+            show_default="preassign, steal, decentralized, lead",
+        ),
     ] = "preassign,steal,decentralized,lead",
     reps: Annotated[int, typer.Option("--reps", "-r", min=1, max=10_000)] = 10,
     harness: HarnessOpt = "lmteams",
