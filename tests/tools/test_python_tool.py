@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
 
 from lmteams.ask import ask
 from lmteams.config import parse_team
-from lmteams.errors import ConfigError
+from lmteams.errors import ConfigError, InvalidRequest
 from lmteams.models.base import ChatMessage, Completion, Sampling
 from lmteams.models.registry import validate_options
 from lmteams.sandbox import network_isolation_available, process_isolation_available
@@ -17,7 +18,9 @@ from lmteams.tools.python_tool import (
     PythonToolOptions,
     arithmetic_in,
     extract_code,
+    is_arithmetic,
     program_for,
+    spelled_numbers,
 )
 
 
@@ -53,7 +56,50 @@ def test_program_for_prints_the_last_expression() -> None:
     assert program_for("print('hi')") == "print('hi')"
     assert program_for("import math") == "import math"
     assert program_for("What is 6 * 7?") == "print(6 * 7)"
-    assert program_for("What is 6 * 7?", calculator=False) == "What is 6 * 7?"
+
+
+@pytest.mark.parametrize(
+    ("message", "expression"),
+    [
+        ("16 times 15", "16 * 15"),
+        ("What is 16 times 15?", "16 * 15"),
+        ("16 x 15", "16 * 15"),
+        ("sixteen times fifteen", "16 * 15"),
+        ("What is twenty-one plus one hundred and five?", "21 + 105"),
+        ("What is 100 divided by 4?", "100 / 4"),
+        ("seventeen minus three thousand two hundred", "17 - 3200"),
+        ("two to the power of ten", "2 ** 10"),
+        ("What is 12 squared plus 1?", "12 ** 2 + 1"),
+        ("7 multiplied by 6", "7 * 6"),
+        ("10 mod 4", "10 % 4"),
+    ],
+)
+def test_arithmetic_in_words(message: str, expression: str) -> None:
+    assert arithmetic_in(message) == expression
+    assert program_for(message) == f"print({expression})"
+
+
+def test_only_numbers_and_operators_count_as_arithmetic() -> None:
+    assert is_arithmetic("2 ** 10 - (3 * 4) / -1.5 % 7 // 2")
+    for code in ("__import__('os').system('id')", "x * 2", "'a' * 3", "[1] * 3", "abs(-1)"):
+        assert not is_arithmetic(code), code
+    assert spelled_numbers("one two three") == "1 2 3"  # three numbers, not 123 or 6
+    assert arithmetic_in("one two three") is None
+
+
+@pytest.mark.parametrize(
+    ("message", "calculator", "problem"),
+    [
+        ("Tell me a story about a dragon.", True, "the message is not Python or arithmetic"),
+        ("What is 6 * 7?", False, "the message is not Python:"),
+        ("```python\ndef f(:\n```", True, "invalid syntax"),
+    ],
+)
+def test_a_message_that_is_neither_python_nor_arithmetic_is_refused(
+    message: str, calculator: bool, problem: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=re.escape(problem)):
+        program_for(message, calculator=calculator)
 
 
 async def test_runs_a_program_and_answers_with_its_output() -> None:
@@ -65,6 +111,13 @@ async def test_runs_a_program_and_answers_with_its_output() -> None:
 async def test_works_as_a_calculator() -> None:
     assert (await run("What is 17 * 23 + 1?")).text == "392\n"
     assert (await run("sum(range(101))")).text == "5050\n"
+    assert (await run("What is 16 times 15?")).text == "240\n"
+
+
+async def test_a_message_it_cannot_run_fails_the_call() -> None:
+    with pytest.raises(InvalidRequest) as info:
+        await run("What is sixteen times many?")
+    assert info.value.model == "py" and "not Python or arithmetic" in str(info.value)
 
 
 async def test_a_failing_program_reports_its_error() -> None:
@@ -168,3 +221,9 @@ async def test_ask_a_python_node(store: EventStore) -> None:
     assert result.answer == "42" and result.nodes[0].reply == "42\n"
     messages = store.events(result.run_id, types=["message"])
     assert [m.node for m in messages] == ["coordinator", "calc"]
+    words = await ask(spec, "what is 16 times 15?", store)
+    assert words.answer == "240"
+    # not a SyntaxError voted in as the answer ("1 of 1 nodes agree"): a failed node
+    refused = await ask(spec, "Who wrote Hamlet?", store)
+    assert refused.answer is None and refused.valid_votes == 0
+    assert refused.nodes[0].status == "failed" and "not Python" in (refused.nodes[0].error or "")

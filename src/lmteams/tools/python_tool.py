@@ -1,9 +1,12 @@
 """The ``python`` backend: runs a short program in the sandbox and answers with its output.
 
 The program is the last user message, or the first fenced code block in it. When the message
-is not Python but holds an arithmetic expression ("What is 17 * 23?"), that expression is
-evaluated, so the node also works as a calculator. A program's last bare expression is printed,
-as in a notebook. Runs use :func:`lmteams.sandbox.run_sandboxed`: time and memory limits, a
+is not Python but holds arithmetic ("What is 17 * 23?", "16 times 15", "sixteen times
+fifteen"), that arithmetic is evaluated, so the node also works as a calculator: the words are
+read into an expression that may hold only numbers and arithmetic operators (checked on its
+syntax tree), never any other code. A message that is neither Python nor arithmetic makes the
+call fail (:class:`~lmteams.errors.InvalidRequest`: a failed node, which does not vote) rather
+than answer with a SyntaxError. A program's last bare expression is printed, as in a notebook. Runs use :func:`lmteams.sandbox.run_sandboxed`: time and memory limits, a
 minimal environment with no secrets, no network and, where the platform allows it, a process
 namespace of its own, so other processes (and their environments) cannot be seen.
 
@@ -21,7 +24,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lmteams.errors import ModelUnavailable
+from lmteams.errors import InvalidRequest, ModelUnavailable
 from lmteams.messages import ZERO_USAGE
 from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
 from lmteams.sandbox import SandboxLimits, SandboxResult, python_argv, run_sandboxed
@@ -58,8 +61,111 @@ def extract_code(text: str) -> str:
     return blocks[0][1].strip("\n") if blocks else text.strip()
 
 
+# One string each, split: a list literal of 28 words would take 28 lines.
+_UNITS = {
+    word: value
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen "  # noqa: SIM905
+        "fourteen fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
+_TENS = {
+    word: 10 * value
+    for value, word in enumerate(
+        "twenty thirty forty fifty sixty seventy eighty ninety".split(),  # noqa: SIM905
+        start=2,
+    )
+}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+_NUMBER_WORD = "|".join(sorted([*_UNITS, *_TENS, *_SCALES], key=len, reverse=True))
+_NUMBER_RUN = re.compile(
+    rf"\b(?:{_NUMBER_WORD})(?:(?:[ \t-]+(?:and[ \t]+)?)(?:{_NUMBER_WORD}))*\b", re.I
+)
+# Operators in words, as Python; "x" between numbers is read by _EXPRESSION itself.
+_OPERATOR_WORDS = [
+    (re.compile(r"\b(?:raised\s+)?to\s+the\s+power\s+of\b|\braised\s+to\b", re.I), " ** "),
+    (re.compile(r"\bmultiplied\s+by\b|\btimes\b", re.I), " * "),
+    (re.compile(r"\bdivided\s+by\b|\bover\b", re.I), " / "),
+    (re.compile(r"\bplus\b", re.I), " + "),
+    (re.compile(r"\bminus\b", re.I), " - "),
+    (re.compile(r"\bmod(?:ulo)?\b", re.I), " % "),
+    (re.compile(r"\s*\bsquared\b", re.I), " ** 2"),
+    (re.compile(r"\s*\bcubed\b", re.I), " ** 3"),
+]
+_ARITHMETIC_NODES = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Constant,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.Pow,
+    ast.UAdd,
+    ast.USub,
+)
+
+
+def spelled_numbers(text: str) -> str:
+    """``text`` with numbers written in words as digits: "twenty-one" -> "21"."""
+    return _NUMBER_RUN.sub(lambda m: " ".join(map(str, _numbers(m.group(0)))), text)
+
+
+def _numbers(run: str) -> list[int]:
+    """The numbers in a run of number words: "one hundred and five" -> [105], "two three" -> [2, 3]."""
+    found: list[int] = []
+    total = current = 0
+    last: str | None = None  # the kind of the previous small word: unit (0-19) or tens
+    started = False
+    for word in re.split(r"[\s-]+", run.lower()):
+        if word in ("", "and"):
+            continue
+        kind = "unit" if word in _UNITS else "tens" if word in _TENS else "scale"
+        # a unit after a unit, or tens after anything small, begins the next number
+        if started and kind != "scale" and (last == "unit" or (kind == "tens" and last)):
+            found.append(total + current)
+            total = current = 0
+            last = None
+        started = True
+        if kind == "scale":
+            if word == "hundred":
+                current = (current or 1) * 100
+            else:
+                total += (current or 1) * _SCALES[word]
+                current = 0
+            last = None
+        else:
+            current += _UNITS[word] if kind == "unit" else _TENS[word]
+            last = kind
+    found.append(total + current)
+    return found
+
+
+def is_arithmetic(expression: str) -> bool:
+    """Whether ``expression`` is only numbers, parentheses and arithmetic operators."""
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError:
+        return False
+    return all(
+        isinstance(node, _ARITHMETIC_NODES)
+        and (not isinstance(node, ast.Constant) or type(node.value) in (int, float))
+        for node in ast.walk(tree)
+    )
+
+
 def arithmetic_in(text: str) -> str | None:
-    """The longest arithmetic expression in ``text`` as Python, or None when there is none."""
+    """The longest arithmetic expression in ``text`` as Python, or None when there is none.
+
+    Numbers and operators may be words: "what is sixteen times fifteen?" -> "16 * 15".
+    """
+    text = spelled_numbers(text)
+    for pattern, operator in _OPERATOR_WORDS:
+        text = pattern.sub(operator, text)
+    text = re.sub(r"[ \t]+", " ", text)
     best: str | None = None
     for match in _EXPRESSION.finditer(text):
         candidate = match.group(0).strip().rstrip("-+*/%(^×÷x.,").strip()
@@ -69,9 +175,7 @@ def arithmetic_in(text: str) -> str | None:
         expression = re.sub(r"(?<=\d),(?=\d{3}\b)", "", expression)  # 1,000 -> 1000
         if not re.search(r"\d\s*(\*\*|[-+*/%])\s*[-+(]*\s*\d", expression):
             continue
-        try:
-            ast.parse(expression, mode="eval")
-        except SyntaxError:
+        if not is_arithmetic(expression):
             continue
         if best is None or len(expression) > len(best):
             best = expression
@@ -79,14 +183,28 @@ def arithmetic_in(text: str) -> str | None:
 
 
 def program_for(text: str, *, calculator: bool = True) -> str:
-    """The program to run for a message: its code, or ``print(<arithmetic>)``."""
+    """The program to run for a message: its code, or ``print(<arithmetic>)``.
+
+    Raises :class:`~lmteams.errors.InvalidRequest` when the message is neither Python nor
+    (with ``calculator``) arithmetic: running it could only print a SyntaxError.
+    """
     code = extract_code(text)
     try:
         tree = ast.parse(code)
-    except SyntaxError:
+    except SyntaxError as exc:
         expression = arithmetic_in(text) if calculator else None
-        return f"print({expression})" if expression else code
+        if expression is None:
+            what = "Python or arithmetic" if calculator else "Python"
+            raise InvalidRequest(
+                f"the message is not {what}: {exc.msg} (line {exc.lineno}) in {clip(code)!r}"
+            ) from None
+        return f"print({expression})"
     return print_last_expression(tree) or code
+
+
+def clip(text: str, width: int = 60) -> str:
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= width else one_line[: width - 1] + "…"
 
 
 def print_last_expression(tree: ast.Module) -> str | None:
@@ -142,7 +260,10 @@ class PythonToolBackend(ModelBackend):
 
     async def complete(self, messages: Sequence[ChatMessage], sampling: Sampling) -> Completion:
         started = time.perf_counter()
-        program = program_for(last_user_message(messages), calculator=self.options.calculator)
+        try:
+            program = program_for(last_user_message(messages), calculator=self.options.calculator)
+        except InvalidRequest as exc:
+            raise InvalidRequest(str(exc), model=self.name) from None
         result = await self.run(program)
         text, finish_reason = format_result(result, self.options.sandbox)
         return Completion(
