@@ -101,6 +101,7 @@ class ProjectRun:
         self.stalled = False
         self.stopped: str | None = None
         self._last_update = float("-inf")
+        self._pending_update: asyncio.TimerHandle | None = None
 
     # -- policy inputs (logged, then applied) -----------------------------------------------
 
@@ -342,12 +343,21 @@ class ProjectRun:
             stopped=self.stopped,
         )
 
-    def _update(self, *, force: bool = False) -> None:
+    def _update(self, force: bool = False) -> None:
         if self.on_update is None:
             return
-        now = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         if not force and now - self._last_update < 0.1 and self._in_flight:
-            return  # the live view refreshes at 8 Hz; skip snapshots nobody would see
+            # The live view refreshes at 8 Hz: skip snapshots nobody would see, but send the
+            # latest once the interval ends, or a node that just started a task stays "idle".
+            if self._pending_update is None:
+                wait_s = self._last_update + 0.1 - now
+                self._pending_update = loop.call_later(wait_s, self._update, True)
+            return
+        if self._pending_update is not None:
+            self._pending_update.cancel()
+            self._pending_update = None
         self._last_update = now
         board = self.policy.board
         counts: dict[str, int] = {}
