@@ -235,19 +235,23 @@ class Team:
         elif budget is not None and budget.exhausted:
             self.status = "stopped"
             self.result = {**(self.result or {}), "stopped": budget.exhausted}
-        journal.event(
-            "run_finished",
-            {
-                "status": self.status,
-                "calls": self.totals.calls,
-                "failures": self.totals.failures,
-                "prompt_tokens": self.totals.prompt_tokens,
-                "completion_tokens": self.totals.completion_tokens,
-            },
-        )
-        await journal.aclose()
-        self.store.finish_run(self.run_id, self.status, self.result)
-        await self.runtime.aclose()
+        try:
+            journal.event(
+                "run_finished",
+                {
+                    "status": self.status,
+                    "calls": self.totals.calls,
+                    "failures": self.totals.failures,
+                    "prompt_tokens": self.totals.prompt_tokens,
+                    "completion_tokens": self.totals.completion_tokens,
+                },
+            )
+            # Raises when the log cannot be written (locked past every retry): the run stays
+            # open in the log, with every committed call, and can be resumed.
+            await journal.aclose()
+            self.store.finish_run(self.run_id, self.status, self.result)
+        finally:
+            await self.runtime.aclose()
 
     def _journal(self) -> Journal:
         if self.journal is None:

@@ -3,6 +3,11 @@
 Appends are buffered; once per event-loop iteration, everything appended so far is committed
 in one transaction (group commit). Code that must not act on a result before it is durable
 awaits :meth:`Journal.wait_durable`, which resolves after the commit that holds it.
+
+A commit that fails (the log locked by another process past every retry:
+:class:`~lmteams.state.store.StoreBusy`) fails every waiter, and every later one at once: the
+run stops instead of acting on results that are not durable. What was buffered stays buffered,
+and :meth:`Journal.aclose` tries once more.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 import orjson
 
 from lmteams.messages import Envelope
+from lmteams.state.blobs import SHARE_MIN_CHARS
 from lmteams.state.store import EventStore
 
 
@@ -28,6 +34,7 @@ class Journal:
         self._t0 = 0.0
         self._flush_scheduled = False
         self._waiters: list[asyncio.Future[None]] = []
+        self._failed: Exception | None = None
         self.messages = 0
         self.events = 0
 
@@ -54,10 +61,13 @@ class Journal:
     def message(self, envelope: Envelope) -> None:
         self.messages += 1
         loop = self._loop
+        data = envelope.to_json()
+        if len(data) >= SHARE_MIN_CHARS:  # only a long envelope can hold a long prompt
+            data = self.store.share_texts(data)
         self.store.append_json(
             self.run_id,
             "message",
-            envelope.to_json().decode(),
+            data.decode(),
             node=envelope.sender,
             t=loop.time() - self._t0 if loop is not None else 0.0,
             ts=envelope.created_at,
@@ -71,7 +81,7 @@ class Journal:
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
-        if self._flush_scheduled or self._loop is None:
+        if self._flush_scheduled or self._loop is None or self._failed is not None:
             return
         self._flush_scheduled = True
         self._loop.call_soon(self._start_commit)
@@ -82,8 +92,8 @@ class Journal:
         try:
             self.store.flush()
         except Exception as exc:
-            if not waiters:
-                raise
+            # Raised to whoever waits for durability, now or later, not into the event loop.
+            self._failed = exc
             _resolve(waiters, exc)
             return
         _resolve(waiters, None)
@@ -93,6 +103,8 @@ class Journal:
         if self._loop is None:
             self.store.flush()
             return
+        if self._failed is not None:
+            raise self._failed
         if self.store.pending == 0:
             return
         # A future per waiter (not one shared future): cancelling one waiter must not cancel
@@ -103,10 +115,15 @@ class Journal:
         await waiter
 
     async def aclose(self) -> None:
-        """Commit everything still buffered."""
-        self.store.flush()
-        _resolve(self._waiters, None)
-        self._waiters = []
+        """Commit everything still buffered (after a failed commit too: the lock may be gone)."""
+        waiters, self._waiters = self._waiters, []
+        try:
+            self.store.flush()
+        except Exception as exc:
+            _resolve(waiters, exc)
+            raise
+        self._failed = None
+        _resolve(waiters, None)
 
 
 def _dumps(data: Any) -> str:

@@ -100,6 +100,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "005_blobs",
+        # Long prompt texts, stored once by SHA-256 and referred to by logged envelopes
+        # (lmteams.state.blobs).
+        """
+        CREATE TABLE blobs (
+            hash    TEXT PRIMARY KEY,
+            text    TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 

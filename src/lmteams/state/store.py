@@ -5,6 +5,14 @@ Appends are buffered and committed in groups (:meth:`EventStore.flush`), so a bu
 costs one transaction; :class:`~lmteams.state.journal.Journal` decides when to commit. (A
 writer thread was tried and measured: on two cores, the GIL hand-offs cost more than the
 commits they moved off the event loop.)
+
+Durability (``durability=`` or ``$LMTEAMS_DURABILITY``): ``normal`` (SQLite
+``synchronous=NORMAL``) survives a crash of the process; ``full`` (``synchronous=FULL``) also
+survives a power loss or an operating-system crash, at the cost of an fsync per commit.
+
+A write that finds the log locked by another process waits SQLite's busy timeout, then is tried
+again after a backoff (:data:`BUSY_RETRIES` times); then :class:`StoreBusy` is raised and what
+was buffered stays buffered: nothing committed is lost and the run can be resumed.
 """
 
 from __future__ import annotations
@@ -14,17 +22,45 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, cast
 
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from lmteams.errors import RunNotFound, StoreError
+from lmteams.errors import ConfigError, RunNotFound, StoreError
+from lmteams.state.blobs import Hasher, references, restore, share
 from lmteams.state.migrations import migrate
 
 DEFAULT_DB = Path(".lmteams") / "lmteams.db"
+
+Durability = Literal["normal", "full"]
+DURABILITY_ENV = "LMTEAMS_DURABILITY"
+_SYNCHRONOUS: dict[str, str] = {"normal": "NORMAL", "full": "FULL"}
+
+#: Tries after the first when the log is locked by another writer, each after a backoff.
+BUSY_RETRIES = 3
+#: SQLite's own wait for a lock, per try.
+BUSY_TIMEOUT_S = 10.0
+#: First backoff between tries (doubled each time).
+BUSY_BACKOFF_S = 0.25
+
+_T = TypeVar("_T")
+
+
+class StoreBusy(StoreError):
+    """The event log stayed locked by another writer past every retry."""
+
+
+def resolve_durability(value: str | None = None) -> Durability:
+    """``value``, else ``$LMTEAMS_DURABILITY``, else ``normal``."""
+    chosen = value if value is not None else os.environ.get(DURABILITY_ENV) or "normal"
+    if chosen not in _SYNCHRONOUS:
+        field = "durability" if value is not None else DURABILITY_ENV
+        raise ConfigError(f"must be normal or full, not {chosen!r}", field=field)
+    return cast(Durability, chosen)
 
 
 def default_db_path() -> Path:
@@ -67,29 +103,50 @@ _CallRow = tuple[str, str, str | None, float, str]
 
 
 class EventStore:
-    """Access to the event log, from one thread at a time (the event loop's)."""
+    """Access to the event log, from one thread at a time (the event loop's).
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    ``durability``: ``normal`` or ``full`` (default ``$LMTEAMS_DURABILITY``, else ``normal``).
+    ``busy_timeout_s``: how long SQLite waits for another writer's lock, per try.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        durability: str | None = None,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+    ) -> None:
         self.path = Path(path) if path is not None else default_db_path()
+        self.durability = resolve_durability(durability)
+        self.busy_timeout_s = busy_timeout_s
+        #: How a retry waits (a test replaces it to release a lock in between).
+        self.sleep: Callable[[float], None] = time.sleep
         try:
             if str(self.path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
-                str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+                str(self.path),
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=busy_timeout_s,
             )
             # Larger pages for a new log (no effect on an existing one): appends of many small
             # rows touch fewer pages; measured about a fifth less time per logged row.
             self._conn.execute("PRAGMA page_size=16384")
             self._conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives a process crash (kill -9); only a power loss
-            # can drop the last transactions.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=30000")
-            migrate(self._conn)
+            # can drop the last transactions. FULL syncs the WAL on every commit.
+            self._conn.execute(f"PRAGMA synchronous={_SYNCHRONOUS[self.durability]}")
+            self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+            self._busy_retry("open", lambda: migrate(self._conn))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the event log {self.path}: {exc}") from None
         self._events: list[_Row] = []
         self._calls: list[_CallRow] = []
+        # Prompt texts waiting for the next commit, and those known to be in the log.
+        self._blobs: dict[str, str] = {}
+        self._stored_blobs: set[str] = set()
+        self._digest = Hasher()
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -108,10 +165,15 @@ class EventStore:
         for _ in range(1 if chosen is not None else 8):
             candidate = chosen or new_run_id(kind)
             try:
-                self._conn.execute(
-                    "INSERT INTO runs(run_id, kind, status, created_at, team, params) "
-                    "VALUES (?, ?, 'running', ?, ?, ?)",
-                    (candidate, kind, time.time(), team, json.dumps(params or {})),
+                self._busy_retry(
+                    "write",
+                    partial(
+                        self._conn.execute,
+                        "INSERT INTO runs(run_id, kind, status, created_at, team, params) "
+                        "VALUES (?, ?, 'running', ?, ?, ?)",
+                        (candidate, kind, time.time(), team, json.dumps(params or {})),
+                    ),
+                    taken=True,
                 )
                 return candidate
             except sqlite3.IntegrityError:
@@ -180,6 +242,18 @@ class EventStore:
         """Hot-path variant of :meth:`append` for data already serialized."""
         self._events.append((run_id, ts, t, type, node, data_json))
 
+    def share_texts(self, envelope_json: bytes) -> bytes:
+        """The logged form of a long envelope: its long message contents stored once, by hash
+        (see :mod:`lmteams.state.blobs`), committed with the next flush."""
+        envelope = orjson.loads(envelope_json)
+        texts = share(envelope, self._digest)
+        if texts is None:
+            return envelope_json
+        for key, text in texts.items():
+            if key not in self._stored_blobs:
+                self._blobs[key] = text
+        return orjson.dumps(envelope)
+
     def put_call_result(self, key: str, run_id: str, node: str | None, result_json: str) -> None:
         """Buffer a completed call's result under its idempotency key."""
         self._calls.append((key, run_id, node, time.time(), result_json))
@@ -189,16 +263,34 @@ class EventStore:
         return len(self._events) + len(self._calls)
 
     def flush(self) -> int:
-        """Commit every buffered event and call result in one transaction."""
+        """Commit every buffered event and call result in one transaction.
+
+        Raises :class:`StoreBusy` when another writer holds the lock past every retry, and
+        :class:`~lmteams.errors.StoreError` when the write fails otherwise; either way the
+        buffer is kept, so a later flush can still commit it.
+        """
         if not self._events and not self._calls:
             return 0
-        events, calls = self._events, self._calls
-        self._events, self._calls = [], []
-        return self._write_batch(events, calls)
+        events, calls, blobs = self._events, self._calls, self._blobs
+        self._events, self._calls, self._blobs = [], [], {}
+        try:
+            written = self._busy_retry("write", lambda: self._write_batch(events, calls, blobs))
+        except BaseException:
+            # Appended while the write waited (nothing can, on one thread; kept in order anyway).
+            self._events, self._calls = events + self._events, calls + self._calls
+            self._blobs = {**blobs, **self._blobs}
+            raise
+        self._stored_blobs.update(blobs)
+        return written
 
-    def _write_batch(self, events: list[_Row], calls: list[_CallRow]) -> int:
+    def _write_batch(self, events: list[_Row], calls: list[_CallRow], blobs: dict[str, str]) -> int:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
+            if blobs:
+                # In the same transaction as the events that refer to them.
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO blobs(hash, text) VALUES (?, ?)", blobs.items()
+                )
             if events:
                 self._conn.executemany(
                     "INSERT INTO events(run_id, ts, t, type, node, data) VALUES (?,?,?,?,?,?)",
@@ -211,11 +303,39 @@ class EventStore:
                     calls,
                 )
             self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except sqlite3.Error:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            raise StoreError(f"cannot write the event log {self.path}: {exc}") from None
+            raise
         return len(events) + len(calls)
+
+    def _busy_retry(self, what: str, write: Callable[[], _T], *, taken: bool = False) -> _T:
+        """``write()``, tried again after a backoff while another writer holds the lock
+        (``taken``: a key already taken is raised as it is, for the caller to handle)."""
+        delay = BUSY_BACKOFF_S
+        for tries in range(1, BUSY_RETRIES + 2):
+            try:
+                return write()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise StoreError(f"cannot {what} the event log {self.path}: {exc}") from None
+                if self._conn.in_transaction:  # a script stopped half-way: start it again
+                    self._conn.execute("ROLLBACK")
+                if tries > BUSY_RETRIES:
+                    break
+                self.sleep(delay)
+                delay *= 2
+            except sqlite3.IntegrityError as exc:
+                if taken:
+                    raise
+                raise StoreError(f"cannot {what} the event log {self.path}: {exc}") from None
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot {what} the event log {self.path}: {exc}") from None
+        raise StoreBusy(
+            f"the event log {self.path} is locked by another process (gave up after "
+            f"{BUSY_RETRIES + 1} tries); nothing committed is lost: resume the run once the "
+            "other writer is done"
+        )
 
     def events(self, run_id: str, *, types: Iterable[str] | None = None) -> list[EventRecord]:
         self.flush()
@@ -226,18 +346,40 @@ class EventStore:
             sql += f" AND type IN ({','.join('?' * len(wanted))})"
             args.extend(wanted)
         sql += " ORDER BY seq"
-        return [
-            EventRecord.model_construct(
-                seq=row[0],
-                run_id=row[1],
-                ts=row[2],
-                t=row[3],
-                type=row[4],
-                node=row[5],
-                data=orjson.loads(row[6]),
+        records = []
+        shared: list[dict[str, Any]] = []
+        for row in self._read(sql, args):
+            data = orjson.loads(row[6])
+            if row[4] == "message" and '{"blob":"' in row[6]:
+                shared.append(data)
+            records.append(
+                EventRecord.model_construct(
+                    seq=row[0],
+                    run_id=row[1],
+                    ts=row[2],
+                    t=row[3],
+                    type=row[4],
+                    node=row[5],
+                    data=data,
+                )
             )
-            for row in self._read(sql, args)
-        ]
+        if shared:
+            self._restore_texts(shared)
+        return records
+
+    def _restore_texts(self, envelopes: list[dict[str, Any]]) -> None:
+        wanted = sorted({key for envelope in envelopes for key in references(envelope)})
+        texts: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):  # under SQLite's limit of bound variables
+            chunk = wanted[start : start + 500]
+            rows = self._read(
+                f"SELECT hash, text FROM blobs WHERE hash IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            texts.update(rows)
+        for envelope in envelopes:
+            if references(envelope):
+                restore(envelope, texts)
 
     def count_events(self, run_id: str) -> int:
         self.flush()
@@ -263,20 +405,19 @@ class EventStore:
 
     def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
         """Run one write statement for many rows, in one transaction."""
-        try:
+        batch = [tuple(r) for r in rows]
+
+        def write() -> None:
             with self._conn:
                 self._conn.execute("BEGIN")
-                self._conn.executemany(sql, [tuple(r) for r in rows])
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write the event log {self.path}: {exc}") from None
+                self._conn.executemany(sql, batch)
+
+        self._busy_retry("write", write)
 
     # -- plumbing --------------------------------------------------------------------------
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> None:
-        try:
-            self._conn.execute(sql, args)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write the event log {self.path}: {exc}") from None
+        self._busy_retry("write", lambda: self._conn.execute(sql, args))
 
     def _read(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
         try:
@@ -295,6 +436,13 @@ class EventStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc)
 
 
 def _run_record(row: tuple[Any, ...]) -> RunRecord:
