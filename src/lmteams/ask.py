@@ -17,6 +17,7 @@ from lmteams.consensus.quorum import check_faults
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.consensus.voting import Decision, Vote, majority
 from lmteams.errors import ModelError
+from lmteams.limits import check_text
 from lmteams.models.base import ModelBackend
 from lmteams.runtime.base import Runtime
 from lmteams.state.store import EventStore
@@ -143,6 +144,7 @@ async def ask(
     file's ``consensus:`` settings. A node that fails is reported as failed and does not vote;
     the run still completes. Every strategy reports its calls, tokens and wall time.
     """
+    check_text(question, field="question")  # blank or past the limit: refused before any call
     extract = get_extractor(extractor)
     name, settings = resolve(spec, consensus, options)
     # Everything the decision depends on is logged, so `lmteams resume` decides the same way.

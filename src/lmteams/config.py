@@ -11,13 +11,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Self
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.errors import ConfigError
 from lmteams.faults.config import BudgetSpec, FaultsSpec, ResilienceSpec, check_references
 from lmteams.indexed import IndexedModel
+from lmteams.limits import MAX_TEXT_CHARS, load_yaml, read_text
 from lmteams.models.base import Sampling
 from lmteams.routing.roles import RoleConfig
 from lmteams.runtime.ray_settings import RaySettings
@@ -61,7 +61,7 @@ class NodeSpec(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     role: str = Field("generalist", min_length=1, max_length=64)
     model: str | None = None
-    system_prompt: str | None = None
+    system_prompt: str | None = Field(None, max_length=MAX_TEXT_CHARS)
     skills: tuple[str, ...] = ()
     max_concurrent: int | None = Field(None, ge=1, le=4096)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
@@ -77,7 +77,7 @@ class Defaults(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str | None = None
-    system_prompt: str = "You are a helpful, concise assistant."
+    system_prompt: str = Field("You are a helpful, concise assistant.", max_length=MAX_TEXT_CHARS)
     max_concurrent: int = Field(4, ge=1, le=4096)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(256, ge=1, le=32768)
@@ -277,27 +277,11 @@ BUILTIN_TEAMS = {
 def load_team(path: str | Path | None = None, *, default: str = DEFAULT_TEAM) -> TeamSpec:
     """Load a team file, or a team shipped with lmteams by name (``default``, ``coders``...).
 
-    ``path=None`` loads the ``default`` named team.
+    ``path=None`` loads the ``default`` named team. Files past the limits of
+    :mod:`lmteams.limits` (size, nesting, alias expansion) are refused before they are parsed.
     """
     name = default if path is None else str(path)
     if name in BUILTIN_TEAMS and not Path(name).exists():
         text = resources.files("lmteams.data").joinpath(BUILTIN_TEAMS[name]).read_text()
-        return parse_team(yaml.safe_load(text), source=f"{name} team")
-    source = name
-    try:
-        text = Path(name).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read file: {exc}", source=source) from None
-    return parse_team(load_yaml(text, source=source), source=source)
-
-
-def load_yaml(text: str, *, source: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", source=source, field=where) from None
+        return parse_team(load_yaml(text, source=f"{name} team"), source=f"{name} team")
+    return parse_team(load_yaml(read_text(name), source=name), source=name)

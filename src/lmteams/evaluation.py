@@ -275,15 +275,9 @@ def _cross_validated(groups: Sequence[Sequence[Any]], folds: int, uses_judge: bo
 
 def load_dataset(path: str | Path) -> list[Item]:
     from lmteams.consensus.datasets import parse_dataset
-    from lmteams.errors import ConfigError
+    from lmteams.limits import MAX_DATASET_BYTES, read_text
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read file: {exc}", source=str(path)) from None
-    return parse_dataset(text, source=str(path))
+    return parse_dataset(read_text(path, max_bytes=MAX_DATASET_BYTES), source=str(path))
 
 
 def plot_accuracy_cost(report: Mapping[str, Any], path: str | Path) -> Path:

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from lmteams.errors import ConfigError, ModelTimeout, ModelUnavailable
 from lmteams.models.base import ChatMessage, Sampling
-from lmteams.models.scripted import ScriptedBackend, ScriptedOptions, ScriptedReply
+from lmteams.models.scripted import ScriptedBackend, ScriptedOptions, ScriptedReply, load_script
 from lmteams.runtime.clock import VirtualClock
 
 CHAT = [ChatMessage("user", "What is 2 + 2?")]
@@ -82,6 +84,49 @@ def test_unknown_error_kind_is_a_config_error() -> None:
 
 def test_script_reference_must_resolve() -> None:
     with pytest.raises(ConfigError, match="cannot load script"):
-        ScriptedBackend(options=ScriptedOptions(script="lmteams.nothing:here"))
+        load_script("lmteams.nothing:here")
     with pytest.raises(ConfigError, match="module:function"):
-        ScriptedBackend(options=ScriptedOptions(script="no_colon"))
+        load_script("no_colon")
+
+
+def test_a_bad_script_is_refused_when_the_options_are_read() -> None:
+    with pytest.raises(ValidationError, match="cannot load script"):
+        ScriptedOptions(script="lmteams.nothing:here")
+
+
+@pytest.mark.parametrize(
+    ("reference", "problem"),
+    [
+        ("os:system", "part of Python or an installed package"),
+        ("subprocess:run", "part of Python or an installed package"),
+        ("shutil:rmtree", "part of Python or an installed package"),
+        ("builtins:eval", "part of Python or an installed package"),
+        ("yaml:safe_load", "part of Python or an installed package"),
+        ("lmteams.testing:ScriptedCall", "not a plain function"),
+        ("lmteams.testing:event_types", "exactly one argument"),
+        ("lmteams.testing:project_script.x", "not a function name"),
+        ("not a module:f", "not a module name"),
+    ],
+)
+def test_unsafe_script_references_are_refused(reference: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        load_script(reference)
+
+
+def test_script_files_load_and_their_errors_name_the_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "good.py").write_text("def answer(call):\n    return 'Answer: 7'\n")
+    (tmp_path / "broken.py").write_text("x = 1\ndef answer(call)\n    return 1\n")
+    (tmp_path / "raising.py").write_text("raise RuntimeError('no config')\n")
+    (tmp_path / "borrowed.py").write_text("from shutil import rmtree\n")
+    assert load_script("good.py:answer")(None) == "Answer: 7"  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"syntax error in .*broken\.py, line 2"):
+        load_script("broken.py:answer")
+    with pytest.raises(ConfigError, match="raised RuntimeError: no config"):
+        load_script("raising.py:f")
+    with pytest.raises(ConfigError, match="imported from shutil"):
+        load_script("borrowed.py:rmtree")
+    with pytest.raises(ConfigError, match="no file missing.py"):
+        load_script("missing.py:f")

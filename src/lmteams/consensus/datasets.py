@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lmteams.errors import ConfigError
+from lmteams.limits import MAX_TEXT_CHARS, load_json
 
 
 class Item(BaseModel):
@@ -23,8 +24,8 @@ class Item(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    question: str = Field(min_length=1)
-    answer: str
+    question: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    answer: str = Field(max_length=MAX_TEXT_CHARS)
     kind: str = ""
     answer_type: str | None = None
 
@@ -161,10 +162,7 @@ def parse_dataset(text: str, *, source: str) -> list[Item]:
         if not line.strip():
             continue
         where = f"line {number}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"invalid JSON: {exc.msg}", source=source, field=where) from None
+        data = load_json(line, source=source, field=where)
         if not isinstance(data, dict):
             raise ConfigError(
                 'each line must be an object {"question": ..., "answer": ...}',

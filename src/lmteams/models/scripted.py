@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
+import inspect
 import random
+import re
+import sys
+import sysconfig
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from lmteams.errors import (
     BadOutput,
@@ -76,11 +84,25 @@ class ScriptedOptions(BaseModel):
         default_factory=dict, description="Reply to any prompt containing the key."
     )
     default: str = Field("Answer: 42", description="Reply when no key matches.")
-    script: str | None = Field(None, description="'module:function' taking a ScriptedCall.")
+    script: str | None = Field(
+        None,
+        description="'module:function' or 'path/to/file.py:function' taking a ScriptedCall.",
+    )
     latency_s: float = Field(0.0, ge=0.0, le=3600.0)
     error_rate: float = Field(0.0, ge=0.0, le=1.0)
     error: str = Field("unavailable", description=f"Error raised at error_rate: {sorted(ERRORS)}")
     seed: int = 0
+
+    @field_validator("script")
+    @classmethod
+    def _loadable(cls, reference: str | None) -> str | None:
+        # Loaded here, so a bad script is reported with the team file and field at load time.
+        if reference is not None:
+            try:
+                load_script(reference)
+            except ConfigError as exc:
+                raise PydanticCustomError("script", "{problem}", {"problem": exc.problem}) from None
+        return reference
 
 
 def _count_tokens(text: str) -> int:
@@ -88,17 +110,112 @@ def _count_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
+_MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_FUNCTION = re.compile(r"^[A-Za-z_]\w*$")
+
+
+def _installed(top: str) -> bool:
+    """Whether top-level module ``top`` is Python's own or an installed package (not lmteams).
+
+    Decided from where the module would load from, without importing (running) it.
+    """
+    if top == "lmteams":
+        return False
+    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+        return True
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False  # importing it will say what is wrong
+    if spec is None:
+        return False
+    if spec.origin in ("built-in", "frozen"):
+        return True
+    where = [spec.origin or "", *(spec.submodule_search_locations or [])]
+    paths = sysconfig.get_paths()
+    roots = {Path(paths[key]).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(
+        Path(place).resolve().is_relative_to(root) for place in where if place for root in roots
+    )
+
+
+def _import(module_name: str, reference: str) -> ModuleType:
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.is_file():
+            raise ConfigError(f"script {reference!r}: no file {module_name}")
+        name = f"lmteams_script_{abs(hash(str(path.resolve())))}"
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"script {reference!r}: cannot load {module_name}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
+    if not _MODULE.match(module_name):
+        raise ConfigError(f"script {reference!r}: {module_name!r} is not a module name")
+    if _installed(module_name.partition(".")[0]):
+        raise ConfigError(
+            f"script {reference!r}: {module_name!r} is part of Python or an installed package; "
+            "a script must be a function of your own module or .py file"
+        )
+    return importlib.import_module(module_name)
+
+
 def load_script(reference: str) -> Script:
-    module_name, _, attr = reference.partition(":")
+    """The function a ``script:`` reference names, after checking that it is safe to call.
+
+    Allowed: a plain Python function, defined in the named module (not imported into it), that
+    takes one argument; the module is a ``.py`` file (relative to the current directory) or a
+    module of your own on ``sys.path``, never one of Python's or an installed package's (so not
+    ``os:system``). Any failure while importing it, a syntax error included, is one ConfigError.
+    """
+    module_name, _, attr = reference.rpartition(":")
     if not module_name or not attr:
         raise ConfigError(f"script must look like 'module:function', got {reference!r}")
+    if not _FUNCTION.match(attr):
+        raise ConfigError(f"script {reference!r}: {attr!r} is not a function name")
     try:
-        fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+        module = _import(module_name, reference)
+    except ConfigError:
+        raise
+    except SyntaxError as exc:
+        where = f"{exc.filename or module_name}, line {exc.lineno}"
+        raise ConfigError(f"script {reference!r}: syntax error in {where}: {exc.msg}") from None
+    except ImportError as exc:
         raise ConfigError(f"cannot load script {reference!r}: {exc}") from None
-    if not callable(fn):
-        raise ConfigError(f"script {reference!r} is not callable")
-    return fn  # type: ignore[no-any-return]
+    except Exception as exc:  # the module's own code failed while importing
+        detail = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(
+            f"cannot load script {reference!r}: importing it raised {type(exc).__name__}"
+            + (f": {detail}" if detail else "")
+        ) from None
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise ConfigError(f"cannot load script {reference!r}: {module_name} has no {attr!r}")
+    if not inspect.isfunction(fn):
+        raise ConfigError(
+            f"script {reference!r} is not a plain function ({type(fn).__name__}); "
+            "define one taking the call"
+        )
+    if fn.__module__ != module.__name__:
+        raise ConfigError(
+            f"script {reference!r}: {attr} is imported from {fn.__module__}; "
+            "a script must be defined in the module it names"
+        )
+    try:
+        inspect.signature(fn).bind(None)
+    except TypeError:
+        raise ConfigError(
+            f"script {reference!r} must take exactly one argument (the call)"
+        ) from None
+    return fn
 
 
 class ScriptedBackend(ModelBackend):

@@ -7,15 +7,15 @@ project may carry a check command for every task and sandbox limits for checks.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lmteams.config import format_location, load_yaml
+from lmteams.config import format_location
 from lmteams.errors import ConfigError
 from lmteams.indexed import IndexedModel
+from lmteams.limits import MAX_TEXT_CHARS, load_json, load_yaml, read_text
 from lmteams.sandbox import SandboxLimits
 from lmteams.scheduling.graph import GraphError, TaskGraph
 
@@ -24,8 +24,8 @@ class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1, max_length=128)
-    title: str = ""
-    description: str = ""
+    title: str = Field("", max_length=1000)
+    description: str = Field("", max_length=MAX_TEXT_CHARS)
     dependencies: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     role: str | None = None
@@ -54,8 +54,8 @@ def _task_id(task: TaskSpec) -> str:
 class ProjectSpec(IndexedModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    project: str = Field("project", min_length=1)
-    description: str = ""
+    project: str = Field("project", min_length=1, max_length=1000)
+    description: str = Field("", max_length=MAX_TEXT_CHARS)
     repository: str | None = None
     success_criteria: str | None = None
     check: str | None = Field(None, description="Check run after every task (e.g. pytest -q).")
@@ -104,23 +104,14 @@ def parse_project(data: Any, *, source: str) -> ProjectSpec:
 
 
 def load_project(path: str | Path) -> ProjectSpec:
-    """Load a project from a .json (the study's format) or .yaml/.yml file."""
+    """Load a project from a .json (the study's format) or .yaml/.yml file.
+
+    Files past the limits of :mod:`lmteams.limits` (size, nesting) are refused before parsing.
+    """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read file: {exc}", source=source) from None
+    text = read_text(path)
     if source.endswith(".json"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"invalid JSON: {exc.msg}",
-                source=source,
-                field=f"line {exc.lineno}, column {exc.colno}",
-            ) from None
+        data = load_json(text, source=source)
     else:
         data = load_yaml(text, source=source)
     return parse_project(data, source=source)
