@@ -9,7 +9,9 @@ from lmteams.consensus.answers import Answer, extract_auto
 from lmteams.consensus.judge import (
     Ballot,
     Candidate,
+    Contradiction,
     InvalidVerdict,
+    consistent,
     excerpt,
     judge_prompt,
     make_ballot,
@@ -57,7 +59,7 @@ def test_pick_maps_back_to_the_shown_candidate() -> None:
     verdict = parse_verdict('{"choice": 2, "answer": ""}', ballot(), extract_auto)
     assert verdict.kind == "pick" and verdict.answer.key == "41" and verdict.supporters == ("c",)
     fenced = parse_verdict(
-        'Sure!\n```json\n{"choice": "1", "answer": "x"}\n```', ballot(), extract_auto
+        'Sure!\n```json\n{"choice": "1", "answer": "42"}\n```', ballot(), extract_auto
     )
     assert fenced.answer.key == "42"
 
@@ -93,3 +95,36 @@ def test_retry_prompt_and_excerpt() -> None:
     assert excerpt("a\n b   c") == "a b c"
     long = excerpt("x" * 500 + " Answer: 42", 50)
     assert long.startswith("…") and long.endswith("Answer: 42") and len(long) == 50
+
+
+def test_a_pick_that_contradicts_its_answer_is_refused() -> None:
+    with pytest.raises(
+        Contradiction, match=r"\"choice\" 2 is '41' but \"answer\" says '42', which is candidate 1"
+    ):
+        parse_verdict('{"choice": 2, "answer": "42"}', ballot(), extract_auto)
+    with pytest.raises(Contradiction, match=r"says 'forty'; make them agree"):
+        parse_verdict('{"choice": 2, "answer": "forty"}', ballot(), extract_auto)
+    assert issubclass(Contradiction, InvalidVerdict)  # the judge's retry loop handles it
+    agreeing = parse_verdict('{"choice": 2, "answer": "41.0"}', ballot(), extract_auto)
+    assert agreeing.kind == "pick" and agreeing.answer.key == "41"
+
+
+def test_a_contradiction_read_by_its_choice_or_by_its_answer() -> None:
+    by_choice = parse_verdict('{"choice": 2, "answer": "42"}', ballot(), extract_auto, "choice")
+    assert by_choice.kind == "pick" and by_choice.answer.key == "41"
+    by_answer = parse_verdict('{"choice": 2, "answer": "42"}', ballot(), extract_auto, "answer")
+    assert by_answer.kind == "synthesize" and by_answer.answer.key == "42"
+    assert by_answer.supporters == ("a", "b")
+    new = parse_verdict('{"choice": 2, "answer": "43"}', ballot(), extract_auto, "answer")
+    assert new.answer.key == "43" and new.supporters == ()
+
+
+def test_consistency_of_stated_and_chosen_answers() -> None:
+    assert consistent(Answer("jupiter", "Jupiter"), Answer("largest planet is jupiter", "x"))
+    assert not consistent(Answer("jupiter", "Jupiter"), Answer("jupiterian", "x"))
+    assert not consistent(Answer("4", "4"), Answer("42", "42"))  # numbers must be equal
+    assert consistent(Answer("paris", "Paris"), Answer("paris", "Paris"))
+
+
+def test_the_prompt_asks_for_an_answer_that_matches_the_choice() -> None:
+    assert "must be that candidate's answer" in judge_prompt(ballot())

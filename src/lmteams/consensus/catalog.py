@@ -33,6 +33,11 @@ STRATEGIES: dict[str, StrategyInfo] = {
         StrategyInfo("learned", "votes weighted by learned reliability (Dawid-Skene, meta-model)"),
         StrategyInfo("adaptive", "ask in waves; stop once the leader cannot be overtaken"),
         StrategyInfo("cascade", "cheap model first; a stronger one only on disagreement"),
+        StrategyInfo("program", "coders write Python programs; what each prints is its vote", True),
+        StrategyInfo(
+            "gentest", "candidate programs run against the tests; the most agreed-on wins", True
+        ),
+        StrategyInfo("routed", "the nodes best at the question's kind first; more on disagreement"),
         StrategyInfo("single", "one node answers with its own sampling (a baseline)"),
         StrategyInfo("greedy", "one node answers greedily, temperature 0 (a baseline)"),
     )

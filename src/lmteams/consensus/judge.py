@@ -5,12 +5,18 @@ order drawn from a seeded :class:`random.Random`, so no answer gains from always
 The judge must reply with a JSON verdict, ``{"choice": k, "answer": "..."}``: ``k`` picks the
 k-th candidate as shown, ``0`` means none is right and ``answer`` is the judge's own
 (synthesized) answer. :func:`parse_verdict` validates it and maps it back to the candidate;
-an invalid verdict raises :class:`InvalidVerdict` with a problem the judge can be told. Pure.
+an invalid verdict raises :class:`InvalidVerdict` with a problem the judge can be told.
+
+A verdict that picks candidate ``k`` but states a different answer contradicts itself (a small
+judge often names the right number and points at the wrong line). By default such a verdict is
+refused (:class:`Contradiction`, asked again); it can instead be read by its choice or by its
+stated answer. An empty ``answer`` with a choice states nothing and contradicts nothing. Pure.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,8 +26,15 @@ from lmteams.consensus.answers import Answer, Extractor, first_json_object
 EXCERPT_CHARS = 200
 
 
+ContradictionRule = Literal["refuse", "choice", "answer"]
+
+
 class InvalidVerdict(ValueError):
     """The judge's reply is not a valid verdict; the message says why (and is shown to it)."""
+
+
+class Contradiction(InvalidVerdict):
+    """The verdict picks one candidate and states another answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +102,7 @@ def judge_prompt(ballot: Ballot) -> str:
         "Decide which candidate answers the question correctly. Check the question yourself.",
         'Reply with JSON only: {"choice": <number of the correct candidate, or 0 if none is '
         'correct>, "answer": "<the correct final answer>"}',
+        'If you choose a candidate, "answer" must be that candidate\'s answer.',
     ]
     return "\n".join(lines)
 
@@ -100,8 +114,41 @@ def retry_prompt(problem: str, size: int) -> str:
     )
 
 
-def parse_verdict(reply: str, ballot: Ballot, extractor: Extractor) -> Verdict:
-    """Validate the judge's reply against the ballot; raise :class:`InvalidVerdict` if wrong."""
+_NUMERIC = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def consistent(stated: Answer, chosen: Answer) -> bool:
+    """Whether a stated answer agrees with the chosen candidate's: equal keys, or (for text,
+    never numbers) one's words appearing whole inside the other's ("jupiter" in "the largest
+    planet is jupiter")."""
+    if stated.key == chosen.key:
+        return True
+    if _NUMERIC.fullmatch(stated.key) or _NUMERIC.fullmatch(chosen.key):
+        return False
+    short, long = sorted((stated.key, chosen.key), key=len)
+    return bool(short) and re.search(rf"(?<!\w){re.escape(short)}(?!\w)", long) is not None
+
+
+def _stated(data: dict[str, Any], extractor: Extractor) -> tuple[object, Answer | None]:
+    raw = data.get("answer")
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float) or not str(raw).strip():
+        return raw, None
+    answer = extractor(f"Answer: {raw}")
+    return raw, None if answer.empty else answer
+
+
+def parse_verdict(
+    reply: str,
+    ballot: Ballot,
+    extractor: Extractor,
+    contradiction: ContradictionRule = "refuse",
+) -> Verdict:
+    """Validate the judge's reply against the ballot; raise :class:`InvalidVerdict` if wrong.
+
+    ``contradiction`` says what a pick whose stated answer differs from the picked candidate
+    means: ``refuse`` raises :class:`Contradiction`, ``choice`` trusts the pick, ``answer``
+    trusts the stated answer (as if the choice were 0).
+    """
     data = first_json_object(reply)
     if not isinstance(data, dict):
         raise InvalidVerdict("the reply is not a JSON object")
@@ -114,15 +161,25 @@ def parse_verdict(reply: str, ballot: Ballot, extractor: Extractor) -> Verdict:
         raise InvalidVerdict(f'"choice" must be an integer, got {choice!r}')
     if not 0 <= choice <= ballot.size:
         raise InvalidVerdict(f'"choice" must be between 0 and {ballot.size}, got {choice}')
+    raw, stated = _stated(data, extractor)
     if choice > 0:
         picked = ballot.shown[choice - 1]
-        return Verdict("pick", picked.answer, choice, picked.supporters)
-    raw = data.get("answer")
-    if not isinstance(raw, str | int | float) or not str(raw).strip():
-        raise InvalidVerdict('"choice" is 0 but "answer" gives no answer of the judge\'s own')
-    answer = extractor(f"Answer: {raw}")
-    if answer.empty:
+        if stated is None or contradiction == "choice" or consistent(stated, picked.answer):
+            return Verdict("pick", picked.answer, choice, picked.supporters)
+        if contradiction == "refuse":
+            other = next(
+                (i for i, c in enumerate(ballot.shown, 1) if consistent(stated, c.answer)), None
+            )
+            where = f", which is candidate {other}" if other is not None else ""
+            raise Contradiction(
+                f'"choice" {choice} is {picked.answer.text!r} but "answer" says {raw!r}{where}; '
+                "make them agree"
+            )
+    if stated is None:
+        if not isinstance(raw, str | int | float) or not str(raw).strip():
+            raise InvalidVerdict('"choice" is 0 but "answer" gives no answer of the judge\'s own')
         raise InvalidVerdict(f'"answer" {raw!r} states no usable answer')
+    answer = stated
     for candidate in ballot.shown:  # a "new" answer equal to a candidate is that candidate
         if candidate.answer.key == answer.key:
             return Verdict("synthesize", candidate.answer, 0, candidate.supporters)

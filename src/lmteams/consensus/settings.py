@@ -6,6 +6,8 @@
       similarity: tokens       # group free-text answers: exact | edit | tokens | embedding
       rounds: 2                # debate revision rounds
       faults: 1                # quorum: tolerated faulty nodes (default: as many as n allows)
+      coders: [coder]          # program / gentest: the nodes that write code
+      route_width: 2           # routed: nodes per wave, the kind's best first
 
 Validated once, with the team (node and model names must exist). Pure: no I/O.
 """
@@ -39,6 +41,11 @@ class ConsensusSpec(BaseModel):
     judge: str | None = Field(None, description="Judge / aggregator node for judge and moa.")
     judge_retries: int = Field(1, ge=0, le=5, description="Retries after an invalid verdict.")
     judge_max_tokens: int = Field(96, ge=16, le=4096)
+    judge_contradiction: Literal["refuse", "choice", "answer"] = Field(
+        "refuse",
+        description="A verdict whose choice and stated answer differ: refused and asked again "
+        "(counts as a retry), read by its choice, or read by its answer.",
+    )
     rounds: int = Field(2, ge=0, le=20, description="Debate revision rounds after the first.")
     layers: int = Field(2, ge=1, le=8, description="Mixture-of-agents proposer layers.")
     faults: int | None = Field(None, ge=0, le=1000, description="Quorum: faulty nodes (f).")
@@ -52,6 +59,40 @@ class ConsensusSpec(BaseModel):
     node: str | None = Field(None, description="The node for single and greedy.")
     history: int = Field(5000, ge=10, le=1_000_000, description="Learned: questions kept.")
     seed: int = Field(0, description="Seeds the judge's shuffle.")
+    coders: tuple[str, ...] = Field(
+        (),
+        description="Program / gentest: the nodes that write code (default: nodes whose role "
+        "or skills name code, else every node on a model backend).",
+    )
+    program_retries: int = Field(
+        1, ge=0, le=5, description="Program: times a failed program is sent back to be fixed."
+    )
+    run_time_limit_s: float = Field(
+        10.0, gt=0, le=600, description="Program / gentest: wall-clock limit of each run."
+    )
+    candidates: int | None = Field(
+        None, ge=1, le=64, description="Gentest: candidate programs (default: one per coder)."
+    )
+    test_inputs: int = Field(
+        5, ge=0, le=50, description="Gentest: inputs the team writes to compare candidates."
+    )
+    route_width: int = Field(
+        2, ge=1, le=4096, description="Routed: nodes per wave (the first: the kind's best)."
+    )
+    route_min_labels: int = Field(
+        5,
+        ge=0,
+        le=100_000,
+        description="Routed: labeled answers of a kind a node needs before it is routed; "
+        "until then every node answers that kind.",
+    )
+    route_margin: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Routed: nodes this close to the best accuracy count as equally good "
+        "(the cheapest of them is asked first).",
+    )
 
     @field_validator("strategy")
     @classmethod
@@ -67,6 +108,12 @@ class ConsensusSpec(BaseModel):
             if value is not None and value not in nodes:
                 raise ConfigError(
                     f"unknown node {value!r}; team has: {', '.join(nodes)}", field=prefix + field
+                )
+        for coder in self.coders:
+            if coder not in nodes:
+                raise ConfigError(
+                    f"unknown node {coder!r}; team has: {', '.join(nodes)}",
+                    field=prefix + "coders",
                 )
         for model in (self.embedding_model, *self.tiers):
             if model is not None and model not in models:

@@ -13,7 +13,7 @@ from lmteams.ask import AskResult, ProgressCallback
 from lmteams.consensus.answers import Extractor
 from lmteams.consensus.catalog import STRATEGIES, check_strategy
 from lmteams.consensus.settings import ConsensusSpec
-from lmteams.strategies import adaptive, debate, judge, learned, voting
+from lmteams.strategies import adaptive, debate, gentest, judge, learned, program, routed, voting
 from lmteams.strategies.base import Context, FirstAnswers
 from lmteams.strategies.embeddings import Embedder
 from lmteams.team import Team
@@ -32,6 +32,9 @@ RUNNERS: dict[str, Strategy] = {
     "learned": learned.learned,
     "adaptive": adaptive.adaptive,
     "cascade": adaptive.cascade,
+    "program": program.program,
+    "gentest": gentest.gentest,
+    "routed": routed.routed,
     "single": voting.single,
     "greedy": voting.greedy,
 }

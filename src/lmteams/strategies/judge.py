@@ -2,9 +2,11 @@
 
 The judge sees the distinct candidate answers in a seeded shuffled order and must return a
 JSON verdict (constrained by a JSON schema where its backend supports that). An invalid verdict
-is sent back with the problem, up to ``judge_retries`` times; after that, or if the judge's
-call fails, the candidates' majority is used and the result says so (``decided_by`` starts
-with "judge fallback"). Every attempt is logged as a ``judge_verdict`` event.
+(with ``judge_contradiction: refuse``, also one whose choice contradicts its stated answer) is
+sent back with the problem, up to ``judge_retries`` times; after that, or if the judge's call
+fails, the candidates' majority is used and the result says so (``decided_by`` starts with
+"judge fallback"). Every attempt is logged as a ``judge_verdict`` event; a refused
+contradiction is marked ``refused: "contradiction"`` there.
 """
 
 from __future__ import annotations
@@ -80,9 +82,11 @@ async def ask_judge(
             ctx.team.event("judge_verdict", {**record, "valid": False}, node=judge)
             return None, attempts  # a failed call is not worth a retry with feedback
         try:
-            verdict = rules.parse_verdict(text, ballot, ctx.extract)
+            verdict = rules.parse_verdict(text, ballot, ctx.extract, settings.judge_contradiction)
         except rules.InvalidVerdict as exc:
             record["problem"] = str(exc)
+            if isinstance(exc, rules.Contradiction):
+                record["refused"] = "contradiction"
             attempts.append(record)
             ctx.team.event("judge_verdict", {**record, "valid": False}, node=judge)
             chat = [
@@ -112,6 +116,7 @@ async def judge(ctx: Context) -> AskResult:
         "judge": judge_node,
         "shown": [c.answer.text for c in ballot.shown],
         "attempts": len(attempts),
+        "contradictions": sum(a.get("refused") == "contradiction" for a in attempts),
     }
     if verdict is None:
         problem = attempts[-1].get("problem", "no verdict") if attempts else "no verdict"

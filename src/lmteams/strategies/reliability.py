@@ -3,8 +3,10 @@
 Tables (migration ``003_consensus_reliability``): ``answer_history`` (each node's answer key to
 each past question), ``answer_labels`` (true answers, from evaluation data or a user),
 ``node_reliability`` (the latest Dawid-Skene estimate, shown by ``lmteams nodes``) and
-``meta_models`` (the trained meta-model, as JSON). Questions are identified by a hash of their
-normalized text, so asking a question again updates its row instead of adding one.
+``meta_models`` (the trained meta-model, as JSON); and (migration ``004_question_kinds``)
+``question_kinds``, each recorded question's kind, from which :meth:`ReliabilityBook.kind_table`
+counts each node's labeled answers per kind for routing. Questions are identified by a hash of
+their normalized text, so asking a question again updates its row instead of adding one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import ValidationError
 
 from lmteams.consensus.answers import normalize_text
 from lmteams.consensus.dawid_skene import Reliability
+from lmteams.consensus.kinds import KindTable, classify
 from lmteams.consensus.meta import LogisticModel
 from lmteams.state.store import EventStore
 
@@ -45,7 +48,26 @@ class ReliabilityBook:
                 "(team, question_id, node, answer_key, run_id, created_at) VALUES (?,?,?,?,?,?)",
                 rows,
             )
+            self.store.execute(
+                "INSERT OR IGNORE INTO question_kinds(team, question_id, kind, created_at) "
+                "VALUES (?,?,?,?)",
+                (self.team, qid, classify(question), now),
+            )
         return qid
+
+    def kind_table(self) -> KindTable:
+        """Each node's labeled answers per question kind: (right, answered)."""
+        rows = self.store.query(
+            "SELECT h.node, k.kind, SUM(h.answer_key = l.answer_key), COUNT(*) "
+            "FROM answer_history h "
+            "JOIN answer_labels l ON l.team = h.team AND l.question_id = h.question_id "
+            "JOIN question_kinds k ON k.team = h.team AND k.question_id = h.question_id "
+            "WHERE h.team = ? GROUP BY h.node, k.kind",
+            (self.team,),
+        )
+        return KindTable(
+            {(node, kind): (int(right), int(seen)) for node, kind, right, seen in rows}
+        )
 
     def label(self, question: str, answer_key: str, source: str = "user") -> None:
         """Record the true answer (its normalized key) to ``question``."""
