@@ -89,9 +89,12 @@ async def test_cancellation_kills_the_process() -> None:
         await task
 
 
-async def test_output_is_capped() -> None:
-    result = await run_python("print('x' * 100000)", output_limit_bytes=1000)
-    assert len(result.stdout) == 1000
+async def test_output_is_capped_keeping_head_and_tail() -> None:
+    result = await run_python("print('a' * 50000 + 'z' * 50000)", output_limit_bytes=1000)
+    assert len(result.stdout) <= 1000
+    assert result.stdout.startswith("a" * 400) and result.stdout.endswith("z" * 400 + "\n")
+    assert "bytes cut ...]" in result.stdout
+    assert result.output_cut_bytes > 98000
 
 
 @pytest.mark.skipif(not process_isolation_available(), reason="no process namespaces here")

@@ -6,6 +6,7 @@
     ├── RunNotFound                  no run with that id in the event log
     ├── RuntimeClosed                a runtime was used after it stopped
     ├── BudgetExceeded               a run hit its token or cost budget
+    ├── SandboxUnavailable           model code would run without the isolation it requires
     └── ModelError                   a model (or tool) call failed
         ├── TransientModelError      worth retrying
         │   ├── ModelTimeout
@@ -51,6 +52,10 @@ class RuntimeClosed(LMTeamsError):
 
 class BudgetExceeded(LMTeamsError):
     """A run reached its token or cost budget and stopped cleanly."""
+
+
+class SandboxUnavailable(LMTeamsError):
+    """The sandbox cannot isolate model-written code here and isolation is required."""
 
 
 class ModelError(LMTeamsError):

@@ -1,19 +1,39 @@
 """Run untrusted programs (model-written code, task checks) in a constrained subprocess.
 
-Each run gets a fresh temporary directory (a copy of a workspace, plus any files given), a
-minimal environment with no API keys or other secrets, resource limits (address space, CPU
-time, file size) and, where the platform allows it, namespaces of its own: no network (a new
-network namespace whose only interface is a loopback that is down) and its own process tree
-with its own /proc, so it cannot read the coordinator's environment (API keys) through
-/proc/<pid>/environ. A wall-clock time limit kills the whole process group. Model-written code
-never runs in the coordinator's process. It can still read files the user can read.
+Each run gets a fresh temporary work folder (a copy of a workspace, plus any files given), a
+minimal environment with no API keys or other secrets, and resource limits (address space, CPU
+time, file size, processes). Where Linux namespaces can be had (as root or as a plain user),
+:mod:`lmteams.sandbox_launch` puts the program in namespaces of its own:
+
+* files: every mount read-only; the home folder, /tmp, /var/tmp, the event log's folder and the
+  workspace's ``.lmteams`` folder hidden under empty tmpfs mounts (the interpreter and venv
+  bound back read-only); the work folder the only writable place (plus a private, empty
+  /dev/shm, for semaphores); the program runs as an unprivileged user, not as root;
+* processes: its own pid namespace and /proc (other processes and their environments, API keys
+  included, are invisible), and ``max_processes`` enforced per sandbox (a fork bomb stops at
+  the cap; plain ``RLIMIT_NPROC`` is not enforced for root, the user namespace makes it so);
+* network: a network namespace whose only interface is a loopback that is down.
+
+What is missing is probed once and cached. With ``isolation: required`` (the default) a run
+that cannot have all of it raises :class:`~lmteams.errors.SandboxUnavailable` before the
+program starts; with ``best_effort`` it runs with what there is, says what is missing on the
+first line of its stderr and in :attr:`SandboxResult.missing`, and logs a warning.
+
+Output is read as it comes and at most ``output_limit_bytes`` of each stream is kept: its head
+and its tail, with a ``[... N bytes cut ...]`` line between them; the rest is counted, never
+buffered. A wall-clock time limit kills the whole process tree; what was printed before it is
+kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
+import json
+import logging
 import os
+import pwd
 import resource
 import shutil
 import signal
@@ -24,10 +44,20 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lmteams.errors import SandboxUnavailable
+
+logger = logging.getLogger(__name__)
+
 SAFE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ")
+LAUNCHER = Path(__file__).with_name("sandbox_launch.py")
+SANDBOX_UID = 65534  # the unprivileged uid sandboxed programs run as when lmteams runs as root
+INNER_UID = 1000  # the uid a program sees inside, when lmteams runs as root
+DRAIN_S = 2.0  # after a kill, how long to wait for the last output of escaped children
+_CHUNK = 65536
 
 
 class SandboxLimits(BaseModel):
@@ -37,8 +67,41 @@ class SandboxLimits(BaseModel):
 
     time_limit_s: float = Field(30.0, gt=0, le=3600)
     memory_mb: int = Field(1024, ge=16, le=65536)
-    output_limit_bytes: int = Field(64_000, ge=256, le=16_000_000)
+    output_limit_bytes: int = Field(
+        64_000, ge=256, le=16_000_000, description="Kept of each of stdout and stderr."
+    )
+    max_processes: int = Field(
+        128, ge=1, le=4096, description="Processes and threads the program may have at once."
+    )
     network: bool = Field(False, description="Allow network access (off by default).")
+    isolation: Literal["required", "best_effort"] = Field(
+        "required",
+        description="required: refuse to run where the sandbox cannot isolate the program; "
+        "best_effort: run with what isolation there is and say what is missing.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Isolation:
+    """What a sandboxed program is shut off from (each True where it is)."""
+
+    network: bool = False
+    processes: bool = False
+    files: bool = False
+    process_limit: bool = False
+
+    def missing(self, *, network_allowed: bool = False) -> tuple[str, ...]:
+        """What is missing, one phrase each, in a fixed order."""
+        gaps = []
+        if not self.files:
+            gaps.append("files (it can write where this user can and read the home folder)")
+        if not self.processes:
+            gaps.append("processes (it can see other processes and their environments)")
+        if not self.process_limit:
+            gaps.append("process limit (a fork bomb runs until the time limit)")
+        if not self.network and not network_allowed:
+            gaps.append("network")
+        return tuple(gaps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +113,19 @@ class SandboxResult:
     timed_out: bool
     network_isolated: bool
     process_isolated: bool = False
+    files_isolated: bool = False
+    process_limited: bool = False
+    missing: tuple[str, ...] = ()
+    output_cut_bytes: int = 0
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
+
+    @property
+    def isolation_note(self) -> str:
+        """``full``, or ``weak: <what is missing>``: what logs record of the run's sandbox."""
+        return "weak: " + "; ".join(self.missing) if self.missing else "full"
 
     def summary(self, limit: int = 2000) -> str:
         """What a node is shown when its check fails: the tail of the output."""
@@ -62,12 +134,17 @@ class SandboxResult:
         return f"{status}\n{text[-limit:]}"
 
 
+# -- probing what this machine allows -----------------------------------------------------------
+
 _PID_FLAGS = ["-p", "-f", "--mount-proc", "--kill-child"]
 
 
 @functools.cache
 def _namespace_flags(network: bool, pids: bool) -> tuple[str, ...] | None:
-    """``unshare`` flags giving the wanted namespaces, or None where that does not work here."""
+    """``unshare`` flags giving the wanted namespaces, or None where that does not work here.
+
+    The fallback where the launcher cannot run: no file isolation, no process limit.
+    """
     unshare = shutil.which("unshare")
     if unshare is None or not sys.platform.startswith("linux") or not (network or pids):
         return None
@@ -84,23 +161,144 @@ def _namespace_flags(network: bool, pids: bool) -> tuple[str, ...] | None:
     return None
 
 
+@functools.cache
+def _launcher_problem(isolate_network: bool) -> str | None:
+    """Why the launcher cannot isolate a program here, or None when it can (probed once)."""
+    if not sys.platform.startswith("linux"):
+        return f"namespaces need Linux (this is {sys.platform})"
+    true = shutil.which("true") or "/bin/true"
+    with tempfile.TemporaryDirectory(prefix="lmteams-sandbox-probe-") as tmp:
+        root = Path(tmp)
+        _own(root)
+        setup = _launch_setup([true], root, SandboxLimits(), isolate_network, hide=())
+        try:
+            probe = subprocess.run(
+                _launcher_argv(setup), capture_output=True, timeout=30, cwd=root, env={}
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"the launcher did not run: {exc}"
+    if probe.returncode == 0:
+        return None
+    lines = probe.stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else f"the launcher exited with {probe.returncode}"
+
+
+def sandbox_isolation(*, network_allowed: bool = False) -> tuple[Isolation, str | None]:
+    """(the isolation a sandboxed program gets here, why the launcher cannot run or None)."""
+    problem = _launcher_problem(not network_allowed)
+    if problem is None:
+        return Isolation(not network_allowed, True, True, True), None
+    for network, pids in ((not network_allowed, True), (not network_allowed, False), (False, True)):
+        if _namespace_flags(network, pids) is not None:
+            return Isolation(network=network, processes=pids), problem
+    return Isolation(), problem
+
+
 def network_isolation_available() -> bool:
     """Whether a sandboxed program can get a network namespace of its own here."""
-    return _namespace_flags(True, False) is not None
+    return sandbox_isolation()[0].network
 
 
 def process_isolation_available() -> bool:
     """Whether a sandboxed program can get its own process namespace and /proc here."""
-    return _namespace_flags(False, True) is not None
+    return sandbox_isolation()[0].processes
 
 
-def _isolation(network_allowed: bool) -> tuple[list[str], bool, bool]:
-    """(unshare flags, network isolated, processes isolated): the most isolation available."""
-    for network, pids in ((not network_allowed, True), (not network_allowed, False), (False, True)):
-        flags = _namespace_flags(network, pids)
-        if flags is not None:
-            return list(flags), network, pids
-    return [], False, False
+def require_isolation(limits: SandboxLimits) -> Isolation:
+    """The isolation programs run under ``limits`` get here; raises SandboxUnavailable when
+    some is missing and ``limits.isolation`` is ``required``. Call it before a run starts."""
+    isolation, problem = sandbox_isolation(network_allowed=limits.network)
+    missing = isolation.missing(network_allowed=limits.network)
+    if missing and limits.isolation == "required":
+        raise SandboxUnavailable(
+            "the sandbox cannot isolate model-written code here (missing: "
+            + ", ".join(m.split(" (")[0] for m in missing)
+            + (f"; {problem}" if problem else "")
+            + "); set sandbox isolation: best_effort to run it anyway"
+        )
+    return isolation
+
+
+# -- the launcher's setup -----------------------------------------------------------------------
+
+
+def _home_folders() -> set[str]:
+    homes = {os.environ.get("HOME", ""), os.path.expanduser("~")}
+    try:
+        homes.add(pwd.getpwuid(os.geteuid()).pw_dir)
+    except KeyError:
+        pass
+    return {h for h in homes if h and h != "/"}
+
+
+def hidden_folders(extra: Sequence[Path] = ()) -> list[str]:
+    """Folders a sandboxed program must not see: homes, temporary folders, event logs."""
+    folders = _home_folders() | {"/tmp", "/var/tmp", "/dev/shm", "/run/user", tempfile.gettempdir()}
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        folders.add(os.environ["XDG_RUNTIME_DIR"])
+    if os.environ.get("LMTEAMS_DB"):
+        folders.add(str(Path(os.environ["LMTEAMS_DB"]).parent))
+    folders.add(str(Path.cwd() / ".lmteams"))
+    folders.update(str(p) for p in extra)
+    resolved = {os.path.realpath(f) for f in folders}
+    return sorted(f for f in resolved if f != "/")
+
+
+def _kept_folders(hide: Sequence[str]) -> list[str]:
+    """This interpreter and its packages: bound back, read-only, where a hidden folder covers
+    them. A folder that would uncover a hidden one (a home on sys.path) is not kept."""
+    candidates = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+        *(p for p in sys.path if p and os.path.isdir(p)),
+    }
+    kept = set()
+    for path in {os.path.realpath(c) for c in candidates}:
+        if not any(h == path or h.startswith(path.rstrip("/") + "/") for h in hide):
+            kept.add(path)
+    return sorted(kept)
+
+
+def _launch_setup(
+    argv: Sequence[str],
+    root: Path,
+    limits: SandboxLimits,
+    isolate_network: bool,
+    *,
+    hide: Sequence[Path],
+) -> dict[str, object]:
+    hidden = hidden_folders(hide)
+    return {
+        "argv": list(argv),
+        "workdir": str(root.resolve()),
+        "hide": hidden,
+        "scratch": ["/dev/shm"],
+        "keep": _kept_folders(hidden),
+        "isolate_network": isolate_network,
+        "max_processes": limits.max_processes,
+        "outer_uid": SANDBOX_UID,
+        "inner_uid": INNER_UID if os.geteuid() == 0 else os.geteuid(),
+    }
+
+
+def _launcher_argv(setup: Mapping[str, object]) -> list[str]:
+    return [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(setup)]
+
+
+def _own(root: Path) -> None:
+    """As root, hand the work folder to the sandbox's uid: the only place it may write."""
+    if os.geteuid() != 0:
+        return
+    os.chown(root, SANDBOX_UID, SANDBOX_UID)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
+
+
+# -- running ------------------------------------------------------------------------------------
 
 
 def minimal_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -121,7 +319,8 @@ def minimal_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str,
 
 
 def _limit_resources(limits: SandboxLimits) -> None:
-    """Runs in the child between fork and exec."""
+    """Runs in the child between fork and exec (RLIMIT_NPROC is set by the launcher: set here,
+    it would count every process of this user, not the sandbox's)."""
     os.setsid()
     memory = limits.memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -141,7 +340,7 @@ def _copy_tree(source: Path, target: Path) -> None:
             shutil.copy2(item, target / item.name)
 
 
-def _prepare(root: Path, workdir: Path | None, files: Mapping[str, str]) -> None:
+def _prepare(root: Path, workdir: Path | None, files: Mapping[str, str], own: bool) -> None:
     if workdir is not None:
         _copy_tree(workdir, root)
     resolved_root = root.resolve()
@@ -151,6 +350,68 @@ def _prepare(root: Path, workdir: Path | None, files: Mapping[str, str]) -> None
             raise ValueError(f"sandbox file {name!r} escapes the sandbox directory")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
+    if own:
+        _own(root)
+
+
+class CappedOutput:
+    """One output stream, kept up to ``cap`` bytes: its head and its tail; the middle is
+    counted and dropped as it arrives, so memory stays near ``cap`` whatever is printed."""
+
+    __slots__ = ("head", "head_cap", "tail", "tail_cap", "tail_len", "total")
+
+    def __init__(self, cap: int) -> None:
+        self.head_cap = cap // 2
+        self.tail_cap = cap - self.head_cap
+        self.head = bytearray()
+        self.tail: collections.deque[bytes] = collections.deque()
+        self.tail_len = 0
+        self.total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.head_cap - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if not chunk:
+            return
+        self.tail.append(chunk)
+        self.tail_len += len(chunk)
+        while self.tail_len - len(self.tail[0]) >= self.tail_cap:
+            self.tail_len -= len(self.tail.popleft())
+
+    @property
+    def cut_bytes(self) -> int:
+        return max(0, self.total - self.head_cap - self.tail_cap)
+
+    def value(self) -> bytes:
+        """What is kept: at most ``cap`` bytes, the cut marked by one line."""
+        tail = b"".join(self.tail)
+        if not self.cut_bytes:
+            return bytes(self.head) + tail
+        room = self.tail_cap - len(f"\n[... {self.total} bytes cut ...]\n")
+        tail = tail[-room:] if room > 0 else b""
+        cut = self.total - len(self.head) - len(tail)
+        return bytes(self.head) + f"\n[... {cut} bytes cut ...]\n".encode() + tail
+
+
+async def _pump(stream: asyncio.StreamReader | None, sink: CappedOutput) -> None:
+    if stream is None:
+        return
+    while chunk := await stream.read(_CHUNK):
+        sink.feed(chunk)
+
+
+async def _feed(stream: asyncio.StreamWriter | None, data: bytes) -> None:
+    if stream is None:
+        return
+    try:
+        stream.write(data)
+        await stream.drain()
+        stream.close()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the program stopped reading; what it did not read does not matter
 
 
 async def run_sandboxed(
@@ -161,20 +422,31 @@ async def run_sandboxed(
     stdin: str | None = None,
     limits: SandboxLimits | None = None,
     env: Mapping[str, str] | None = None,
+    hide: Sequence[Path] = (),
 ) -> SandboxResult:
     """Run ``argv`` in a fresh copy of ``workdir`` (plus ``files``) under ``limits``.
 
-    Cancelling the caller kills the process group. ``env`` adds variables to the minimal
-    environment; nothing of this process's environment leaks in except PATH and locale.
+    ``hide`` adds folders the program must not see (an event log's folder). Raises
+    SandboxUnavailable, before anything runs, where isolation is missing and required.
+    The time limit applies to the whole run; cancelling the caller kills the process tree.
+    ``env`` adds variables to the minimal environment; nothing of this process's environment
+    leaks in except PATH and locale.
     """
     limits = limits or SandboxLimits()
-    flags, net_isolated, pid_isolated = _isolation(limits.network)
+    isolation = require_isolation(limits)
+    missing = isolation.missing(network_allowed=limits.network)
+    if missing:
+        logger.warning("sandbox with weak isolation, missing: %s", "; ".join(missing))
     with tempfile.TemporaryDirectory(prefix="lmteams-sandbox-") as tmp:
         root = Path(tmp)
-        await asyncio.to_thread(_prepare, root, workdir, files or {})
-        command = list(argv)
-        if flags:
-            command = [shutil.which("unshare") or "unshare", *flags, *command]
+        await asyncio.to_thread(_prepare, root, workdir, files or {}, isolation.files)
+        if isolation.files:
+            setup = _launch_setup(argv, root, limits, isolation.network, hide=hide)
+            command = _launcher_argv(setup)
+        else:
+            flags = _namespace_flags(isolation.network, isolation.processes) or ()
+            unshare = [shutil.which("unshare") or "unshare", *flags] if flags else []
+            command = [*unshare, *argv]
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(
             *command,
@@ -185,30 +457,57 @@ async def run_sandboxed(
             stderr=asyncio.subprocess.PIPE,
             preexec_fn=functools.partial(_limit_resources, limits),
         )
+        out = CappedOutput(limits.output_limit_bytes)
+        err = CappedOutput(limits.output_limit_bytes)
+        if missing:
+            err.feed(f"lmteams sandbox: weak isolation, missing: {'; '.join(missing)}\n".encode())
         timed_out = False
         try:
             async with asyncio.timeout(limits.time_limit_s):
-                out, err = await process.communicate(stdin.encode() if stdin is not None else None)
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(_pump(process.stdout, out))
+                    group.create_task(_pump(process.stderr, err))
+                    if stdin is not None:
+                        group.create_task(_feed(process.stdin, stdin.encode()))
+                    group.create_task(process.wait())
         except TimeoutError:
             timed_out = True
             _kill_group(process.pid)
-            out, err = await process.communicate()
+            await _drain(process, out, err)
         except BaseException:
             _kill_group(process.pid)
             await process.wait()
             raise
         finally:
             _kill_group(process.pid)  # leftover children of a finished program
-        cap = limits.output_limit_bytes
         return SandboxResult(
             returncode=None if timed_out else process.returncode,
-            stdout=out[:cap].decode(errors="replace"),
-            stderr=err[:cap].decode(errors="replace"),
+            stdout=out.value().decode(errors="replace"),
+            stderr=err.value().decode(errors="replace"),
             duration_s=time.monotonic() - started,
             timed_out=timed_out,
-            network_isolated=net_isolated,
-            process_isolated=pid_isolated,
+            network_isolated=isolation.network,
+            process_isolated=isolation.processes,
+            files_isolated=isolation.files,
+            process_limited=isolation.process_limit,
+            missing=missing,
+            output_cut_bytes=out.cut_bytes + err.cut_bytes,
         )
+
+
+async def _drain(process: asyncio.subprocess.Process, out: CappedOutput, err: CappedOutput) -> None:
+    """After a kill: the output still in the pipes, unless a child that escaped the kill holds
+    them open past DRAIN_S."""
+    try:
+        async with asyncio.timeout(DRAIN_S):
+            async with asyncio.TaskGroup() as group:
+                group.create_task(_pump(process.stdout, out))
+                group.create_task(_pump(process.stderr, err))
+                group.create_task(process.wait())
+    except TimeoutError:
+        pass
+    if process.returncode is None:
+        await process.wait()
 
 
 def _kill_group(pid: int) -> None:

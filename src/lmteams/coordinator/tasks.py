@@ -12,12 +12,13 @@ import asyncio
 import os
 import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from lmteams.errors import BudgetExceeded, ModelError
-from lmteams.sandbox import SandboxResult, run_sandboxed
+from lmteams.sandbox import SandboxResult, require_isolation, run_sandboxed
 from lmteams.scheduling.project import ProjectSpec, TaskSpec
 from lmteams.scheduling.prompts import extract_files, task_prompt
 from lmteams.state.workspace import Workspace
@@ -68,6 +69,13 @@ class TaskRunner:
         self.checks_failed = 0
         self._dirty: set[str] = set()
         self._writer: asyncio.Future[None] | None = None
+        if any(project.check_for(t) for t in project.tasks):
+            # Refuse (SandboxUnavailable) before any model-written code runs, or log the gaps.
+            missing = require_isolation(project.sandbox).missing(
+                network_allowed=project.sandbox.network
+            )
+            if missing:
+                team.event("sandbox_weak", {"missing": list(missing)})
 
     def now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -244,7 +252,9 @@ class TaskRunner:
         if key in self.log.checks:
             return self.log.checks[key]
         await self.sync_workdir()
-        result = await run_check(command, self.workdir, self.project)
+        log_folder = self.team.store.path.parent
+        hide = [log_folder] if str(self.team.store.path) != ":memory:" else []
+        result = await run_check(command, self.workdir, self.project, hide=hide)
         self.checks_run += 1
         if not result.ok:
             self.checks_failed += 1
@@ -256,6 +266,7 @@ class TaskRunner:
             "timed_out": result.timed_out,
             "duration_s": round(result.duration_s, 4),
             "summary": result.summary(1500),
+            "sandbox": result.isolation_note,
         }
         self.team.event("check_run", record, node=node)
         self.log.checks[key] = record
@@ -272,12 +283,15 @@ def _write_files(root: Path, files: dict[str, str]) -> None:
         target.write_text(content)
 
 
-async def run_check(command: str, workdir: Path, project: ProjectSpec) -> SandboxResult:
+async def run_check(
+    command: str, workdir: Path, project: ProjectSpec, *, hide: Sequence[Path] = ()
+) -> SandboxResult:
     """Run a check command in the sandbox, on a copy of the workspace.
 
     ``python`` in the command is this interpreter (so checks see the same Python as lmteams).
+    ``hide`` adds folders the check must not see (the event log's).
     """
     interpreter_dir = str(Path(sys.executable).parent)
     env = {"PATH": interpreter_dir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin")}
     argv = ["/bin/sh", "-c", command.replace("{python}", shlex.quote(sys.executable))]
-    return await run_sandboxed(argv, workdir=workdir, limits=project.sandbox, env=env)
+    return await run_sandboxed(argv, workdir=workdir, limits=project.sandbox, env=env, hide=hide)
