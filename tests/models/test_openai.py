@@ -91,7 +91,7 @@ async def test_completes_through_a_real_openai_compatible_server(server: str) ->
 
 async def test_key_from_environment(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_KEY", KEY)
-    backend = OpenAIBackend(OpenAIOptions(base_url=server, api_key_env="MY_KEY"))
+    backend = OpenAIBackend(OpenAIOptions(base_url=server, api_key_env="MY_KEY", model="smollm2"))
     await backend.check_ready()
     completion = await backend.complete([ChatMessage("user", "Hi")], Sampling(max_tokens=4))
     assert completion.usage.completion_tokens > 0

@@ -116,7 +116,10 @@ def serve_model_command(
     )
     key, alias = embedded_model(model, team, parallel)
     console = Console()
-    Console(stderr=True).print(f"loading {alias} ...", highlight=False)
+
+    def loading(url: str) -> None:
+        # No URL yet: whoever scrapes the output for one must find it only once it answers.
+        Console(stderr=True).print(f"loading {alias} ...", highlight=False)
 
     def ready(url: str) -> None:
         console.print(
@@ -137,6 +140,7 @@ def serve_model_command(
                 port=port,
                 api_key=SecretStr(api_key) if api_key else None,
                 on_ready=ready,
+                on_loading=loading,
             )
         )
     except LMTeamsError as exc:

@@ -101,7 +101,7 @@ class ChatRequest(BaseModel):
     @classmethod
     def _not_empty(cls, messages: list[Message]) -> list[Message]:
         if not messages:
-            raise ValueError("messages must contain at least one message")
+            raise ValueError("must contain at least one message")
         return messages
 
 

@@ -118,13 +118,15 @@ async def serve(
     port: int = 0,
     api_key: SecretStr | None = None,
     on_ready: Callable[[str], None] = lambda url: None,
+    on_loading: Callable[[str], None] = lambda url: None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve ``handler`` behind the front until ``stop`` is set (default: SIGINT or SIGTERM).
 
-    ``on_ready`` gets the base URL (``http://host:port``, without ``/v1``) once the model is
-    ready and the front has answered a request. A non-loopback ``host`` needs ``api_key``.
-    The handler is closed on the way out, whatever ends the serving.
+    ``on_loading`` gets the base URL (``http://host:port``, without ``/v1``) once the port is
+    bound, ``on_ready`` once the model is ready and the front has answered a request. A
+    non-loopback ``host`` needs ``api_key``. The handler is closed on the way out, whatever
+    ends the serving. Cancelling the call stops the server the same way.
     """
     if not is_loopback(host) and api_key is None:
         raise ConfigError(
@@ -134,6 +136,7 @@ async def serve(
     own_stop = stop is None
     stop = stop or asyncio.Event()
     try:
+        on_loading(url_of(sock))
         with _stop_on_signals(stop) if own_stop else contextlib.nullcontext():
             ready = asyncio.ensure_future(handler.wait_ready())
             stopped = asyncio.ensure_future(stop.wait())
@@ -143,8 +146,7 @@ async def serve(
                 stopped.cancel()
                 if not ready.done():
                     ready.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await ready
+                    await asyncio.wait({ready})
             if stop.is_set():
                 return
             ready.result()
