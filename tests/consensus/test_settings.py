@@ -14,6 +14,8 @@ def test_catalog() -> None:
     assert parse_strategies("majority, judge,majority,,debate") == ["majority", "judge", "debate"]
     assert check_strategy("quorum") == "quorum"
     assert STRATEGIES["judge"].extra_calls and not STRATEGIES["majority"].extra_calls
+    assert STRATEGIES["program"].extra_calls and STRATEGIES["gentest"].extra_calls
+    assert not STRATEGIES["routed"].extra_calls
     with pytest.raises(ConfigError, match="--consensus: unknown consensus strategy 'vote'"):
         parse_strategies("majority,vote")
     with pytest.raises(ConfigError, match="at least one"):
@@ -35,6 +37,15 @@ def test_team_file_section_is_validated_with_the_team() -> None:
         ({"similarity": "embedding"}, "t.yaml: consensus.embedding_model: similarity: embedding"),
         ({"rounds": -1}, "t.yaml: consensus.rounds"),
         ({"colour": "red"}, "t.yaml: consensus.colour: unknown field"),
+        ({"coders": ["a", "z"]}, "t.yaml: consensus.coders: unknown node 'z'; team has: a, b"),
+        ({"program_retries": 9}, "t.yaml: consensus.program_retries"),
+        ({"run_time_limit_s": 0}, "t.yaml: consensus.run_time_limit_s"),
+        ({"candidates": 0}, "t.yaml: consensus.candidates"),
+        ({"test_inputs": -1}, "t.yaml: consensus.test_inputs"),
+        ({"judge_contradiction": "maybe"}, "t.yaml: consensus.judge_contradiction"),
+        ({"route_width": 0}, "t.yaml: consensus.route_width"),
+        ({"route_min_labels": -1}, "t.yaml: consensus.route_min_labels"),
+        ({"route_margin": 2}, "t.yaml: consensus.route_margin"),
     ],
 )
 def test_bad_sections_name_file_and_field(section: dict[str, object], message: str) -> None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 import json
 
 from lmteams.ask import ask
-from lmteams.config import NodeSpec
+from lmteams.config import NodeSpec, TeamSpec
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.errors import ModelUnavailable
+from lmteams.models.base import ModelBackend
 from lmteams.models.scripted import ScriptedCall
 from lmteams.state.store import EventStore
 from lmteams.strategies.judge import judge_and_candidates
@@ -117,3 +118,72 @@ async def test_json_schema_is_sent_when_the_backend_supports_it(store: EventStor
     finally:
         scripted.ScriptedBackend.can_json_schema = original
     assert sampled and sampled[0]["properties"]["choice"]["enum"] == [0, 1]  # type: ignore[index]
+
+
+def contradicting_judge() -> tuple[TeamSpec, dict[str, ModelBackend], list[list[str]]]:
+    """The judge first picks 42's position but states 41, then gives a consistent verdict."""
+    prompts: list[list[str]] = []
+
+    def script(call: ScriptedCall) -> str:
+        if call.node != "n0":
+            return ANSWERS[call.node or ""]
+        texts = [m.content for m in call.messages if m.role != "system"]
+        prompts.append(texts)
+        position = shown_order(texts[0]).index("42") + 1
+        if len(texts) == 1:
+            return json.dumps({"choice": position, "answer": "41"})
+        return json.dumps({"choice": position, "answer": "42"})
+
+    spec, backends = scripted_team(4, script)
+    nodes = (spec.nodes[0].model_copy(update={"role": "judge"}), *spec.nodes[1:])
+    return spec.model_copy(update={"nodes": nodes}), backends, prompts
+
+
+async def test_a_verdict_contradicting_itself_is_refused_and_asked_again(
+    store: EventStore,
+) -> None:
+    spec, backends, prompts = contradicting_judge()
+    result = await ask(spec, "q", store, backends=backends, consensus="judge")
+    assert result.answer == "42" and result.detail["kind"] == "pick"
+    assert result.detail["attempts"] == 2 and result.detail["contradictions"] == 1
+    assert "but \"answer\" says '41'" in prompts[1][2] and "make them agree" in prompts[1][2]
+    verdicts = store.events(result.run_id, types=["judge_verdict"])
+    assert [e.data.get("refused") for e in verdicts] == ["contradiction", None]
+    assert [e.data["valid"] for e in verdicts] == [False, True]
+
+
+async def test_contradictions_are_bounded_and_can_be_read_by_choice_or_answer(
+    store: EventStore,
+) -> None:
+    spec, backends, _ = contradicting_judge()
+    bounded = await ask(
+        spec,
+        "q",
+        store,
+        backends=backends,
+        consensus="judge",
+        options={"judge_retries": 0},
+    )
+    assert bounded.decided_by.startswith("judge fallback: majority of the candidates")
+    assert "make them agree" in bounded.decided_by and bounded.detail["attempts"] == 1
+    spec, backends, _ = contradicting_judge()
+    by_choice = await ask(
+        spec,
+        "q",
+        store,
+        backends=backends,
+        consensus="judge",
+        options={"judge_contradiction": "choice"},
+    )
+    assert by_choice.answer == "42" and by_choice.detail["attempts"] == 1
+    spec, backends, _ = contradicting_judge()
+    by_answer = await ask(
+        spec,
+        "q",
+        store,
+        backends=backends,
+        consensus="judge",
+        options={"judge_contradiction": "answer"},
+    )
+    assert by_answer.answer == "41" and by_answer.detail["kind"] == "synthesize"
+    assert by_answer.detail["contradictions"] == 0

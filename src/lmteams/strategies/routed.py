@@ -74,6 +74,8 @@ async def routed(ctx: Context) -> AskResult:
             why = f"exploring: {', '.join(unknown)} not yet known on {kind}"
         elif _agreed(decision, answered, settings.route_width):
             why = "the answers agree"
+        elif len(answers) == len(order):
+            why = "every node answered"
         elif settled(votes(answers, weights), remaining):
             why = "the leader cannot be overtaken"
         else:
@@ -82,8 +84,6 @@ async def routed(ctx: Context) -> AskResult:
         ctx.team.event("routed_wave", {**waves[-1], "kind": kind, "stop": bool(why), "why": why})
         if why:
             break
-    if not why:
-        why = "every node answered"
     book.record(
         ctx.question,
         {a.node: a.answer_key or "" for a in answers if a.status == "done"},
