@@ -51,7 +51,7 @@ def test_consensus_json_is_one_object_with_cost(
     tmp_path: Path, team_file: Path, args: list[str], answer: str | None, decided: str
 ) -> None:
     proc = lmteams("ask", "q", "-t", str(team_file), *args, "--json", cwd=tmp_path, env=env())
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == (0 if answer else 3), proc.stderr  # 3: no consensus
     result = json.loads(proc.stdout)
     assert result["answer"] == answer and result["decided_by"].startswith(decided)
     assert result["calls"] >= 3 and result["prompt_tokens"] > 0 and "wall_s" in result
@@ -59,7 +59,7 @@ def test_consensus_json_is_one_object_with_cost(
 
 def test_human_output_shows_no_consensus_and_cost(tmp_path: Path, team_file: Path) -> None:
     proc = lmteams("ask", "q", "-t", str(team_file), "-c", "quorum", cwd=tmp_path, env=env())
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 3, proc.stderr
     assert "No consensus" in proc.stdout and "4 x2" in proc.stdout
     assert "quorum · 4 calls" in proc.stdout
     judged = lmteams("ask", "q", "-t", str(team_file), "-c", "judge", cwd=tmp_path, env=env())
@@ -78,19 +78,32 @@ def test_env_var_and_bad_flags(tmp_path: Path, team_file: Path) -> None:
     )
     assert json.loads(proc.stdout)["consensus"] == "quorum"
     assert_clean_error(
-        lmteams("ask", "q", "-t", str(team_file), "-c", "vote", cwd=tmp_path),
+        lmteams("ask", "q", "-t", str(team_file), "-c", "vote", cwd=tmp_path, env=env()),
         "--consensus: unknown consensus strategy 'vote'",
     )
     assert_clean_error(
-        lmteams("ask", "q", "-t", str(team_file), "-c", "quorum", "--faults", "2", cwd=tmp_path),
+        lmteams(
+            "ask",
+            "q",
+            "-t",
+            str(team_file),
+            "-c",
+            "quorum",
+            "--faults",
+            "2",
+            cwd=tmp_path,
+            env=env(),
+        ),
         "n >= 3f+1 = 7",
     )
     assert_clean_error(
-        lmteams("ask", "q", "-t", str(team_file), "--similarity", "fuzzy", cwd=tmp_path),
+        lmteams("ask", "q", "-t", str(team_file), "--similarity", "fuzzy", cwd=tmp_path, env=env()),
         "--similarity",
     )
     assert_clean_error(
-        lmteams("ask", "q", "-t", str(team_file), "--stop-confidence", "2", cwd=tmp_path),
+        lmteams(
+            "ask", "q", "-t", str(team_file), "--stop-confidence", "2", cwd=tmp_path, env=env()
+        ),
         "--stop-confidence",
     )
 
@@ -128,4 +141,5 @@ def test_quorum_under_injected_byzantine_nodes(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     result = json.loads(two.stdout)
+    assert two.returncode == 3, two.stderr
     assert result["answer"] is None and result["decided_by"].startswith("no consensus")

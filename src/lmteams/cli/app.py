@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 import lmteams.cli
-from lmteams.cli.errors import fail
+from lmteams.cli.errors import fail, internal
 from lmteams.errors import LMTeamsError
 
 app = typer.Typer(
@@ -65,6 +65,8 @@ def main() -> None:
         app()
     except LMTeamsError as exc:
         fail(exc)
+    except Exception as exc:  # a bug: one line and exit 1, not a page of traceback
+        internal(exc)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from lmteams.cli.consensus_options import (
     ThresholdOption,
     overrides,
 )
+from lmteams.cli.errors import ask_exit_code
 from lmteams.cli.inject_option import InjectOption
 from lmteams.cli.options import (
     DbOption,
@@ -30,12 +31,14 @@ from lmteams.cli.options import (
     RayAddressOption,
     RuntimeOption,
     TeamOption,
+    ThreadsOption,
 )
 from lmteams.cli.render import AskProgress, ask_result
 from lmteams.cli.session import open_store, run_async
 from lmteams.config import load_team
 from lmteams.consensus.answers import EXTRACTORS
 from lmteams.faults.injection import apply_inject
+from lmteams.models.embedded import prepare_engines
 from lmteams.routing.roles import restrict_to_role
 from lmteams.runtime.factory import make_runtime
 
@@ -83,6 +86,7 @@ def ask_command(
     runtime: RuntimeOption = "local",
     ray_address: RayAddressOption = None,
     inject: InjectOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Ask the team a question and decide its answer by a consensus strategy.
 
@@ -94,6 +98,9 @@ def ask_command(
     `lmteams show RUN`.
 
     Example: lmteams ask "What is 17 + 25?" --nodes 5 --consensus debate --rounds 2
+
+    Exit codes: 0 an answer, 3 no consensus (nodes answered, no answer won), 4 every node
+    failed, 2 bad input, 1 internal error, 130 interrupted.
     """
     nodes_runtime = make_runtime(runtime, ray_address)
     spec = load_team(team)
@@ -102,6 +109,7 @@ def ask_command(
     if nodes is not None:
         spec = spec.resized(nodes)
     spec = apply_inject(spec, inject or [])
+    prepare_engines(spec, threads)
     given = overrides(
         judge=judge,
         rounds=rounds,
@@ -136,8 +144,11 @@ def ask_command(
         )
     if json_output:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
-        return
-    ask_result(console, result)
+    else:
+        ask_result(console, result)
+    code = ask_exit_code(result)
+    if code:
+        raise typer.Exit(code)
 
 
 COMMANDS = [("ask", ask_command, 10)]

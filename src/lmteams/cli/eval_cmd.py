@@ -24,6 +24,7 @@ from lmteams.cli.consensus_options import (
     ThresholdOption,
     overrides,
 )
+from lmteams.cli.errors import eval_exit_code
 from lmteams.cli.options import DbOption, JsonOption, TeamOption
 from lmteams.cli.render import eval_table
 from lmteams.cli.session import open_store, run_async
@@ -90,6 +91,10 @@ def eval_command(
     `--consensus learned` then uses. No dataset at hand? `lmteams dataset -n 100 -o data.jsonl`.
 
     Example: lmteams eval data.jsonl --consensus majority,judge,debate,learned --plot cost.png
+
+    Exit codes: 0 the evaluation finished (questions left unanswered are scored, not errors), 3
+    no strategy answered any question, 4 every node call failed, 2 bad input, 1 internal error,
+    130 interrupted.
     """
     from lmteams.evaluation import evaluate, load_dataset, plot_accuracy_cost
 
@@ -111,7 +116,8 @@ def eval_command(
     items = load_dataset(dataset)[:limit]
     store = open_store(db)
     names = list(dict.fromkeys(["greedy", *strategies]))
-    advance: Callable[[int, str, bool, AskResult], None] | None = None
+    answered = False  # did any node answer anything? (a team that never answers exits 4)
+    shown: Callable[[int, str, bool, AskResult], None] | None = None
     progress: Progress | None = None
     if not json_output:
         progress = Progress(
@@ -125,11 +131,19 @@ def eval_command(
         task = progress.add_task("evaluating", total=len(items) * len(names), accuracy="")
         right: dict[str, list[int]] = {name: [0, 0] for name in names}
 
-        def advance(index: int, name: str, correct: bool, result: AskResult) -> None:
+        def show(index: int, name: str, correct: bool, result: AskResult) -> None:
             right[name][0] += correct
             right[name][1] += 1
-            shown = "  ".join(f"{n} {r[0]}/{r[1]}" for n, r in right.items() if r[1])
-            progress.update(task, advance=1, accuracy=shown)
+            tally = "  ".join(f"{n} {r[0]}/{r[1]}" for n, r in right.items() if r[1])
+            progress.update(task, advance=1, accuracy=tally)
+
+        shown = show
+
+    def advance(index: int, name: str, correct: bool, result: AskResult) -> None:
+        nonlocal answered
+        answered = answered or any(n.status == "done" for n in result.nodes)
+        if shown is not None:
+            shown(index, name, correct, result)
 
     with progress if progress is not None else nullcontext():
         report: EvalReport = run_async(
@@ -150,11 +164,14 @@ def eval_command(
         plot_accuracy_cost(report.model_dump(mode="json"), plot)
     if json_output:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
-        return
-    console = Console()
-    eval_table(console, report)
-    if plot is not None:
-        console.print(f"plot: {plot}")
+    else:
+        console = Console()
+        eval_table(console, report)
+        if plot is not None:
+            console.print(f"plot: {plot}")
+    code = eval_exit_code(report, any_node_answered=answered)
+    if code:
+        raise typer.Exit(code)
 
 
 def eval_plot_command(

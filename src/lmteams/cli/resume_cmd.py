@@ -66,7 +66,7 @@ def resume_command(
     )
     result = outcome.result or {}
     for key in ("answer", "stopped", "error"):
-        if key in result:
+        if result.get(key) is not None:  # a run that was not stopped stores stopped: None
             console.print(f"{key}: [bold]{clip(str(result[key]), 200)}[/]")
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lmteams.analysis.metrics import RunMetrics, compute, with_baseline
+from lmteams.cli.errors import run_exit_code
 from lmteams.cli.options import DbOption, JsonOption, RayAddressOption, RuntimeOption
 from lmteams.cli.session import open_store, run_async
 from lmteams.config import load_team
@@ -276,6 +277,9 @@ def run_command(
     command runs in a sandbox. Shows a live view, then the run's metrics.
 
     Example: lmteams run tiny-math --topology steal --workers 3
+
+    Exit codes: 0 every task done, 4 the run did not finish (tasks failed, it stalled or its
+    budget stopped it: `lmteams resume RUN`), 2 bad input, 1 internal error, 130 interrupted.
     """
     if topology == "plan":
         if not goal:
@@ -332,8 +336,11 @@ def run_command(
             )
             + "\n"
         )
-        return
-    print_run(console, result, metrics)
+    else:
+        print_run(console, result, metrics)
+    code = run_exit_code(result)
+    if code:
+        raise typer.Exit(code)
 
 
 def _planned(store: Any, run_id: str) -> ProjectSpec:

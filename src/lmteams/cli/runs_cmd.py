@@ -29,9 +29,9 @@ def _summary(run: RunRecord) -> str:
         return clip(f"{params.get('question', '')} → {answer if answer is not None else '—'}", 70)
     if "error" in result:
         return clip(f"error: {result['error']}", 70)
-    return clip(
-        " ".join(f"{k}={v}" for k, v in params.items() if not isinstance(v, dict | list)), 70
-    )
+    # settings left unset (a project run's goal, lead, planner) are stored as None: not news
+    shown = {k: v for k, v in params.items() if v is not None and not isinstance(v, dict | list)}
+    return clip(" ".join(f"{k}={v}" for k, v in shown.items()), 70)
 
 
 def runs_command(

@@ -9,13 +9,20 @@ from typing import Any, TypeVar
 
 from lmteams.cli.errors import interrupted
 from lmteams.models.embedded import close_all_engines
-from lmteams.state.store import EventStore
+from lmteams.errors import StoreError
+from lmteams.state.store import EventStore, default_db_path
 
 T = TypeVar("T")
 
 
 def open_store(db: Path | None) -> EventStore:
-    return EventStore(db)
+    try:
+        return EventStore(db)
+    except OSError as exc:  # its folder cannot be made (permissions, a file in the way)
+        where = db if db is not None else default_db_path()
+        raise StoreError(
+            f"cannot open the event log {where}: {exc.strerror or exc}: {exc.filename or where}"
+        ) from None
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
