@@ -3,10 +3,17 @@
 A :class:`NodeWorker` turns a request envelope into a reply envelope. It holds no reference to
 the coordinator, so any runtime can host it: an asyncio task in this process, or a Ray actor on
 another machine.
+
+A sampled call's seed is derived from the node's seed and the conversation
+(:func:`question_seed`), so a node's samples differ from question to question (independent
+votes) while the same question to the same node samples the same way (repeatable runs, durable
+replay).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from hashlib import blake2b
 from typing import Any
 
 from lmteams.errors import ModelError
@@ -57,14 +64,28 @@ class NodeWorker:
         caller's cancellation or timeout abandons the call.
         """
         payload = request.payload
+        messages = self.messages_for(payload)
+        sampling = self.sampling_for(payload.get("sampling"))
+        if sampling.seed is not None and sampling.temperature > 0.0:  # greedy needs no seed
+            sampling = sampling.model_copy(update={"seed": question_seed(sampling.seed, messages)})
         try:
-            completion = await self.backend.complete(
-                self.messages_for(payload), self.sampling_for(payload.get("sampling"))
-            )
+            completion = await self.backend.complete(messages, sampling)
         except ModelError as exc:
             exc.node = exc.node or self.name
             raise
         return request.reply(reply_payload(completion), usage=completion.usage, sender=self.name)
+
+
+def question_seed(seed: int, messages: Sequence[ChatMessage]) -> int:
+    """The seed of one sampled call: a hash of the node's ``seed`` and the conversation (every
+    message but the node's own system prompt), in 0..2**31-1 (valid for llama.cpp and OpenAI)."""
+    digest = blake2b((seed % (1 << 64)).to_bytes(8, "little"), digest_size=8)
+    for message in messages:
+        if message.role != "system":
+            digest.update(message.role.encode())
+            digest.update(message.content.encode("utf-8", "surrogatepass"))
+            digest.update(b"\0")
+    return int.from_bytes(digest.digest(), "little") & 0x7FFFFFFF
 
 
 def reply_payload(completion: Completion) -> dict[str, Any]:
