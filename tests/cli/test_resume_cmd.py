@@ -155,3 +155,38 @@ def test_bad_inject_is_a_clean_error(tmp_path: Path) -> None:
         proc = lmteams("ask", "q", "--team", str(team), "--inject", value, cwd=tmp_path, env=env)
         assert_clean_error(proc, fragment)
         assert proc.returncode == 2
+
+
+def test_an_interrupted_project_run_resumes_and_reads_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C a project run, resume it with a faster team; neither output shows unset fields."""
+    from tests.cli.test_exit_codes import CODERS, env, project, team, wait_for_running_run
+
+    (tmp_path / "slow.yaml").write_text(
+        team("{backend: scripted, latency_s: 60}", "[{name: w1}, {name: w2}]")
+    )
+    (tmp_path / "fast.yaml").write_text(CODERS)
+    (tmp_path / "p.json").write_text(project('python -c "pass"'))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmteams.cli.app", "run", "p.json", "-t", "slow.yaml", "-w", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env()},
+    )
+    try:
+        wait_for_running_run(tmp_path / ".lmteams" / "lmteams.db", proc)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    [run] = json.loads(lmteams("runs", "--json", cwd=tmp_path).stdout)
+    assert run["params"].get("goal", "unset") is None  # stored, but not worth showing
+    resumed = lmteams("resume", run["run_id"], "-t", "fast.yaml", cwd=tmp_path, env=env())
+    assert resumed.returncode == 0, resumed.stderr
+    assert "· done ·" in resumed.stdout and "None" not in resumed.stdout, resumed.stdout
+    listed = lmteams("runs", cwd=tmp_path)
+    assert "two · steal, 2 workers" in listed.stdout and "None" not in listed.stdout, listed.stdout

@@ -29,6 +29,12 @@ def _summary(run: RunRecord) -> str:
         return clip(f"{params.get('question', '')} → {answer if answer is not None else '—'}", 70)
     if "error" in result:
         return clip(f"error: {result['error']}", 70)
+    if run.kind == "run":  # a project run: what ran, how; its goal only when it was planned
+        settings = params.get("settings") or {}
+        name = (params.get("project") or {}).get("project") or "planned"
+        goal = f" · goal: {params['goal']}" if params.get("goal") else ""
+        how = f"{settings.get('topology', '?')}, {settings.get('workers', '?')} workers"
+        return clip(f"{name} · {how}{goal}", 70)
     # settings left unset (a project run's goal, lead, planner) are stored as None: not news
     shown = {k: v for k, v in params.items() if v is not None and not isinstance(v, dict | list)}
     return clip(" ".join(f"{k}={v}" for k, v in shown.items()), 70)
