@@ -334,7 +334,9 @@ def _yes_no_for(segment: str, reply: str, view: QuestionView) -> Answer:
 
 
 def _choice_for(segment: str, reply: str, view: QuestionView) -> Answer:
-    letters = view.letters or {}
+    if not view.letters:  # the question lists no lettered options: any letter A-J
+        return extract_choice(reply)
+    letters = view.letters
     offered = set(letters.values())
     leading = _LEADING_CHOICE.match(segment.strip().strip("*"))
     if leading and leading.group(1).upper() in offered:
@@ -456,7 +458,7 @@ def first_json_object(reply: str) -> object | None:
 def json_field(field: str) -> Extractor:
     """An extractor reading ``field`` (dotted path, e.g. ``result.value``) from the first JSON
     object in a reply; the value is then normalized like ``auto`` (numbers, yes/no, text)."""
-    path = [part for part in field.split(".") if part]
+    path = [part.strip() for part in field.split(".") if part.strip()]
     if not path:
         raise ConfigError("a JSON field name is required, e.g. json:answer", field="--answer")
 
@@ -493,8 +495,10 @@ def get_extractor(kind: str | Extractor, question: str | None = None) -> Extract
     the built-in kinds read replies to that question (:func:`extract_for`)."""
     if callable(kind):
         return kind
-    if kind.startswith("json:") or kind == "json":
-        return json_field(kind.partition(":")[2] or "answer")
+    if kind == "json":  # the conventional field; `json:` with no field is refused below
+        return json_field("answer")
+    if kind.startswith("json:"):
+        return json_field(kind.removeprefix("json:"))
     if kind not in EXTRACTORS:
         raise ConfigError(
             f"unknown answer type {kind!r}; one of: {', '.join(EXTRACTORS)}, json:FIELD",
