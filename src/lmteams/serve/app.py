@@ -29,6 +29,7 @@ from lmteams.errors import (
     AuthenticationFailed,
     BadOutput,
     BudgetExceeded,
+    ConfigError,
     InvalidRequest,
     LMTeamsError,
     ModelTimeout,
@@ -50,7 +51,9 @@ def api_error_for(exc: LMTeamsError) -> ApiError:
     """The HTTP answer for an error a completion handler raised."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, InvalidRequest):
+    if isinstance(exc, InvalidRequest | ConfigError):
+        # A handler's ConfigError is about the request (a blank question, say): the served
+        # configuration itself was checked before the server opened.
         return ApiError(400, str(exc))
     if isinstance(exc, RateLimited):
         retry = math.ceil(exc.retry_after_s) if exc.retry_after_s else 1

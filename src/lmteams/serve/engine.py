@@ -71,7 +71,8 @@ class EngineHandler:
         self.ready_timeout_s = ready_timeout_s
         self._secret = secrets.token_urlsafe(24)
         self.engine: EmbeddedEngine | None = None
-        self.loaded = False  # stays True after close: the native threads outlive the engine
+        # Set once loading starts, and never reset: llama.cpp's threads outlive the engine.
+        self.native_started = False
         self._client: httpx2.AsyncClient | None = None
 
     @property
@@ -84,6 +85,7 @@ class EngineHandler:
         The engine's constructor can return before the weights are loaded; until then it
         answers 503, which is what clients would see if the front opened earlier.
         """
+        self.native_started = True
         try:
             self.engine = await asyncio.to_thread(
                 EmbeddedEngine,
@@ -95,7 +97,6 @@ class EngineHandler:
             )
         except Exception as exc:  # the native library raises plain exceptions
             raise ModelUnavailable(f"the model {self.key.path} failed to load: {exc}") from exc
-        self.loaded = True
         self._client = httpx2.AsyncClient(
             base_url=self.engine.listening_address,
             headers={"Authorization": f"Bearer {self._secret}"},

@@ -1,0 +1,100 @@
+"""`lmteams serve-team`: a whole team as one OpenAI-compatible model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lmteams.ask import resolve
+from lmteams.cli.consensus_options import ConsensusOption
+from lmteams.cli.options import DbOption, TeamOption
+from lmteams.cli.serve_options import (
+    DEFAULT_BODY,
+    DEFAULT_CONCURRENT,
+    DEFAULT_PROMPT,
+    DEFAULT_TOKENS,
+    ApiKeyOption,
+    HostOption,
+    MaxBodyOption,
+    MaxConcurrentOption,
+    MaxPromptOption,
+    MaxTokensOption,
+    PortOption,
+    check_address,
+    serve_limits,
+    serve_until_stopped,
+)
+from lmteams.cli.session import open_store
+from lmteams.config import load_team
+from lmteams.consensus.answers import get_extractor
+from lmteams.models.embedded import check_embedded_models
+
+
+def serve_team_command(
+    team: TeamOption = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="The model name clients use. Default: the team's name.",
+            show_default=False,
+        ),
+    ] = None,
+    consensus: ConsensusOption = None,
+    answer: Annotated[
+        str, typer.Option("--answer", "-a", help="How to read each node's final answer.")
+    ] = "auto",
+    db: DbOption = None,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8080,
+    api_key: ApiKeyOption = None,
+    max_body_bytes: MaxBodyOption = DEFAULT_BODY,
+    max_prompt_tokens: MaxPromptOption = DEFAULT_PROMPT,
+    max_tokens: MaxTokensOption = DEFAULT_TOKENS,
+    max_concurrent: MaxConcurrentOption = DEFAULT_CONCURRENT,
+) -> None:
+    """Serve a team as one model at /v1/chat/completions (OpenAI-compatible).
+
+    Each request is one `ask` run with the team's consensus strategy (or --consensus): the
+    reply's content is the team's answer, usage sums every node's tokens, and the `lmteams`
+    field of the reply names the run, the agreement and each node's answer. Streamed replies
+    send each node's progress as SSE comments, then the answer. Runs are logged as asks
+    (`lmteams show RUN`). Same keys and limits as serve-model.
+
+    Example: lmteams serve-team --team coders.yaml --port 8081, then ask it with any OpenAI
+    client at http://127.0.0.1:8081/v1, model name: the team's name.
+    """
+    from lmteams.serve.team import ServedTeam, TeamHandler  # starlette, uvicorn: when serving
+
+    check_address(host, api_key)
+    limits = serve_limits(
+        max_body_bytes=max_body_bytes,
+        max_prompt_tokens=max_prompt_tokens,
+        max_tokens=max_tokens,
+        max_concurrent=max_concurrent,
+    )
+    spec = load_team(team)
+    check_embedded_models(spec)
+    resolve(spec, consensus, None)  # an unknown strategy fails before the server opens
+    get_extractor(answer)
+    served = name or spec.name
+    handler = TeamHandler(
+        [ServedTeam(served, spec)],
+        open_store(db),
+        consensus=consensus,
+        extractor=answer,
+        owns_store=True,
+    )
+    serve_until_stopped(
+        handler,
+        limits,
+        name=served,
+        host=host,
+        port=port,
+        api_key=api_key,
+        native_threads=lambda: any(m.backend == "embedded" for m in spec.models.values()),
+    )
+
+
+COMMANDS = [("serve-team", serve_team_command, 91)]
