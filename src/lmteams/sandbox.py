@@ -166,11 +166,12 @@ def _launcher_problem(isolate_network: bool) -> str | None:
     """Why the launcher cannot isolate a program here, or None when it can (probed once)."""
     if not sys.platform.startswith("linux"):
         return f"namespaces need Linux (this is {sys.platform})"
-    true = shutil.which("true") or "/bin/true"
+    # The probe runs this interpreter: checks and the python tool need it inside the view.
+    probe_argv = [sys.executable, "-I", "-S", "-c", "pass"]
     with tempfile.TemporaryDirectory(prefix="lmteams-sandbox-probe-") as tmp:
         root = Path(tmp)
         _own(root)
-        setup = _launch_setup([true], root, SandboxLimits(), isolate_network, hide=())
+        setup = _launch_setup(probe_argv, root, SandboxLimits(), isolate_network, hide=())
         try:
             probe = subprocess.run(
                 _launcher_argv(setup), capture_output=True, timeout=30, cwd=root, env={}
