@@ -166,7 +166,7 @@ def test_who_codes_by_default() -> None:
     tools = plain.model_copy(
         update={
             "models": {**plain.models, "calc": ModelSpec(backend="python")},
-            "nodes": (*plain.nodes, NodeSpec(name="calc", model="calc")),
+            "nodes": (*plain.nodes, NodeSpec(name="calc", model="calc", skills=("python",))),
         }
     )
     assert coders_of(tools, ConsensusSpec()) == ["n0", "n1"]  # a tool node writes no code

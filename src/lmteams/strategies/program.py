@@ -33,21 +33,17 @@ TOOL_BACKENDS = ("python", "retrieval")
 
 
 def coders_of(spec: TeamSpec, settings: ConsensusSpec) -> list[str]:
-    """``consensus.coders``, else the nodes whose role or skills name code, else every node on
-    a model (not a tool) backend, else every node."""
+    """``consensus.coders``, else the nodes on a model (not a tool) backend whose role or
+    skills name code, else every node on a model backend, else every node."""
     if settings.coders:
         return list(settings.coders)
+    models = [n for n in spec.nodes if spec.models[spec.model_of(n)].backend not in TOOL_BACKENDS]
     named = [
         n.name
-        for n in spec.nodes
+        for n in models
         if n.role.lower() in CODE_ROLES or any(s.lower() in CODE_SKILLS for s in n.skills)
     ]
-    if named:
-        return named
-    models = [
-        n.name for n in spec.nodes if spec.models[spec.model_of(n)].backend not in TOOL_BACKENDS
-    ]
-    return models or list(spec.node_names)
+    return named or [n.name for n in models] or list(spec.node_names)
 
 
 def limits_of(settings: ConsensusSpec) -> SandboxLimits:
