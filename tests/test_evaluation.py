@@ -53,7 +53,9 @@ async def test_strategies_side_by_side_with_a_greedy_baseline(store: EventStore)
     assert run.kind == "eval" and run.result is not None
     assert run.result["scores"][1]["strategy"] == "majority"
     events = store.events(report.run_id, types=["eval_item"])
-    assert len(events) == 240 and {"correct", "gold", "tokens"} <= set(events[0].data)
+    strategy_events = [e for e in events if not e.data["strategy"].startswith("member:")]
+    assert len(strategy_events) == 240 and {"correct", "gold", "tokens"} <= set(events[0].data)
+    assert len(events) - len(strategy_events) == 60 * 5  # each member alone, per question
     _, labels, _ = ReliabilityBook(store, spec.name).history()
     assert len(labels) == 60  # the dataset's answers became labels
 
@@ -119,3 +121,85 @@ def test_plot_accuracy_against_cost(tmp_path: Path) -> None:
         tmp_path / "p.png",
     )
     assert out.read_bytes().startswith(b"\x89PNG")
+
+
+async def test_members_alone_and_paired_comparisons(store: EventStore) -> None:
+    world = simulate(80, [0.9, 0.55, 0.55, 0.55, 0.5], seed=4)
+    spec, backends = scripted_team(5, world.script)
+    report = await evaluate(
+        spec, items_of(world), store, ["majority", "adaptive"], backends=backends
+    )
+    members = {m.strategy: m for m in report.members}
+    assert list(members) == list(spec.node_names)
+    for node, member in members.items():
+        column = [row.get(node) for row in world.answers]
+        right = sum(a == t for a, t in zip(column, world.truth, strict=True))
+        assert member.correct == right and member.calls == 80
+    assert report.best_member == max(members.values(), key=lambda m: m.correct).strategy
+    assert report.largest_node == spec.node_names[0]  # no sizes known: the first node
+    pairs = {(c.strategy, c.against): c for c in report.comparisons}
+    assert set(pairs) == {
+        (s, a) for s in ("majority", "adaptive") for a in ("best member", "largest alone")
+    }
+    scores = {s.strategy: s for s in report.scores}
+    best = members[report.best_member or ""]
+    versus = pairs[("majority", "best member")]
+    assert versus.baseline == report.best_member
+    assert versus.difference == pytest.approx(scores["majority"].accuracy - best.accuracy)
+    assert versus.wins - versus.losses == scores["majority"].correct - best.correct
+    assert 0.0 < versus.p_value <= 1.0
+    assert pairs[("adaptive", "largest alone")].baseline == "greedy"
+
+
+async def test_members_are_asked_when_no_strategy_asked_them(store: EventStore) -> None:
+    spec, backends = scripted_team(3, lambda c: "Answer: 4")
+    items = [Item(question="What is 2 + 2?", answer="four")]
+    report = await evaluate(spec, items, store, ["single"], backends=backends)
+    assert [m.correct for m in report.members] == [1, 1, 1]  # "four" reads as the number 4
+    assert all(m.calls == 1 for m in report.members)
+    without = await evaluate(spec, items, store, ["single"], members=False, backends=backends)
+    assert without.members == [] and without.best_member is None
+    assert [c.against for c in without.comparisons] == ["largest alone"]
+
+
+async def test_greedy_runs_on_a_node_of_the_largest_model(store: EventStore) -> None:
+    from lmteams.config import TeamSpec
+    from lmteams.evaluation import largest_model_node, model_size_bytes
+
+    spec = TeamSpec.model_validate(
+        {
+            "name": "mixed",
+            "models": {
+                "small": {"backend": "embedded", "model": "smollm2-135m"},
+                "big": {"backend": "embedded", "model": "qwen2.5-coder-1.5b"},
+                "tool": {"backend": "python"},
+            },
+            "defaults": {"model": "small"},
+            "nodes": [{"name": "a"}, {"name": "t", "model": "tool"}, {"name": "b", "model": "big"}],
+        }
+    )
+    assert model_size_bytes(spec, "big") == 1_117_320_768
+    assert model_size_bytes(spec, "tool") is None
+    assert largest_model_node(spec) == "b"
+
+
+async def test_sentence_answers_are_scored_right(store: EventStore) -> None:
+    replies = {
+        "Which planet is largest?": "The largest planet is Jupiter.",
+        "What is 6 x 7?": "Six times seven is forty-two.",
+        "How much is 10 x 100?": "It comes to $1,000.00.",
+        "Is 7 a prime number?": "7 is a prime number.",
+    }
+
+    def script(call):  # type: ignore[no-untyped-def]
+        return replies[call.prompt]
+
+    spec, backends = scripted_team(3, script)
+    items = [
+        Item(question="Which planet is largest?", answer="Jupiter"),
+        Item(question="What is 6 x 7?", answer="42"),
+        Item(question="How much is 10 x 100?", answer="1000"),
+        Item(question="Is 7 a prime number?", answer="yes"),
+    ]
+    report = await evaluate(spec, items, store, ["majority"], backends=backends)
+    assert [s.correct for s in report.scores] == [4, 4]

@@ -1,7 +1,10 @@
 """Evaluation: a labeled dataset through a team, every strategy side by side, stored as a run.
 
-Each question is answered by a single node decoding greedily (the baseline) and by every
-strategy asked for. Strategies that start from the nodes' independent answers share them (see
+Each question is answered by a single node decoding greedily (the baseline: a node of the
+team's largest model, "the largest model alone"), by every strategy asked for, and by every
+member alone (its own first answer, as it votes). Each strategy is compared with the best
+member and with the largest model alone on the same questions (McNemar's exact test). Replies
+are read the way the label is (:func:`~lmteams.consensus.scoring.item_extractor`). Strategies that start from the nodes' independent answers share them (see
 :class:`~lmteams.strategies.base.FirstAnswers`) but each is charged the full cost of what it
 used, so the token and call figures are those of running it alone. After each question its
 label is stored for learned reliability. With ``train``, a meta-model is fitted on the
@@ -14,6 +17,7 @@ as its result; :func:`plot_accuracy_cost` draws accuracy against tokens from tha
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -27,17 +31,19 @@ from lmteams.config import TeamSpec
 from lmteams.consensus import dawid_skene, meta
 from lmteams.consensus.answers import Extractor, get_extractor
 from lmteams.consensus.datasets import Item
-from lmteams.consensus.scoring import gold_key, wilson
+from lmteams.consensus.scoring import gold_key, item_extractor, paired, wilson
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.models.base import ModelBackend
 from lmteams.runtime.base import Runtime
 from lmteams.state.store import EventStore
-from lmteams.strategies import FirstAnswers, run_strategy
+from lmteams.strategies import Context, FirstAnswers, run_strategy
 from lmteams.strategies.learned import ballots
 from lmteams.strategies.reliability import ReliabilityBook
 from lmteams.team import Team
 
 BASELINE = "greedy"
+#: Backends that are tools, not models: they do not answer a question alone.
+TOOL_BACKENDS = frozenset({"retrieval", "python"})
 ItemCallback = Callable[[int, str, bool, AskResult], None]
 
 
@@ -63,6 +69,20 @@ class StrategyScore(BaseModel):
         return (self.prompt_tokens + self.completion_tokens) / max(1, self.questions)
 
 
+class Comparison(BaseModel):
+    """A strategy against a one-model baseline on the same questions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    strategy: str
+    against: str  # "best member" or "largest alone"
+    baseline: str  # the row compared with: a member's node, or "greedy"
+    difference: float  # accuracy of the strategy minus the baseline's (a fraction)
+    wins: int  # questions the strategy got right and the baseline wrong
+    losses: int  # questions the baseline got right and the strategy wrong
+    p_value: float  # McNemar's exact test, two-sided
+
+
 class EvalReport(BaseModel):
     """What ``lmteams eval`` prints; also its ``--json`` output and the run's stored result."""
 
@@ -75,6 +95,13 @@ class EvalReport(BaseModel):
     wall_s: float
     scores: list[StrategyScore]
     training: dict[str, Any] | None = None
+    #: Each answering node alone (its first answer, sampled as it votes), in team order.
+    members: list[StrategyScore] = []
+    best_member: str | None = None
+    #: The node the greedy baseline ran on, and its model (the team's largest).
+    largest_node: str | None = None
+    largest_model: str | None = None
+    comparisons: list[Comparison] = []
 
 
 class _Tally:
@@ -83,15 +110,29 @@ class _Tally:
         self.correct = self.no_answer = self.questions = 0
         self.calls = self.prompt = self.completion = 0
         self.wall = 0.0
+        self.right: dict[int, bool] = {}  # by question index, for paired tests
 
-    def add(self, result: AskResult, correct: bool) -> None:
-        self.questions += 1
-        self.correct += correct
-        self.no_answer += result.answer is None
-        self.calls += result.calls
+    def add(self, index: int, result: AskResult, correct: bool) -> None:
+        self._count(index, correct, result.answer is None, result.calls, result.wall_s)
         self.prompt += result.prompt_tokens
         self.completion += result.completion_tokens
-        self.wall += result.wall_s
+
+    def add_answer(self, index: int, answer: NodeAnswer, correct: bool) -> None:
+        missing = answer.status != "done" or not answer.answer_key
+        self._count(index, correct, missing, 1, answer.latency_s)
+        self.prompt += answer.prompt_tokens
+        self.completion += answer.completion_tokens
+
+    def _count(self, index: int, correct: bool, missing: bool, calls: int, wall_s: float) -> None:
+        self.questions += 1
+        self.correct += correct
+        self.no_answer += missing
+        self.calls += calls
+        self.wall += wall_s
+        self.right[index] = correct
+
+    def vector(self, n: int) -> list[bool]:
+        return [self.right.get(i, False) for i in range(n)]
 
     def score(self) -> StrategyScore:
         low, high = wilson(self.correct, self.questions)
@@ -122,6 +163,7 @@ async def evaluate(
     parallel: int = 1,
     dataset: str = "",
     baseline: bool = True,
+    members: bool = True,
     on_item: ItemCallback | None = None,
     runtime: Runtime | None = None,
     backends: Mapping[str, ModelBackend] | None = None,
@@ -129,11 +171,17 @@ async def evaluate(
     """Run every item through ``[greedy] + strategies`` and score them against the labels.
 
     ``parallel`` questions are in flight at once (their nodes' calls batch together on an
-    embedded engine); within a question the strategies run one after another.
+    embedded engine); within a question the strategies run one after another. With
+    ``members``, every answering node's own first answer is scored too (shared with the
+    strategies that used it; a node no strategy asked is asked once more).
     """
     names = list(dict.fromkeys([BASELINE, *strategies] if baseline else strategies))
     options = settings or spec.consensus
+    largest = options.node or largest_model_node(spec)
+    greedy_options = options.model_copy(update={"node": largest})
+    answering = answering_nodes(spec) if members else []
     tallies = {name: _Tally(name) for name in names}
+    member_tallies = {node: _Tally(node) for node in answering}
     book = ReliabilityBook(store, spec.name)
     training: list[tuple[list[NodeAnswer], str, str | None]] = []
     params = {"dataset": dataset, "questions": len(items), "strategies": names, "train": train}
@@ -144,16 +192,21 @@ async def evaluate(
 
         async def one(index: int, item: Item) -> None:
             async with limit:
-                extract = get_extractor(item.answer_type or extractor)
+                extract = (
+                    item_extractor(item.question, item.answer, item.answer_type, extractor)
+                    if isinstance(extractor, str)
+                    else get_extractor(extractor)
+                )
                 gold = gold_key(item.answer, extract)
                 cache = FirstAnswers(item.question)
                 judge_pick: str | None = None
                 for name in names:
+                    chosen = greedy_options if name == BASELINE else options
                     result = await run_strategy(
-                        team, item.question, name, options, extract, cache=cache
+                        team, item.question, name, chosen, extract, cache=cache
                     )
                     correct = bool(gold) and result.answer_key == gold
-                    tallies[name].add(result, correct)
+                    tallies[name].add(index, result, correct)
                     if name == "judge" and result.detail.get("kind") == "pick":
                         judge_pick = result.answer_key
                     team.event(
@@ -171,6 +224,8 @@ async def evaluate(
                     )
                     if on_item:
                         on_item(index, name, correct, result)
+                if answering:
+                    await _score_members(team, item, index, options, extract, cache, gold)
                 if train:
                     if set(cache.by_node) != set(spec.node_names):  # every node's answer
                         await run_strategy(
@@ -187,10 +242,44 @@ async def evaluate(
                 if gold:
                     book.label(item.question, gold, source=f"eval:{dataset}")
 
+        async def _score_members(
+            team: Team,
+            item: Item,
+            index: int,
+            options: ConsensusSpec,
+            extract: Extractor,
+            cache: FirstAnswers,
+            gold: str,
+        ) -> None:
+            missing = [n for n in answering if n not in cache.by_node]
+            if missing:
+                await Context(team, item.question, options, extract, cache=cache).first_answers(
+                    missing
+                )
+            for node in answering:
+                answer = cache.by_node[node]
+                correct = bool(gold) and answer.status == "done" and answer.answer_key == gold
+                member_tallies[node].add_answer(index, answer, correct)
+                team.event(
+                    "eval_item",
+                    {
+                        "index": index,
+                        "strategy": f"member:{node}",
+                        "answer": answer.answer,
+                        "gold": item.answer,
+                        "correct": correct,
+                        "calls": 1,
+                        "tokens": answer.prompt_tokens + answer.completion_tokens,
+                        "wall_s": answer.latency_s,
+                    },
+                )
+
         async with asyncio.TaskGroup() as group:
             for index, item in enumerate(items):
                 group.create_task(one(index, item))
         trained = train_meta(spec, book, training, uses_judge="judge" in names) if train else None
+        member_scores = [member_tallies[n].score() for n in answering]
+        best = max(member_scores, key=lambda m: m.correct, default=None)  # first of equals
         report = EvalReport(
             run_id=team.run_id,
             dataset=dataset,
@@ -199,9 +288,82 @@ async def evaluate(
             wall_s=time.perf_counter() - started,
             scores=[tallies[name].score() for name in names],
             training=trained,
+            members=member_scores,
+            best_member=best.strategy if best else None,
+            largest_node=largest if baseline else None,
+            largest_model=spec.model_of(spec.node(largest)) if baseline else None,
+            comparisons=_comparisons(
+                names,
+                tallies,
+                member_tallies[best.strategy] if best else None,
+                len(items),
+            ),
         )
         team.result = report.model_dump(mode="json")
     return report
+
+
+def _comparisons(
+    names: Sequence[str], tallies: Mapping[str, _Tally], best: _Tally | None, n: int
+) -> list[Comparison]:
+    baselines = [("best member", best)] if best is not None else []
+    if BASELINE in tallies:
+        baselines.append(("largest alone", tallies[BASELINE]))
+    out: list[Comparison] = []
+    for name in names:
+        if name == BASELINE:
+            continue
+        mine = tallies[name].vector(n)
+        for against, other in baselines:
+            assert other is not None
+            test = paired(mine, other.vector(n))
+            out.append(
+                Comparison(
+                    strategy=name,
+                    against=against,
+                    baseline=other.name,
+                    difference=(sum(mine) - sum(other.vector(n))) / max(1, n),
+                    wins=test.wins,
+                    losses=test.losses,
+                    p_value=test.p_value,
+                )
+            )
+    return out
+
+
+def answering_nodes(spec: TeamSpec) -> list[str]:
+    """The nodes that answer with a model (tool nodes, retrieval and python, do not)."""
+    return [
+        node.name
+        for node in spec.nodes
+        if spec.models[spec.model_of(node)].backend not in TOOL_BACKENDS
+    ]
+
+
+def model_size_bytes(spec: TeamSpec, model: str) -> int | None:
+    """The size of a model's weights when it is known (embedded models), else None."""
+    from lmteams.models.catalog import CATALOG, DEFAULT_MODEL
+
+    entry = spec.models[model]
+    if entry.backend != "embedded":
+        return None
+    options = entry.options
+    path = options.get("path")
+    if isinstance(path, str):
+        try:
+            return os.path.getsize(path)
+        except OSError:
+            return None
+    known = CATALOG.get(str(options.get("model") or DEFAULT_MODEL))
+    return known.size_bytes if known else None
+
+
+def largest_model_node(spec: TeamSpec) -> str:
+    """The first answering node of the team's largest model (the first node when no size is
+    known): the node "the largest model alone" is measured on."""
+    nodes = answering_nodes(spec) or spec.node_names
+    sizes = {n: model_size_bytes(spec, spec.model_of(spec.node(n))) or 0 for n in nodes}
+    return max(nodes, key=lambda n: sizes[n])  # max keeps the first of equals
 
 
 def train_meta(

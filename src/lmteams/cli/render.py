@@ -13,7 +13,7 @@ from rich.text import Text
 from lmteams.ask import AskResult, NodeAnswer, NodeStatus
 
 if TYPE_CHECKING:
-    from lmteams.evaluation import EvalReport
+    from lmteams.evaluation import EvalReport, StrategyScore
 
 
 def clip(text: str | None, width: int = 60) -> str:
@@ -167,34 +167,65 @@ def strategy_lines(result: AskResult) -> list[str]:
 
 
 def eval_table(console: Console, report: EvalReport) -> None:
-    """Strategies side by side: accuracy (95% CI), tokens, calls and wall time per question."""
+    """Strategies side by side with the best member and the largest model alone: accuracy (95%
+    CI), each strategy's difference from both with McNemar's p, tokens, calls and wall time."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("strategy", "accuracy", "95% CI", "no answer", "tokens/q", "calls/q", "s/q"):
         table.add_column(column, justify="left" if column == "strategy" else "right")
+    table.add_column("vs best member", justify="right")
+    table.add_column("vs largest alone", justify="right")
     table.add_column("tokens vs greedy", justify="right")
     baseline = next((s for s in report.scores if s.strategy == "greedy"), None)
-    for score in report.scores:
+    versus = {(c.strategy, c.against): c for c in report.comparisons}
+
+    def delta(strategy: str, against: str) -> str:
+        c = versus.get((strategy, against))
+        if c is None:
+            return ""
+        return f"{c.difference * 100:+.1f} p={c.p_value:.2g}" + ("*" if c.p_value < 0.05 else "")
+
+    def row(score: StrategyScore, label: str, *, compare: bool) -> None:
         ratio = (
             f"{score.tokens_per_question / baseline.tokens_per_question:.1f}x"
             if baseline and baseline.tokens_per_question
             else ""
         )
         table.add_row(
-            score.strategy,
+            label,
             f"{score.accuracy:.1%}",
             f"{score.ci_low:.1%}-{score.ci_high:.1%}",
             str(score.no_answer),
             f"{score.tokens_per_question:.0f}",
             f"{score.calls / max(1, score.questions):.1f}",
             f"{score.wall_s / max(1, score.questions):.2f}",
+            delta(score.strategy, "best member") if compare else "",
+            delta(score.strategy, "largest alone") if compare else "",
             ratio,
         )
+
+    for score in report.scores:
+        label = score.strategy
+        if score.strategy == "greedy" and report.largest_node:
+            label = f"greedy: {report.largest_node} alone"
+        row(score, label, compare=score.strategy != "greedy")
+    for member in report.members:
+        best = " (best)" if member.strategy == report.best_member else ""
+        row(member, f"member {member.strategy}{best}", compare=False)
     console.print(
         f"[bold]{report.team}[/] on {report.dataset}: {report.questions} questions in "
         f"{report.wall_s:.1f}s",
         highlight=False,
     )
     console.print(table)
+    notes = []
+    if report.largest_model:
+        notes.append(f"largest model alone: {report.largest_node} ({report.largest_model}), greedy")
+    if report.best_member:
+        notes.append(f"best member: {report.best_member}, sampled as it votes")
+    if report.comparisons:
+        notes.append("differences in points, McNemar's exact test (* p < 0.05)")
+    if notes:
+        console.print(f"[dim]{'; '.join(notes)}[/]", highlight=False)
     training = report.training
     if training is not None:
         if training.get("trained"):
