@@ -301,3 +301,27 @@ async def test_handler_errors_become_statuses(error: Exception, status: int, cod
     assert_error(response, status, code)
     if isinstance(error, RateLimited):
         assert response.headers["retry-after"] == "3"
+
+
+async def test_a_body_that_trickles_past_the_deadline_is_408() -> None:
+    handler = FakeHandler()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b'{"messages": [{"role": "user", "content": "'
+        await asyncio.sleep(30)  # never finishes within the deadline
+        yield b'"}]}'
+
+    async with client(handler, ServeLimits(body_timeout_s=0.05)) as http:
+        response = await http.post("/v1/chat/completions", content=body())
+    assert_error(response, 408, "request_timeout")
+    assert handler.bodies == []
+
+
+async def test_concurrent_requests_each_get_their_own_answer() -> None:
+    handler = FakeHandler()
+    async with client(handler, ServeLimits(max_concurrent=8)) as http:
+        replies = await asyncio.gather(
+            *(http.post("/v1/chat/completions", json=HELLO) for _ in range(8))
+        )
+    assert [r.status_code for r in replies] == [200] * 8
+    assert len(handler.bodies) == 8

@@ -185,3 +185,21 @@ async def test_a_team_of_teams(store: EventStore, tmp_path: Path) -> None:
     assert [n["answer"] for n in reply.model_extra["lmteams"]["nodes"]] == ["4", "4"]
     # Each outer node's call was one whole inner ask.
     assert len([r for r in store.runs() if r.kind == "ask"]) == 2
+
+
+async def test_concurrent_requests_are_separate_ask_runs(store: EventStore) -> None:
+    client = team_client(handler_for(store))
+    replies = await asyncio.gather(
+        *(
+            client.chat.completions.create(
+                model="trio", messages=[{"role": "user", "content": "What is 2 + 2?"}]
+            )
+            for _ in range(5)
+        )
+    )
+    await client.close()
+    assert [r.choices[0].message.content for r in replies] == ["4"] * 5
+    run_ids = {r.model_extra["lmteams"]["run_id"] for r in replies}
+    assert len(run_ids) == 5
+    assert {r.run_id for r in store.runs(kind="ask")} == run_ids
+    assert all(r.status == "done" for r in store.runs(kind="ask"))

@@ -9,6 +9,7 @@ overload from them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
@@ -130,8 +131,22 @@ class _GatedStream(StreamingResponse):
                 await aclose()
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to pass ``limit`` bytes."""
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The body, refused with 413 as soon as it is known to pass ``limit`` bytes.
+
+    A client that trickles its body holds a connection and a buffer: past ``timeout_s`` it
+    is answered 408.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_capped(request, limit)
+    except TimeoutError:
+        raise ApiError(
+            408, f"the request body did not arrive within {timeout_s:g} s", code="request_timeout"
+        ) from None
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
     too_large = ApiError(
         413,
         f"the request body is larger than this server's limit of {limit} bytes",
@@ -219,7 +234,8 @@ class _Front:
 
     async def chat_completions(self, request: Request) -> Response:
         self.authorize(request)
-        chat = parse_chat_request(await read_body(request, self.limits.max_body_bytes))
+        raw = await read_body(request, self.limits.max_body_bytes, self.limits.body_timeout_s)
+        chat = parse_chat_request(raw)
         model = check_request(chat, self.limits, self.handler.models)
         body = forwarded_body(chat, self.limits)
         self._gate.enter()

@@ -40,6 +40,12 @@ class ServeLimits(BaseModel):
     max_concurrent: int = Field(
         16, ge=1, le=4096, description="Requests served at once; one more is answered 429."
     )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Time a client has to send its whole body; a slower one gets 408.",
+    )
 
 
 def prompt_token_bound(messages: Sequence[Message]) -> int:
