@@ -239,7 +239,10 @@ def hidden_folders(extra: Sequence[Path] = ()) -> list[str]:
         folders.add(os.environ["XDG_RUNTIME_DIR"])
     if os.environ.get("LMTEAMS_DB"):
         folders.add(str(Path(os.environ["LMTEAMS_DB"]).parent))
-    folders.add(str(Path.cwd() / ".lmteams"))
+    try:
+        folders.add(str(Path.cwd() / ".lmteams"))
+    except OSError:
+        pass  # the working folder is gone: nothing of it to hide
     folders.update(str(p) for p in extra)
     resolved = {os.path.realpath(f) for f in folders}
     return sorted(f for f in resolved if f != "/")
@@ -477,7 +480,7 @@ async def run_sandboxed(
             await _drain(process, out, err)
         except BaseException:
             _kill_group(process.pid)
-            await process.wait()
+            await _wait_exited(process)
             raise
         finally:
             _kill_group(process.pid)  # leftover children of a finished program
@@ -507,8 +510,15 @@ async def _drain(process: asyncio.subprocess.Process, out: CappedOutput, err: Ca
                 group.create_task(process.wait())
     except TimeoutError:
         pass
-    if process.returncode is None:
-        await process.wait()
+    await _wait_exited(process)
+
+
+async def _wait_exited(process: asyncio.subprocess.Process) -> None:
+    """Until the killed process has exited. Not ``process.wait()``: that also waits for its
+    pipes to close, which an escaped child can put off forever (where there is no pid
+    namespace to take it down)."""
+    while process.returncode is None:  # noqa: ASYNC110 (asyncio offers no event for the exit alone)
+        await asyncio.sleep(0.01)
 
 
 def _kill_group(pid: int) -> None:

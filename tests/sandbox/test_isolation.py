@@ -53,6 +53,21 @@ async def test_best_effort_runs_and_says_what_is_missing(no_namespaces: None) ->
     assert result.isolation_note.startswith("weak: files")
 
 
+async def test_an_escaped_child_holding_the_output_open_does_not_hang_the_run(
+    no_namespaces: None,
+) -> None:
+    code = (
+        "import subprocess, sys\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(5)'],"
+        " start_new_session=True)\n"
+        "print('parent done', flush=True)\n"
+    )
+    limits = SandboxLimits(isolation="best_effort", time_limit_s=1)
+    result = await run_sandboxed(python_argv(), files={"main.py": code}, limits=limits)
+    assert result.timed_out  # its output never closed within the time limit
+    assert result.stdout == "parent done\n"
+
+
 async def test_allowed_network_is_not_reported_missing(no_namespaces: None) -> None:
     limits = SandboxLimits(isolation="best_effort", network=True)
     result = await run_sandboxed(python_argv(), files={"main.py": "pass"}, limits=limits)
