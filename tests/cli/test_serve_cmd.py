@@ -56,15 +56,16 @@ def test_an_unknown_team_model_is_one_line(tmp_path: Path) -> None:
     assert_clean_error(scripted, "is not an embedded model")
 
 
-def test_help_names_every_limit(tmp_path: Path) -> None:
-    proc = lmteams("serve-model", "--help", cwd=tmp_path)
+@pytest.mark.parametrize("command", ["serve-model", "serve-team"])
+def test_help_names_every_limit(tmp_path: Path, command: str) -> None:
+    proc = lmteams(command, "--help", cwd=tmp_path)
     assert proc.returncode == 0
     for word in (
         "--max-body-bytes",
         "--max-prompt-tokens",
         "--max-tokens",
         "--max-concurrent",
-        "429",
+        "--api-key",
         "Example",
     ):
         assert word in proc.stdout

@@ -126,3 +126,25 @@ async def test_a_taken_port_is_one_clear_error() -> None:
 async def test_a_public_address_needs_a_key() -> None:
     with pytest.raises(ConfigError, match="non-loopback"):
         await serve(SlowHandler(), ServeLimits(), host="0.0.0.0", stop=asyncio.Event())
+
+
+async def test_a_50_mb_body_is_refused_over_real_http_without_being_read() -> None:
+    handler = SlowHandler()
+    handler.loaded.set()
+    urls: list[str] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(handler, ServeLimits(), on_ready=urls.append, stop=stop))
+    await wait_for(lambda: urls or task.done(), "the ready callback")
+    host, port = urls[0].removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 52428800\r\n\r\n" + b"x" * 65536
+    )
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), 30)
+    writer.close()
+    stop.set()
+    await task
+    assert status.startswith(b"HTTP/1.1 413")
+    assert handler.bodies == []
