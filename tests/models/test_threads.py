@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lmteams.errors import ConfigError
-from lmteams.models.threads import engine_threads, requested_threads, split_cores
+from lmteams.models.threads import engine_threads, free_cores, requested_threads, split_cores
 
 
 @pytest.mark.parametrize(
@@ -46,6 +46,21 @@ def test_engine_threads_takes_a_request_as_given_and_otherwise_its_share() -> No
     assert engine_threads(2, 3, 1, 4) == 4
     # An engine loaded beyond the count declared still gets a share, never an index error.
     assert engine_threads(4, 1, 1, None) == 2
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "free"),
+    [(2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 14.6, 1), (16, 3.2, 13), (4, -1.0, 4)],
+)
+def test_free_cores_discount_the_load_average(cores: int, load: float, free: int) -> None:
+    assert free_cores(cores, load) == free
+
+
+def test_a_busy_machine_shrinks_the_default_but_not_a_request() -> None:
+    assert engine_threads(2, 1, 0, None, load=0.0) == 2
+    assert engine_threads(2, 1, 0, None, load=1.5) == 1
+    assert engine_threads(16, 2, 0, None, load=8.0) == 4
+    assert engine_threads(2, 1, 0, 2, load=9.0) == 2
 
 
 def test_requested_threads_env_overrides_the_file() -> None:

@@ -54,3 +54,17 @@ RayAddressOption = Annotated[
         show_default=False,
     ),
 ]
+
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        max=512,
+        help=(
+            "CPU threads for each embedded engine (overrides LMTEAMS_N_THREADS and team "
+            "files). Default: the cores split among the engines of this process."
+        ),
+        show_default=False,
+    ),
+]

@@ -52,7 +52,7 @@ class EmbeddedOptions(BaseModel):
         None,
         ge=1,
         le=512,
-        description=f"CPU threads; default: the cores split among the process's engines "
+        description=f"CPU threads; default: the free cores split among the process's engines "
         f"({THREADS_ENV} overrides).",
     )
     poll: int | None = Field(
@@ -97,6 +97,17 @@ def default_model_path() -> Path:
     found through the distribution metadata instead (:mod:`lmteams.models.assembly`).
     """
     return ensure_model_file(catalog_model(DEFAULT_MODEL))
+
+
+def prepare_engines(team: TeamSpec, n_threads: int | None = None) -> None:
+    """What a command does before a run that may load engines: check, then apply ``--threads``.
+
+    Fails with one line for an embedded model that is not installed or a bad
+    ``LMTEAMS_N_THREADS``, before anything is logged or loaded.
+    """
+    check_embedded_models(team)
+    requested_threads(None, os.environ)
+    use_threads(n_threads)
 
 
 def check_embedded_models(team: TeamSpec) -> None:
@@ -155,7 +166,9 @@ class EmbeddedEngine:
         import xllamacpp  # imported here: loading the native library costs ~100 ms
 
         self.key = key
-        self.n_threads = n_threads or engine_threads(available_cores(), 1, 0, key.n_threads)
+        self.n_threads = n_threads or engine_threads(
+            available_cores(), 1, 0, key.n_threads, load_average()
+        )
         params = xllamacpp.CommonParams()
         params.model.path = key.path
         params.n_parallel = key.n_parallel
@@ -222,6 +235,14 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def load_average() -> float:
+    """The 1-minute load average (0 where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
 def resolve_key(options: EmbeddedOptions) -> EngineKey:
     """The engine identity for ``options``: the model file (assembled and verified if needed)."""
     if options.path is not None:
@@ -253,7 +274,11 @@ def shared_engine(key: EngineKey) -> EmbeddedEngine:
         if engine is None:
             _declared.add(key)
             threads = engine_threads(
-                available_cores(), len(_declared | _engines.keys()), len(_engines), key.n_threads
+                available_cores(),
+                len(_declared | _engines.keys()),
+                len(_engines),
+                key.n_threads,
+                load_average(),
             )
             engine = _engines[key] = EmbeddedEngine(key, n_threads=threads)
         return engine

@@ -3,8 +3,8 @@
 llama.cpp's default (one thread per core for every engine) oversubscribes a team of several
 engines by construction, and its threads meet at a barrier per token, so one descheduled
 thread stalls the whole engine: measured on 2 busy cores, all-cores decoding ran 5 to 20
-times slower than one thread. The cores are therefore split among the engines a process loads,
-each getting at least one; an explicit request (team file ``n_threads``, ``LMTEAMS_N_THREADS``
+times slower than one thread. The cores not already busy (by the load average) are therefore
+split among the engines a process loads, each getting at least one; an explicit request (team file ``n_threads``, ``LMTEAMS_N_THREADS``
 or ``--threads``) is taken as given. See ``bench/engines.py`` for the measurements.
 
 Pure: callers pass the core count and the engine count in.
@@ -36,11 +36,26 @@ def split_cores(cores: int, engines: int) -> tuple[int, ...]:
     return tuple(share + (1 if i < extra else 0) for i in range(engines))
 
 
-def engine_threads(cores: int, engines: int, index: int, requested: int | None) -> int:
-    """Threads for the engine loaded ``index``-th (from 0) among ``engines`` of a process."""
+def free_cores(cores: int, load: float) -> int:
+    """Cores not kept busy by other work, given the 1-minute load average; at least one.
+
+    A core counts as busy from half a runnable process on. The load average lags (it is a
+    one-minute mean), so this reads the machine as it was, which is what a default can know.
+    """
+    return max(1, cores - int(max(0.0, load) + 0.5))
+
+
+def engine_threads(
+    cores: int, engines: int, index: int, requested: int | None, load: float = 0.0
+) -> int:
+    """Threads for the engine loaded ``index``-th (from 0) among ``engines`` of a process.
+
+    ``load`` (the load average) shrinks the budget to the free cores: on a busy machine
+    one thread per engine decoded several times faster than more (bench/engines.py).
+    """
     if requested is not None:
         return requested
-    shares = split_cores(cores, max(engines, index + 1))
+    shares = split_cores(free_cores(cores, load), max(engines, index + 1))
     return shares[index]
 
 
