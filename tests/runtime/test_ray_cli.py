@@ -96,6 +96,37 @@ def test_ask_on_a_private_local_cluster_stopped_afterwards(tmp_path: Path, team_
     assert ray_processes_started_by(proc.pid) == []
 
 
+RAY_WARNING = "lmteams test: a warning Ray publishes for the driver"
+
+
+def warns_then_answers(call):  # type: ignore[no-untyped-def]
+    """Node a has Ray publish a warning for the driver (as a raylet does), then all answer."""
+    if call.node == "a":
+        import ray
+        from ray._private.utils import publish_error_to_driver
+
+        gcs = ray._private.worker.global_worker.gcs_client
+        publish_error_to_driver("lmteams_test", RAY_WARNING, gcs_client=gcs)
+        time.sleep(2)  # the driver receives and prints it before this ask ends
+    return "Answer: 4"
+
+
+@needs_loopback
+@pytest.mark.ray
+def test_ray_messages_for_the_driver_go_to_stderr_not_into_the_json(tmp_path: Path) -> None:
+    team = tmp_path / "team.yaml"
+    team.write_text(
+        'models:\n  m: {backend: scripted, script: "tests.runtime.test_ray_cli:warns_then_answers"}\n'
+        "nodes: [{name: a}, {name: b}, {name: c}]\n"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    args = ["ask", "What is 2 + 2?", "-t", str(team), "--runtime", "ray", "--json"]
+    proc = lmteams(*args, cwd=tmp_path, env={"PYTHONPATH": root})
+    assert proc.returncode == 0, proc.stderr
+    assert RAY_WARNING in proc.stderr  # Ray's message is shown, on stderr
+    assert json.loads(proc.stdout)["answer"] == "4"  # and stdout is the JSON alone
+
+
 @pytest.mark.ray
 def test_ask_joins_a_running_cluster_and_leaves_it_running(
     tmp_path: Path, team_file: Path, ray_cluster: None
@@ -125,7 +156,7 @@ def test_ask_joins_a_running_cluster_and_leaves_it_running(
 @needs_loopback
 @pytest.mark.ray
 def test_sweep_on_ray_runs_every_cell_on_one_private_cluster(tmp_path: Path) -> None:
-    from tests.cli.test_run_cli import TEAM
+    from tests.cli.test_run_cli import TEAM, assert_speedups_follow_their_baseline, ran_side_by_side
     from tests.scheduling.test_graph import STUDY
 
     team = tmp_path / "team.yaml"
@@ -136,12 +167,17 @@ def test_sweep_on_ray_runs_every_cell_on_one_private_cluster(tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stderr
     medians = json.loads(proc.stdout)["medians"]
     assert [(m["topology"], m["workers"]) for m in medians] == [("steal", 1), ("steal", 2)]
-    assert medians[1]["speedup"] > 1.2
+    # Behaviour, not speed (a busy machine read 0.77): the speedup is reported and follows
+    # its baseline, and the two-worker run really ran two tasks side by side on Ray.
+    rows = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert_speedups_follow_their_baseline(rows)
     from lmteams.state.store import EventStore
 
     store = EventStore(tmp_path / ".lmteams" / "lmteams.db")
     runs = store.runs()
     assert len(runs) == 2 and all(r.status == "done" for r in runs)
     runtimes = [store.events(r.run_id, types=["run_started"])[0].data["runtime"] for r in runs]
+    two = next(r["run_id"] for r in rows if r["workers"] == 2)
+    assert ran_side_by_side(store, two, 2)
     store.close()
     assert runtimes == ["ray", "ray"]

@@ -94,6 +94,8 @@ def start_local(num_cpus: int | None = None) -> None:
         import ray
         from ray._private import ray_constants
 
+        driver_messages_to_stderr()
+
         with _attribute(ray_constants, "ENABLE_RAY_CLUSTER", False), _quiet(_TOKEN_LOGGER):
             ray.init(
                 address="local",
@@ -104,6 +106,27 @@ def start_local(num_cpus: int | None = None) -> None:
                 configure_logging=False,
                 logging_level=logging.ERROR,
             )
+
+
+def driver_messages_to_stderr() -> None:
+    """Print what Ray's raylets publish for the driver on stderr, as Ray does its own logs.
+
+    Ray prints those messages (worker warnings such as "N PYTHON worker processes have been
+    started", whatever ``log_to_driver`` says) on stdout, where they would break ``--json``
+    output. Ray reads its printing function by name when each message arrives, so replacing
+    it redirects them all; a Ray without it has nothing to redirect.
+    """
+    from ray._private import worker
+
+    original = getattr(worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "lmteams_to_stderr", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.lmteams_to_stderr = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
 
 
 # Ray warns on every local start that it turned token authentication on: expected here.
@@ -156,6 +179,7 @@ def connect(address: str | None, *, num_cpus: int | None = None) -> ClusterLease
     if address != "auto":
         _probe(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    driver_messages_to_stderr()
     try:
         ray.init(
             address=address,
