@@ -87,7 +87,10 @@ def check_text(text: str, *, source: str | None = None, field: str | None = None
 def _yaml_error(exc: yaml.YAMLError, source: str) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-    problem = getattr(exc, "problem", None) or str(exc)
+    problem = getattr(exc, "problem", None) or str(exc).strip().split("\n", 1)[0]
+    if isinstance(exc, yaml.reader.ReaderError):  # its text spans lines; say it in one
+        character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problem = f"character #x{character:04x} is not allowed (position {exc.position})"
     return ConfigError(f"invalid YAML: {problem}", source=source, field=where)
 
 

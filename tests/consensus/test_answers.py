@@ -126,6 +126,7 @@ def test_json_field_extractor(kind: str, reply: str, key: str) -> None:
     assert get_extractor(kind)(reply).key == key
 
 
-def test_json_field_needs_a_name() -> None:
-    with pytest.raises(ConfigError, match="JSON field name"):
-        get_extractor("json:.")
+@pytest.mark.parametrize("kind", ["json:.", "json:", "json: "])
+def test_json_field_needs_a_name(kind: str) -> None:
+    with pytest.raises(ConfigError, match="--answer: a JSON field name is required"):
+        get_extractor(kind)

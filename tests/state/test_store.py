@@ -118,3 +118,14 @@ def test_page_size_of_a_new_log(tmp_path: Path) -> None:
     EventStore(tmp_path / "new.db").close()
     with sqlite3.connect(tmp_path / "new.db") as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == 16384
+
+
+def test_a_log_from_a_newer_lmteams_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    EventStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO _migrations VALUES ('999_from_the_future', 0)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer lmteams .migration 999_from_the_future"):
+        EventStore(path)

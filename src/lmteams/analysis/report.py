@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from typing import Any
 from lmteams.analysis import plots
 from lmteams.analysis.metrics import RunMetrics, compute, with_baseline
 from lmteams.errors import ConfigError, RunNotFound
+from lmteams.limits import MAX_DATASET_BYTES, load_json, read_text
 from lmteams.scheduling.graph import TaskGraph
 from lmteams.scheduling.project import ProjectSpec
 from lmteams.state.store import EventStore
@@ -250,10 +250,11 @@ def report_sweep(folder: Path, store: EventStore | None, out: Path) -> list[Path
     from lmteams.analysis.sweep import MEDIAN_COLUMNS, SweepRow, median_cells, medians
 
     source = folder / "sweep.json" if folder.is_dir() else folder
+    data = load_json(read_text(source, max_bytes=MAX_DATASET_BYTES), source=str(source))
     try:
-        rows = [SweepRow.model_validate(r) for r in json.loads(source.read_text())]
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"not a sweep table: {exc}", source=str(source)) from None
+        rows = [SweepRow.model_validate(r) for r in data]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"not a sweep table: {_problem(exc)}", source=str(source)) from None
     if not rows:
         raise ConfigError("the sweep table is empty", source=str(source))
     table = medians(rows)
@@ -435,7 +436,14 @@ def report(
         if simulation.exists() and _is_simulation(simulation):
             from lmteams.sim.summary import SimGrid
 
-            grid = SimGrid.model_validate_json(simulation.read_text())
+            text = read_text(simulation, max_bytes=MAX_DATASET_BYTES)
+            load_json(text, source=str(simulation))  # depth checked before pydantic reads it
+            try:
+                grid = SimGrid.model_validate_json(text)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"not a simulation: {_problem(exc)}", source=str(simulation)
+                ) from None
             return report_simulation(grid, out)
         sweep = path if path.is_file() else folder / "sweep.json"
         if sweep.exists():
@@ -449,6 +457,17 @@ def report(
     if store is None:
         raise ConfigError(f"no such file or folder: {target}", field="RUN_OR_SWEEP")
     return report_run(store, target, out, baseline=baseline)
+
+
+def _problem(exc: Exception) -> str:
+    """A validation error in one line: the first failing field and why."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError) and exc.errors():
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        return f"{where}: {error['msg']}" if where else str(error["msg"])
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _is_simulation(path: Path) -> bool:

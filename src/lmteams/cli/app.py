@@ -16,10 +16,12 @@ import typer
 
 import lmteams.cli
 from lmteams.cli.errors import fail, internal
+from lmteams.cli.usage import OneLineUsage
 from lmteams.errors import LMTeamsError
 
 app = typer.Typer(
     name="lmteams",
+    cls=OneLineUsage,
     help=(
         "Run teams of language models as distributed systems: nodes with roles, typed "
         "messages, a durable event log, scheduling, consensus and fault tolerance.\n\n"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lmteams.config import TeamSpec
 from lmteams.errors import ConfigError
@@ -36,6 +37,15 @@ class RunSettings(BaseModel):
         description="Where the run's files are written (default: beside the event log, "
         "runs/RUN/workspace).",
     )
+
+    def __init__(self, **values: Any) -> None:
+        # These are flags: a bad one is bad input (--balance: ...), not a pydantic traceback.
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = "-".join(str(part) for part in error["loc"]).replace("_", "-")
+            raise ConfigError(str(error["msg"]), field=f"--{name}" if name else None) from None
 
 
 class RunResult(BaseModel):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from lmteams.errors import StoreError
+
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "001_runs_events",
@@ -120,6 +122,12 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
     )
     done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    unknown = sorted(done - {name for name, _ in MIGRATIONS})
+    if unknown:  # written by a newer lmteams: writing it with this schema could corrupt it
+        raise StoreError(
+            f"the event log was written by a newer lmteams (migration {unknown[-1]} is unknown "
+            "here); upgrade lmteams to open it"
+        )
     applied = []
     for name, sql in MIGRATIONS:
         if name in done:
