@@ -117,7 +117,7 @@ async def test_no_passing_candidate_and_no_tests(store: EventStore) -> None:
         store,
         backends=backends,
         consensus="gentest",
-        options={"run_time_limit_s": 0.5, "test_inputs": 0},
+        options={"run_time_limit_s": 3, "test_inputs": 0},
     )
     assert result.answer is None and result.decided_by == "no candidate passed the tests"
     assert result.detail["failed"] == {"0:n0": "the given tests fail", "1:n1": "timed out"}
