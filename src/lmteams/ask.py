@@ -145,7 +145,7 @@ async def ask(
     the run still completes. Every strategy reports its calls, tokens and wall time.
     """
     check_text(question, field="question")  # blank or past the limit: refused before any call
-    extract = get_extractor(extractor)
+    extract = get_extractor(extractor, question=question)
     name, settings = resolve(spec, consensus, options)
     # Everything the decision depends on is logged, so `lmteams resume` decides the same way.
     params: dict[str, Any] = {
@@ -191,12 +191,19 @@ async def ask_team(
         and settings.similarity == "exact"
         and (consensus or settings.strategy) == "majority"
     ):
-        return await _majority(team, question, get_extractor(extractor), on_progress)
+        return await _majority(
+            team, question, get_extractor(extractor, question=question), on_progress
+        )
     from lmteams.strategies import run_strategy  # the other strategies load on first use
 
     name, settings = resolve(team.spec, consensus, options)
     return await run_strategy(
-        team, question, name, settings, get_extractor(extractor), on_progress=on_progress
+        team,
+        question,
+        name,
+        settings,
+        get_extractor(extractor, question=question),
+        on_progress=on_progress,
     )
 
 
