@@ -51,7 +51,8 @@ BUILTIN: dict[str, BackendType] = {
             "lmteams.models.embedded",
             "EmbeddedOptions",
             "EmbeddedBackend",
-            "GGUF model served in-process by xllamacpp (default: SmolLM2-135M)",
+            "GGUF model served in-process by xllamacpp: smollm2-135m (default), "
+            "qwen2.5-coder-0.5b, qwen2.5-coder-1.5b (`lmteams models`) or a file",
         ),
         BackendType(
             "openai",
