@@ -44,7 +44,9 @@ async def _run(
     code = program_rules.code_block(answer.reply or "")
     if code is None:
         run = rules.Run(index, answer.node, False, problem="no Python code block")
-        ctx.team.event("gentest_run", {"index": index, "passed": False, "problem": run.problem})
+        ctx.team.event(
+            "gentest_run", {"index": index, "passed": False, "problem": run.problem}, node=run.node
+        )
         return run
     result = await run_python(rules.harness_files(code, tests, inputs), limits_of(ctx.settings))
     outputs = rules.probe_outputs(result.stdout) if result.ok else None
