@@ -183,6 +183,9 @@ FILES: dict[str, str | bytes] = {
     "garbage.bin": bytes(range(256)) * 16,
     "deep_sweep/sweep.json": "[" * 100_000 + "]" * 100_000,
     "bad_calibration.json": "{not json",
+    "deep_calibration.json": "[" * 5000 + "]" * 5000,
+    "deep_latencies.txt": "[" * 5000 + "]" * 5000,
+    "deep_sim/simulation.json": '{"kind": "simulation", "x": ' + "[" * 5000 + "]" * 5000 + "}",
 }
 
 SPARSE = {"huge.yaml": 50 << 20, "huge.json": 50 << 20, "huge.jsonl": 100 << 20}
@@ -226,6 +229,9 @@ class Case:
 
     def args(self, root: Path) -> list[str]:
         return [arg.replace("{d}", str(root)) for arg in self.argv]
+
+    def line(self, root: Path) -> str:
+        return self.says.replace("{d}", str(root))
 
 
 def case(id: str, says: str, *argv: str) -> Case:
@@ -530,6 +536,30 @@ CASES = [
         "-l",
         "calibrated:{d}/bad_calibration.json",
     ),
+    case(
+        "simulate-calibration-deep",
+        "deep_calibration.json: nested more than",
+        "simulate",
+        "tiny-math",
+        "-l",
+        "calibrated:{d}/deep_calibration.json",
+    ),
+    case(
+        "simulate-latencies-deep",
+        "--latency: {d}/deep_latencies.txt: nested more than",
+        "simulate",
+        "tiny-math",
+        "-l",
+        "empirical:@{d}/deep_latencies.txt",
+    ),
+    case(
+        "simulate-tokens-calibration-deep",
+        "nested more than",
+        "simulate",
+        "tiny-math",
+        "--tokens",
+        "calibrated:{d}/deep_calibration.json",
+    ),
     case("sweep-workers-reversed", "workers", "sweep", "tiny-math", "-w", "5..1", *DB),
     case("advise-price-garbage", "price", "advise", "tiny-math", "--price", "cheap"),
     case("advise-tolerance-range", "--tolerance", "advise", "tiny-math", "--tolerance", "50"),
@@ -669,6 +699,9 @@ CASES = [
     case("export-db-garbage", "garbage.db", "export", "x", "--db", "{d}/garbage.db"),
     case("report-unknown-run", "ask-nothing", "report", "ask-nothing", *DB),
     case("report-deep-sweep", "sweep.json", "report", "{d}/deep_sweep", *DB),
+    case(
+        "report-deep-simulation", "simulation.json: nested more than", "report", "{d}/deep_sim", *DB
+    ),
     case("resume-unknown-run", "no run 'ask-nothing'", "resume", "ask-nothing", *DB),
     case("resume-db-garbage", "garbage.db", "resume", "x", "--db", "{d}/garbage.db"),
     case("eval-plot-unknown-run", "no run 'nothing'", "eval-plot", "nothing", *DB),
@@ -808,9 +841,20 @@ def test_bad_input_in_process(
     in_process: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert_one_line(*run_in_process(bad.args(files), capsys), bad.says)
+    assert_one_line(*run_in_process(bad.args(files), capsys), bad.line(files))
 
 
 @pytest.mark.parametrize("bad", [c for c in CASES if c.id in SUBPROCESS], ids=lambda c: c.id)
 def test_bad_input_in_a_subprocess(bad: Case, files: Path, future_db: Path) -> None:
-    assert_one_line(*run_subprocess(bad.args(files), files), bad.says)
+    assert_one_line(*run_subprocess(bad.args(files), files), bad.line(files))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_an_unreadable_team_file_is_one_line(
+    files: Path, in_process: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    locked = tmp_path / "locked.yaml"
+    locked.write_text(TEAM)
+    locked.chmod(0)
+    result = run_in_process(["nodes", "-t", str(locked)], capsys)
+    assert_one_line(*result, "locked.yaml: cannot read file: Permission denied")

@@ -68,7 +68,7 @@ def test_empirical_from_a_file(tmp_path: Path) -> None:
         ("constant:-1", "must be a finite number >= 0"),
         ("constant:abc", "'abc' is not a number"),
         ("empirical:", "no values"),
-        ("empirical:@/no/such/file", "cannot read"),
+        ("empirical:@/no/such/file", "file not found"),
         ("calibrated:/no/such.json", "calibration file not found"),
         ("", "empty latency spec"),
     ],

@@ -9,7 +9,6 @@ call. Per condition (mode, p, n): the observed rounds, calls and refusals, for c
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -153,10 +152,9 @@ def load_calibration(path: str | Path) -> Calibration:
         raise ConfigError("calibration file not found", source=str(path)) from None
     if key in _CACHE:
         return _CACHE[key]
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"not a calibration file: {exc}", source=str(path)) from None
+    from lmteams.limits import MAX_DATASET_BYTES, load_json, read_text
+
+    data = load_json(read_text(file, max_bytes=MAX_DATASET_BYTES), source=str(path))
     try:
         calibration = Calibration.model_validate(data)
     except ValidationError as exc:

@@ -20,11 +20,9 @@ completion, e.g. ``prompt=1200;completion=lognormal:300,0.5;claim.completion=6``
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from lmteams.errors import ConfigError
 from lmteams.sim.calibration import (
@@ -267,16 +265,15 @@ def _number(text: str, flag: str, *, seconds: bool) -> float:
 
 
 def _read_values(path: str, flag: str) -> list[float]:
+    from lmteams.limits import MAX_DATASET_BYTES, load_json, read_text
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", field=flag) from None
-    stripped = text.strip()
-    if stripped.startswith("["):
-        try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: invalid JSON list: {exc.msg}", field=flag) from None
+        text = read_text(path, max_bytes=MAX_DATASET_BYTES)
+        stripped = text.strip()
+        data = load_json(stripped, source=path) if stripped.startswith("[") else None
+    except ConfigError as exc:
+        raise ConfigError(str(exc), field=flag) from None
+    if isinstance(data, list):
         return [_number(str(v), flag, seconds=False) for v in data]
     values = []
     for line in stripped.splitlines():
