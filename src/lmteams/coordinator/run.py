@@ -29,8 +29,9 @@ from lmteams.scheduling.policy import (
     Policy,
     RequestAssignment,
     RequestClaim,
+    TaskState,
 )
-from lmteams.scheduling.project import ProjectSpec
+from lmteams.scheduling.project import ProjectSpec, brought_files
 from lmteams.scheduling.topologies import eligibility, make_policy
 from lmteams.state.store import EventStore
 from lmteams.state.workspace import FileVersion, Workspace
@@ -85,7 +86,15 @@ class ProjectRun:
             workdir,
             lease_ttl_s=settings.lease_ttl_s,
             log=self.attempt_log,
+            success=settings.success,
+            is_done=lambda task: self.policy.board.state[task] is TaskState.DONE,
         )
+        # files the project brings: read-only, except starter code a task declares as its own
+        self.brought = brought_files(project)
+        declared = {path for task in project.tasks for path in task.files}
+        for path, content in self.brought.items():
+            self.workspace.provide(path, content, read_only=path not in declared)
+            self.runner._mirror(path, content)
         self.claim_counter: dict[str, int] = {}
         self.lead_counter = 0
         self.failures: dict[str, int] = {}  # node -> consecutive failures
@@ -125,6 +134,8 @@ class ProjectRun:
         elif op == "proposal":
             pairs = [(str(p[0]), str(p[1])) for p in args["pairs"]]
             decisions = policy.proposal(pairs, args["attempt"], args.get("detail", ""))
+        elif op == "task_parked":
+            decisions = policy.task_parked(args["task"], args["node"], args["until"])
         elif op == "dispatch":
             decisions = policy.dispatch()
         else:  # pragma: no cover - ops come from this module only
@@ -200,6 +211,22 @@ class ProjectRun:
             self.failures[node] = 0
             self.team.event("task_done", {"task": task, "attempts": result.attempts}, node=node)
             self.apply("task_done", task=task, node=node)
+            return
+        if result.outcome == "parked":
+            assert result.waiting_on is not None
+            parks = self.attempt_log.parked.get(task, (result.attempts, 1))[1]
+            self.team.event(
+                "task_parked",
+                {
+                    "task": task,
+                    "attempt": result.attempts,
+                    "parks": parks,
+                    "waiting_on": result.waiting_on,
+                    "reason": result.error,
+                },
+                node=node,
+            )
+            self.apply("task_parked", task=task, node=node, until=result.waiting_on)
             return
         if result.outcome == "failed":
             self.team.event("task_failed", {"task": task, "error": result.error}, node=node)
@@ -309,6 +336,15 @@ class ProjectRun:
                         "p": self.graph.p,
                     },
                 )
+                if self.brought:
+                    self.team.event(
+                        "project_files",
+                        {
+                            "folder": self.project.files_dir,
+                            "paths": sorted(self.brought),
+                            "read_only": sorted(self.workspace.read_only),
+                        },
+                    )
                 self.apply("start")
             else:
                 self._rebuild(resume_events)
@@ -327,9 +363,11 @@ class ProjectRun:
         self._group = None
         await self.runner.sync_workdir()
         self._update(force=True)
+        suite = await self.runner.run_suite()
         states = {t: s.value for t, s in self.policy.board.state.items()}
         if all(s == "done" for s in states.values()):
-            status = "done"
+            failing = self.settings.success == "suite" and suite is not None and not suite.ok
+            status = "suite_failed" if failing else "done"
         elif self.stopped is not None:
             status = "stopped"
         else:
@@ -341,6 +379,8 @@ class ProjectRun:
             workspace=str(self.workdir),
             wall_s=loop.time() - started,
             stopped=self.stopped,
+            suite=suite,
+            success=self.settings.success,
         )
 
     def _update(self, force: bool = False) -> None:
@@ -403,7 +443,13 @@ class ProjectRun:
                 self.apply(op, **args)
             elif kind == "task_attempt":
                 key = (data["task"], data["attempt"])
+                self.attempt_log.spent[data["task"]] = max(
+                    data.get("spent", 0), self.attempt_log.spent.get(data["task"], 0)
+                )
                 self.attempt_log.started.add(key)
+                parked = self.attempt_log.parked.get(data["task"])
+                if parked is not None and data["attempt"] > parked[0]:
+                    del self.attempt_log.parked[data["task"]]  # its re-check failed: retried
                 self.attempt_log.feedback[key] = data.get("feedback")
                 self.attempt_log.last_attempt[data["task"]] = max(
                     data["attempt"], self.attempt_log.last_attempt.get(data["task"], 0)
@@ -424,7 +470,12 @@ class ProjectRun:
                     )
                     self.runner._mirror(data["path"], data["content"])
             elif kind == "check_run":
-                self.attempt_log.checks[(data["task"], data["attempt"])] = data
+                key3 = (data["task"], data["attempt"], data.get("recheck", 0))
+                self.attempt_log.checks[key3] = data
+            elif kind in ("task_done", "task_failed"):
+                self.attempt_log.parked.pop(data["task"], None)
+            elif kind == "task_parked":
+                self.attempt_log.parked[data["task"]] = (data["attempt"], data["parks"])
         self.runner.attempts = dict(self.attempt_log.last_attempt)
         self._replaying = False
         self.team.event(

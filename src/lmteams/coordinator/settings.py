@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,6 +32,11 @@ class RunSettings(BaseModel):
         0, ge=0, description="Stop after this many claim requests (0: 20 per task)."
     )
     claim_max_tokens: int = Field(24, ge=4, le=512)
+    success: Literal["declared", "checks", "suite"] = Field(
+        "checks",
+        description="When the run succeeds: every task declared done (the study's rule), "
+        "every task's check passed, or that plus the whole suite passing at the end.",
+    )
     workdir: str | None = Field(
         None,
         description="Where the run's files are written (default: beside the event log, "
@@ -48,6 +53,21 @@ class RunSettings(BaseModel):
             raise ConfigError(str(error["msg"]), field=f"--{name}" if name else None) from None
 
 
+class SuiteResult(BaseModel):
+    """The project's whole suite, run once after the last task."""
+
+    model_config = ConfigDict(frozen=True)
+
+    command: str
+    ok: bool
+    returncode: int | None
+    passed: int | None = None  # None: no junit report (not pytest, or it did not get that far)
+    failed: int | None = None
+    errors: int | None = None
+    skipped: int | None = None
+    summary: str = ""
+
+
 class RunResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -57,6 +77,9 @@ class RunResult(BaseModel):
     workspace: str
     wall_s: float
     stopped: str | None = None  # why the run stopped early (its budget was spent)
+    suite: SuiteResult | None = None  # the whole suite, run once at the end (None: no suite)
+    success: str = "checks"  # the rule the status was decided by
+
 
 
 @dataclass

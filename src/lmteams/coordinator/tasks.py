@@ -12,19 +12,22 @@ import asyncio
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lmteams.coordinator.settings import SuiteResult
+from lmteams.coordinator.suite import check_feedback, suite_result, suite_shell
 from lmteams.errors import BudgetExceeded, ModelError
 from lmteams.sandbox import SandboxResult, require_isolation, run_sandboxed
+from lmteams.scheduling.imports import missing_module, module_owners
 from lmteams.scheduling.project import ProjectSpec, TaskSpec
 from lmteams.scheduling.prompts import extract_files, task_prompt
 from lmteams.state.workspace import Workspace
 from lmteams.team import Team
 
-Outcome = Literal["done", "failed", "call_failed", "stopped"]
+Outcome = Literal["done", "failed", "call_failed", "stopped", "parked"]
 
 
 @dataclass
@@ -34,8 +37,10 @@ class AttemptLog:
     started: set[tuple[str, int]] = field(default_factory=set)
     feedback: dict[tuple[str, int], str | None] = field(default_factory=dict)
     writes: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
-    checks: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    checks: dict[tuple[str, int, int], dict[str, Any]] = field(default_factory=dict)
     last_attempt: dict[str, int] = field(default_factory=dict)
+    spent: dict[str, int] = field(default_factory=dict)  # task -> tries used (check retries)
+    parked: dict[str, tuple[int, int]] = field(default_factory=dict)  # task -> (attempt, parks)
 
 
 @dataclass
@@ -43,6 +48,7 @@ class TaskResult:
     outcome: Outcome
     attempts: int
     error: str | None = None
+    waiting_on: str | None = None  # parked: the task whose module the check could not import
 
 
 class TaskRunner:
@@ -57,6 +63,8 @@ class TaskRunner:
         *,
         lease_ttl_s: float,
         log: AttemptLog | None = None,
+        success: str = "checks",
+        is_done: Callable[[str], bool] | None = None,
     ) -> None:
         self.team = team
         self.project = project
@@ -65,11 +73,14 @@ class TaskRunner:
         self.lease_ttl_s = lease_ttl_s
         self.log = log or AttemptLog()
         self.attempts: dict[str, int] = dict(self.log.last_attempt)
+        self.success = success
+        self.is_done = is_done or (lambda task: False)
+        self.owners = module_owners(project)
         self.checks_run = 0
         self.checks_failed = 0
         self._dirty: set[str] = set()
         self._writer: asyncio.Future[None] | None = None
-        if any(project.check_for(t) for t in project.tasks):
+        if any(project.check_for(t) for t in project.tasks) or project.suite_command():
             # Refuse (SandboxUnavailable) before any model-written code runs, or log the gaps.
             missing = require_isolation(project.sandbox).missing(
                 network_allowed=project.sandbox.network
@@ -97,20 +108,41 @@ class TaskRunner:
         return last + 1
 
     async def run(self, task_id: str, node: str, *, resumed: bool = False) -> TaskResult:
-        """Attempt ``task_id`` on ``node`` until its check passes or retries run out."""
+        """Attempt ``task_id`` on ``node`` until its check passes or its tries run out.
+
+        Tries count across requeues and resumes (``AttemptLog.spent``), so a resumed task
+        keeps its retry limit. A task parked because its check needed another task's module
+        is re-checked first, without a new model call.
+        """
         task = self.project.task(task_id)
-        feedback: str | None = None
+        check = self.project.check_for(task) if self.success != "declared" else None
         tries = self.project.max_check_retries + 1
-        attempt = 0
-        for number in range(tries):
-            attempt = self._next_attempt(task_id, resumed and number == 0)
+        feedback: str | None = None
+        attempt = self.attempts.get(task_id, 0)
+        parked = self.log.parked.pop(task_id, None)
+        if parked is not None and check is not None:
+            attempt, parks = parked
+            result = await self._check(task, node, attempt, check, recheck=parks)
+            outcome = self._after_check(task_id, attempt, parks, result)
+            if outcome is not None:
+                return outcome
+            feedback = result["summary"]
+        first = True
+        while self.log.spent.get(task_id, 0) < tries:
+            attempt = self._next_attempt(task_id, resumed and first)
+            first = False
             if (task_id, attempt) in self.log.started:
                 # resuming this attempt: ask exactly what was asked, so the call is replayed
                 feedback = self.log.feedback.get((task_id, attempt), feedback)
             else:
                 self.team.event(
                     "task_attempt",
-                    {"task": task_id, "attempt": attempt, "feedback": feedback},
+                    {
+                        "task": task_id,
+                        "attempt": attempt,
+                        "feedback": feedback,
+                        "spent": self.log.spent.get(task_id, 0),
+                    },
                     node=node,
                 )
                 self.log.started.add((task_id, attempt))
@@ -122,15 +154,33 @@ class TaskRunner:
                 return TaskResult("call_failed", attempt, f"{type(exc).__name__}: {exc}")
             if problem is not None:
                 feedback = problem
+                self._spend(task_id)
                 continue
-            check = self.project.check_for(task)
             if check is None:
                 return TaskResult("done", attempt)
             result = await self._check(task, node, attempt, check)
-            if result["ok"]:
-                return TaskResult("done", attempt)
+            outcome = self._after_check(task_id, attempt, 0, result)
+            if outcome is not None:
+                return outcome
             feedback = result["summary"]
-        return TaskResult("failed", attempt, feedback)
+        return TaskResult("failed", attempt, feedback or "no tries left")
+
+    def _spend(self, task_id: str) -> None:
+        self.log.spent[task_id] = self.log.spent.get(task_id, 0) + 1
+
+    def _after_check(
+        self, task_id: str, attempt: int, parks: int, result: dict[str, Any]
+    ) -> TaskResult | None:
+        """Done, parked (the check needs a module of a task not done yet), or None: a
+        failed try (counted) to feed back."""
+        if result["ok"]:
+            return TaskResult("done", attempt)
+        missing = missing_module(result.get("output") or result["summary"], self.owners)
+        if missing is not None and missing[1] != task_id and not self.is_done(missing[1]):
+            self.log.parked[task_id] = (attempt, parks + 1)
+            return TaskResult("parked", attempt, f"needs {missing[0]}", waiting_on=missing[1])
+        self._spend(task_id)
+        return None
 
     async def _produce(
         self, task: TaskSpec, node: str, attempt: int, feedback: str | None
@@ -178,6 +228,13 @@ class TaskRunner:
                 "version": result.version,
                 "expected": expected,
             }
+            if path not in task.files and result.status != "read_only":
+                # the reply wrote a file its task does not declare: allowed, but on the record
+                self.team.event(
+                    "undeclared_write",
+                    {"task": task.id, "attempt": attempt, "path": path, "status": result.status},
+                    node=node,
+                )
             if result.ok:
                 data["content"] = content
                 self.team.event("file_written", data, node=node)
@@ -194,6 +251,9 @@ class TaskRunner:
                     problem = (
                         f"{path} changed while you worked (version {result.version}); redo it."
                     )
+            elif result.status == "read_only":
+                # a file the project brings (a test, a fixture): the reply may not rewrite it
+                self.team.event("write_refused", data, node=node)
             else:
                 data["holder"] = result.holder
                 self.team.event("write_refused", data, node=node)
@@ -247,14 +307,19 @@ class TaskRunner:
         if self._dirty:
             await self._write_batch(self._take_dirty())
 
-    async def _check(self, task: TaskSpec, node: str, attempt: int, command: str) -> dict[str, Any]:
-        key = (task.id, attempt)
+    def _hidden(self) -> list[Path]:
+        return [self.team.store.path.parent] if str(self.team.store.path) != ":memory:" else []
+
+    async def _check(
+        self, task: TaskSpec, node: str, attempt: int, command: str, *, recheck: int = 0
+    ) -> dict[str, Any]:
+        key = (task.id, attempt, recheck)
         if key in self.log.checks:
             return self.log.checks[key]
         await self.sync_workdir()
-        log_folder = self.team.store.path.parent
-        hide = [log_folder] if str(self.team.store.path) != ":memory:" else []
-        result = await run_check(command, self.workdir, self.project, hide=hide)
+        module = next((f[:-3] for f in task.files if f.endswith(".py")), task.id)
+        command = command.replace("{module}", module).replace("{task}", task.id)
+        result = await run_check(command, self.workdir, self.project, hide=self._hidden())
         self.checks_run += 1
         if not result.ok:
             self.checks_failed += 1
@@ -265,12 +330,27 @@ class TaskRunner:
             "returncode": result.returncode,
             "timed_out": result.timed_out,
             "duration_s": round(result.duration_s, 4),
-            "summary": result.summary(1500),
+            "summary": check_feedback(result, 1500),
             "sandbox": result.isolation_note,
         }
+        if recheck:
+            record["recheck"] = recheck
         self.team.event("check_run", record, node=node)
         self.log.checks[key] = record
         return record
+
+    async def run_suite(self) -> SuiteResult | None:
+        """The whole project suite, once, over the final workspace; logged as ``suite_run``."""
+        command = self.project.suite_command()
+        if command is None:
+            return None
+        await self.sync_workdir()
+        result = await run_check(
+            suite_shell(command), self.workdir, self.project, hide=self._hidden()
+        )
+        suite = suite_result(command, result)
+        self.team.event("suite_run", suite.model_dump(mode="json"))
+        return suite
 
 
 MIRROR_BATCH = 64

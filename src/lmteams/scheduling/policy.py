@@ -89,6 +89,8 @@ class Board:
     idle_set: set[str] = field(default_factory=set)
     live: set[str] = field(default_factory=set)  # the workers, as a set
     finished: int = 0
+    # task -> parked tasks waiting for it: their check imported its module before it existed
+    waiters: dict[str, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state = {t: TaskState.PENDING for t in self.graph.ids}
@@ -136,7 +138,7 @@ class Board:
         self.state[task] = TaskState.DONE
         self.finished += 1
         newly_ready = []
-        for child in self.graph.dependents[task]:
+        for child in (*self.graph.dependents[task], *sorted(self.waiters.pop(task, ()))):
             self.missing[child] -= 1
             if self.missing[child] == 0 and self.state[child] is TaskState.PENDING:
                 self.ready.add(child)
@@ -148,6 +150,14 @@ class Board:
         self.state[task] = TaskState.PENDING
         if self.missing[task] == 0:
             self.ready.add(task)
+
+    def park(self, task: str, until: str) -> None:
+        """Take ``task`` off its node until ``until`` is done: a dependency found at run time."""
+        self._release(task)
+        self.state[task] = TaskState.PENDING
+        self.ready.discard(task)
+        self.missing[task] += 1
+        self.waiters.setdefault(until, set()).add(task)
 
     def remove_worker(self, node: str) -> None:
         self.workers.remove(node)
@@ -161,7 +171,7 @@ class Board:
         self.state[task] = TaskState.FAILED
         self.finished += 1
         closed = [task]
-        stack = list(self.graph.dependents[task])
+        stack = [*self.graph.dependents[task], *self.waiters.pop(task, ())]
         while stack:
             child = stack.pop()
             if self.state[child] is TaskState.PENDING:
@@ -170,6 +180,7 @@ class Board:
                 self.finished += 1
                 closed.append(child)
                 stack.extend(self.graph.dependents[child])
+                stack.extend(self.waiters.pop(child, ()))
         return closed
 
 
@@ -229,6 +240,20 @@ class Policy:
             self.on_requeue(task, node if avoid else None)
         else:
             self.board.fail(task)
+        return self.dispatch()
+
+    def task_parked(self, task: str, node: str, until: str) -> list[Decision]:
+        """A task's check needs ``until``'s module, which is not done yet: free the node and
+        run the task again (a re-check, no new model call) once ``until`` is done."""
+        state = self.board.state[until]
+        if state is TaskState.DONE:
+            self.board.requeue(task)
+        elif state in (TaskState.FAILED, TaskState.BLOCKED):
+            self.board.fail(task)
+            return self.dispatch()
+        else:
+            self.board.park(task, until)
+        self.on_requeue(task, None)
         return self.dispatch()
 
     def node_lost(self, node: str) -> list[Decision]:

@@ -242,6 +242,10 @@ class PreassignPolicy(Policy):
         self.wake.add(node)
         return super().task_failed(task, node, requeue=requeue, avoid=avoid)
 
+    def task_parked(self, task: str, node: str, until: str) -> list[Decision]:
+        self.wake.add(node)
+        return super().task_parked(task, node, until)
+
     def on_requeue(self, task: str, avoid: str | None) -> None:
         owner = self.owner[task]
         if owner not in self.board.live:

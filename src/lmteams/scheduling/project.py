@@ -3,6 +3,12 @@
 The study's files (``../shared/paper/tasks/*.json``) load unchanged. A task may carry an
 expected duration (``estimate_s``), the role and skills it needs, and a check command; a
 project may carry a check command for every task and sandbox limits for checks.
+
+A project may also bring files (``files_dir``: tests, fixtures, starter code), a folder
+relative to the project file and inside its folder; they are copied into the workspace before
+the run and are read-only to nodes, except a path a task declares in its own ``files``
+(starter code that task fills in). ``suite`` is the command that runs the whole project's
+tests once at the end of every run (default: pytest when the project brings files).
 """
 
 from __future__ import annotations
@@ -59,6 +65,10 @@ class ProjectSpec(IndexedModel):
     repository: str | None = None
     success_criteria: str | None = None
     check: str | None = Field(None, description="Check run after every task (e.g. pytest -q).")
+    files_dir: str | None = Field(
+        None, description="Folder of files copied into the workspace (relative to the file)."
+    )
+    suite: str | None = Field(None, description="The whole suite, run once after the run.")
     max_check_retries: int = Field(2, ge=0, le=20)
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits)
     tasks: tuple[TaskSpec, ...]
@@ -76,6 +86,63 @@ class ProjectSpec(IndexedModel):
     @property
     def has_estimates(self) -> bool:
         return any(t.estimate_s is not None for t in self.tasks)
+
+    def suite_command(self) -> str | None:
+        """The command run once at the end: ``suite``, else pytest when the project brings
+        files, else the project-wide ``check``; None when there is nothing to run."""
+        if self.suite:
+            return self.suite
+        if self.files_dir:
+            return "{python} -m pytest -q"
+        return self.check
+
+    def with_files(self, folder: str | Path, *, source: str = "--files") -> ProjectSpec:
+        """This project bringing ``folder`` (an explicit choice: any folder may be named)."""
+        path = Path(folder).expanduser().resolve()
+        _require_folder(path, source=source, field=None)
+        return self.model_copy(update={"files_dir": str(path)})
+
+
+MAX_BROUGHT_FILES = 2000
+MAX_BROUGHT_BYTES = 16 * 1024 * 1024
+_SKIPPED = {"__pycache__", ".git", ".lmteams", ".pytest_cache"}
+
+
+def _require_folder(path: Path, *, source: str, field: str | None) -> None:
+    if not path.exists():
+        raise ConfigError(f"files folder {path} does not exist", source=source, field=field)
+    if not path.is_dir():
+        raise ConfigError(f"{path} is not a folder", source=source, field=field)
+
+
+def brought_files(project: ProjectSpec) -> dict[str, str]:
+    """The files a project brings, by workspace path (text files only, no links)."""
+    if not project.files_dir:
+        return {}
+    root = Path(project.files_dir)
+    source = str(root)
+    _require_folder(root, source=source, field=None)
+    files: dict[str, str] = {}
+    total = 0
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if _SKIPPED & set(relative.parts) or path.suffix == ".pyc":
+            continue
+        if path.is_symlink():
+            raise ConfigError("links are not copied; put the file itself there", source=str(path))
+        if not path.is_file():
+            continue
+        total += path.stat().st_size
+        if len(files) >= MAX_BROUGHT_FILES or total > MAX_BROUGHT_BYTES:
+            raise ConfigError(
+                f"more than {MAX_BROUGHT_FILES} files or {MAX_BROUGHT_BYTES // 2**20} MiB",
+                source=source,
+            )
+        try:
+            files[relative.as_posix()] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError("not a UTF-8 text file", source=str(path)) from None
+    return files
 
 
 def parse_project(data: Any, *, source: str) -> ProjectSpec:
@@ -114,7 +181,27 @@ def load_project(path: str | Path) -> ProjectSpec:
         data = load_json(text, source=source)
     else:
         data = load_yaml(text, source=source)
-    return parse_project(data, source=source)
+    project = parse_project(data, source=source)
+    if project.files_dir:
+        project = project.model_copy(
+            update={"files_dir": str(_files_folder(Path(path), project.files_dir))}
+        )
+    return project
+
+
+def _files_folder(project_file: Path, name: str) -> Path:
+    """``files_dir`` resolved against the project file's folder; it must stay inside it
+    (a project file from elsewhere must not copy ``../../.ssh`` into a workspace)."""
+    base = project_file.expanduser().resolve().parent
+    folder = (base / name).resolve()
+    if folder != base and base not in folder.parents:
+        raise ConfigError(
+            "must be a folder inside the project file's folder (no absolute path, no ../)",
+            source=str(project_file),
+            field="files_dir",
+        )
+    _require_folder(folder, source=str(project_file), field="files_dir")
+    return folder
 
 
 def builtin_project(name: str) -> Path:

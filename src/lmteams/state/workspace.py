@@ -4,7 +4,8 @@ Pure state with time passed in (``now``), so it behaves the same in real runs, u
 clock and in the simulator. A lease gives one node the right to write a path until it expires
 (a crashed holder's lease lapses on its own). A write names the version its author read; if the
 file changed since, the write is refused as a conflict and nothing is lost. Every outcome is
-returned as a value for the caller to log.
+returned as a value for the caller to log. Files a project brings (tests, fixtures) can be
+marked read-only: a write to one is refused, whoever holds its lease.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-WriteStatus = Literal["written", "conflict", "lease_held"]
+WriteStatus = Literal["written", "conflict", "lease_held", "read_only"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,13 @@ class Workspace:
         self.files: dict[str, FileVersion] = {}
         self.leases: dict[str, Lease] = {}
         self.finished_tasks: set[str] = set()
+        self.read_only: set[str] = set()
+
+    def provide(self, path: str, content: str, *, read_only: bool, now: float = 0.0) -> None:
+        """Put a file the project brings into the workspace (before any node writes)."""
+        self.files[path] = FileVersion(path, self.version(path) + 1, content, "project", None, now)
+        if read_only:
+            self.read_only.add(path)
 
     def version(self, path: str) -> int:
         current = self.files.get(path)
@@ -109,9 +117,11 @@ class Workspace:
         task: str | None = None,
     ) -> WriteResult:
         """Compare-and-set: write only if the file is still at ``expected_version`` and no
-        other node holds its lease."""
+        other node holds its lease, and never to a read-only file."""
         lease = self.lease_of(path, now)
         current = self.version(path)
+        if path in self.read_only:
+            return WriteResult("read_only", path, current, expected_version)
         if lease is not None and lease.holder != node:
             return WriteResult("lease_held", path, current, expected_version, holder=lease.holder)
         if current != expected_version:
