@@ -221,6 +221,12 @@ class QuestionView:
     letters: dict[str, str] | None = None  # option text -> letter, for lettered choices
 
 
+_STEMS = frozenset(
+    ("which", "what", "who", "where", "when", "is", "are", "does", "do", "was", "were", "whose")
+)
+_STEM_HEADS = [[w] for w in _STEMS]
+
+
 def _or_options(question: str) -> tuple[tuple[str, ...], ...]:
     """The alternatives a question offers: "..., the Sun or the Moon?" -> (sun), (moon)."""
     body = question.strip().rstrip("?.! ")
@@ -234,9 +240,16 @@ def _or_options(question: str) -> tuple[tuple[str, ...], ...]:
     items = [item for item in head.split(",") if item.strip()]
     if not items:
         return ()
-    options = [_words(item) for item in items[:-1]] if len(items) > 1 else []
+    # Earlier list items are options unless they are the question's own stem ("Which is
+    # bigger, the Sun or the Moon?"); the item just before "or" is cut to the last one's length.
+    width = max(3, len(last) + 1)
+    options = [
+        words
+        for words in map(_words, items[:-1])
+        if words and len(words) <= width and words[0] not in _STEMS
+    ]
     tail = _words(items[-1])
-    options.append(tail[-max(1, len(last)) :] if len(items) == 1 else tail)
+    options.append(tail[-len(last) :] if len(tail) > width or tail[:1] in _STEM_HEADS else tail)
     options.append(last)
     cleaned = [tuple(w for w in o if w not in ("the", "a", "an")) for o in options]
     return tuple(o for o in cleaned if o and len(o) <= 5)
@@ -294,7 +307,12 @@ def _entity(segment: str, view: QuestionView) -> str:
         left, right = f" {best} "[: copula.start()], f" {best} "[copula.end() :]
         left_words, right_words = _words(left), _words(right)
         asks = [w for w in left_words if w not in STOPWORDS and _stem(w) in view.words]
-        if asks and _new_words(right_words, view):
+        said_nothing = not _new_words(left_words, view)  # "It is ...", "I think it is ..."
+        if (
+            right_words
+            and (asks or said_nothing)
+            and (_new_words(right_words, view) or said_nothing)
+        ):
             part = right
         elif _new_words(left_words, view) and any(
             w not in STOPWORDS and _stem(w) in view.words for w in right_words
@@ -368,8 +386,11 @@ def _text_for(segment: str, view: QuestionView) -> Answer:
         if named:
             option = " ".join(min(named)[1])
             return Answer(option, option)
-    if len(words) <= 3:
-        key = normalize_text(segment)
+    if len(words) <= 3 and not _COPULA.search(f" {segment} "):
+        # A short answer keeps what the question did not already say ("Pacific Ocean" to
+        # "Which ocean is largest?" is "pacific"), or all of itself when that is nothing.
+        fresh = _new_words(words, view)
+        key = " ".join(fresh) if fresh and len(fresh) < len(words) else normalize_text(segment)
     else:
         key = _entity(segment, view)
         found = re.search(r"\W+".join(map(re.escape, key.split())), segment, re.IGNORECASE)
@@ -402,18 +423,13 @@ def read_reply(reply: str, view: QuestionView, kind: str = "auto") -> Answer:
     if kind == "choice":
         return _choice_for(segment, reply, view)
     if _PLAIN_WORD.fullmatch(stripped):  # fast path: one word
-        key = stripped.lower()
-        if key in _YES or key in _NO:
-            key = "yes" if key in _YES else "no"
-        return Answer(key, stripped)
-    # A text question answered by a bare number or yes/no is read as one, like ``auto``.
+        return Answer(stripped.lower(), stripped)
+    # A text question answered by a bare number is read as one, like ``auto``. (Not so for
+    # "n" or "true": the last letter of "lemon" is "n", not "no".)
     words = _ALPHA.findall(segment)
     number = normalize_number(segment)
     if number is not None and len(words) <= 3 and number not in view.numbers:
         return Answer(number, number)
-    normalized = normalize_text(segment)
-    if normalized in _YES or normalized in _NO:
-        return extract_yes_no(segment)
     return _text_for(segment, view)
 
 
