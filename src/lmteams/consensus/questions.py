@@ -216,9 +216,9 @@ def logic(rng: random.Random) -> Item:
             question=f"Is {n} a prime number?", answer="yes" if prime else "no", kind="logic"
         )
     if form == 2:
-        a, b = rng.sample(range(10, 100), 2)
+        x, y = rng.sample(range(10, 100), 2)
         return Item(
-            question=f"Which number is larger, {a} or {b}?", answer=str(max(a, b)), kind="logic"
+            question=f"Which number is larger, {x} or {y}?", answer=str(max(x, y)), kind="logic"
         )
     if form == 3:
         start, step = rng.randint(1, 20), rng.randint(2, 9)
