@@ -1,17 +1,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from lmteams.sandbox import (
+    Isolation,
     SandboxLimits,
     SandboxResult,
+    _kept_folders,
+    hidden_folders,
     network_isolation_available,
     process_isolation_available,
     python_argv,
     run_sandboxed,
+    sandbox_isolation,
 )
 
 
@@ -110,3 +116,43 @@ async def test_other_processes_environments_are_invisible(monkeypatch: pytest.Mo
     result = await run_python(code)
     assert result.process_isolated
     assert "leaks 0" in result.stdout and "pid 1" in result.stdout
+
+
+def test_hidden_folders_cover_home_temp_and_event_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("LMTEAMS_DB", str(tmp_path / "logs" / "runs.db"))
+    hidden = hidden_folders([tmp_path / "extra"])
+    for folder in (home, tmp_path / "logs", Path.cwd() / ".lmteams", tmp_path / "extra"):
+        assert str(folder.resolve()) in hidden
+    assert "/tmp" in hidden and "/var/tmp" in hidden and "/" not in hidden
+
+
+def test_a_kept_folder_never_uncovers_a_hidden_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "lib").mkdir()
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path), str(tmp_path / "lib")])
+    root = str(tmp_path.resolve())
+    kept = _kept_folders([root + "/.lmteams"])
+    assert root not in kept  # it holds the hidden folder
+    assert root + "/lib" in kept and os.path.realpath(sys.prefix) in kept
+
+
+def test_isolation_lists_what_is_missing_in_a_fixed_order() -> None:
+    assert Isolation(True, True, True, True).missing() == ()
+    gaps = Isolation(network=True).missing()
+    assert [g.split(" (")[0] for g in gaps] == ["files", "processes", "process limit"]
+    assert "network" in Isolation().missing()[-1]
+    assert not any("network" in g for g in Isolation().missing(network_allowed=True))
+
+
+@pytest.mark.skipif(sandbox_isolation()[1] is not None, reason="no namespaces here")
+async def test_a_missing_program_is_one_line() -> None:
+    result = await run_sandboxed(["/nonexistent/program"])
+    assert result.returncode == 127
+    assert result.stderr == (
+        "lmteams sandbox: cannot run /nonexistent/program: No such file or directory\n"
+    )

@@ -17,7 +17,7 @@ time, file size, processes). Where Linux namespaces can be had (as root or as a 
 What is missing is probed once and cached. With ``isolation: required`` (the default) a run
 that cannot have all of it raises :class:`~lmteams.errors.SandboxUnavailable` before the
 program starts; with ``best_effort`` it runs with what there is, says what is missing on the
-first line of its stderr and in :attr:`SandboxResult.missing`, and logs a warning.
+first line of its stderr and in :attr:`SandboxResult.missing`, and logs a warning (once).
 
 Output is read as it comes and at most ``output_limit_bytes`` of each stream is kept: its head
 and its tail, with a ``[... N bytes cut ...]`` line between them; the rest is counted, never
@@ -58,6 +58,7 @@ SANDBOX_UID = 65534  # the unprivileged uid sandboxed programs run as when lmtea
 INNER_UID = 1000  # the uid a program sees inside, when lmteams runs as root
 DRAIN_S = 2.0  # after a kill, how long to wait for the last output of escaped children
 _CHUNK = 65536
+_warned: set[tuple[str, ...]] = set()
 
 
 class SandboxLimits(BaseModel):
@@ -439,7 +440,8 @@ async def run_sandboxed(
     limits = limits or SandboxLimits()
     isolation = require_isolation(limits)
     missing = isolation.missing(network_allowed=limits.network)
-    if missing:
+    if missing and missing not in _warned:
+        _warned.add(missing)  # once per process: a run may sandbox hundreds of checks
         logger.warning("sandbox with weak isolation, missing: %s", "; ".join(missing))
     with tempfile.TemporaryDirectory(prefix="lmteams-sandbox-") as tmp:
         root = Path(tmp)
