@@ -104,10 +104,14 @@ class Reply:
 
 @dataclass(slots=True)
 class TeamTotals:
+    """Every call sent (retries, reroutes and hedge copies included) and its tokens."""
+
     calls: int = 0
     failures: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Part of the tokens above that is estimated: copies cancelled before their reply.
+    estimated_tokens: int = 0
 
     @property
     def usage(self) -> Usage:
@@ -156,9 +160,12 @@ class Team:
         self.totals = TeamTotals()
         self.result: dict[str, Any] | None = None
         self.status = "done"
-        # None keeps the fast path: no resilience section and no budget in the team file.
+        # None keeps the fast path: no resilience section and no budget in the team file
+        # (until a call runs past its deadline: see deliver).
         self.resilience: Resilience | None = None
-        self._checks_only: Resilience | None = None
+        self._deadlines: Resilience | None = None
+        #: The fast path's deadline per call (a resilience layer has its own).
+        self.deadline_s = spec.defaults.timeout_s
 
     async def __aenter__(self) -> Team:
         if self.resume:
@@ -201,8 +208,10 @@ class Team:
                     **host,
                 },
             )
-        if self.spec.resilience is not None or self.spec.budget is not None:
-            self.resilience = self._new_resilience(self.spec.resilience or ResilienceSpec.off())
+        if self.spec.resilience is not None:
+            self.resilience = self._new_resilience(self.spec.resilience)
+        elif self.spec.budget is not None:
+            self.resilience = self._deadlines_layer()
         try:
             await self.runtime.start(self.spec, self._backends)
         except BaseException as exc:
@@ -311,10 +320,12 @@ class Team:
         (run, node, key, request hash), and a resumed run replays it instead of calling the
         model again. Put the task id and attempt number in the key.
 
-        When the team file has a ``resilience:`` or ``budget:`` section, the call goes through
-        the resilience layer (:mod:`lmteams.faults.resilient`): deadlines, retries, breakers,
-        rerouting, hedging, rate limits, the budget and output checks; ``validate`` replaces
-        the team's output checks for this call (a reply failing them is retried with
+        Every call has a deadline (``defaults.timeout_s`` unless the ``resilience:`` section
+        says otherwise); a call past it is retried, on another node once the hung one is
+        suspect. When the team file has a ``resilience:`` or ``budget:`` section, the call goes
+        through the resilience layer (:mod:`lmteams.faults.resilient`): deadlines, retries,
+        breakers, rerouting, hedging, rate limits, the budget and output checks; ``validate``
+        replaces the team's output checks for this call (a reply failing them is retried with
         feedback). The reply's ``node`` is always ``node``; ``served_by`` names another node
         that answered instead.
 
@@ -358,17 +369,25 @@ class Team:
     async def deliver(
         self, envelope: Envelope, *, durable: bool = True, validate: OutputRules | None = None
     ) -> Reply:
-        """Log, deliver and await one request envelope (see :meth:`call`)."""
+        """Log, deliver and await one request envelope (see :meth:`call`).
+
+        Every call has a deadline: the resilience layer's, or ``defaults.timeout_s`` on the
+        fast path (no ``resilience:`` section). A fast-path call past its deadline is handed
+        to a layer that retries it, on another node once the hung one is suspect
+        (:meth:`~lmteams.faults.config.ResilienceSpec.deadlines`), and from then on every
+        call of the team goes through that layer, so that a dead node is routed around.
+        """
         resilience = self.resilience
         if resilience is None and validate is None:
-            reply = await self._send(envelope, None)
+            try:
+                reply = await self._send(envelope, self.deadline_s)
+            except ModelTimeout as exc:
+                self.resilience = resilience = self._deadlines_layer()
+                reply = await resilience.deliver(envelope, timed_out=exc)
         else:
             if resilience is None:
-                # Only a per-call output check: a layer with every other reaction off, kept
-                # apart so that calls without a check stay on the fast path.
-                if self._checks_only is None:
-                    self._checks_only = self._new_resilience(ResilienceSpec.off())
-                resilience = self._checks_only
+                # Only a per-call output check: the calls without one stay on the fast path.
+                resilience = self._deadlines_layer()
             reply = await resilience.deliver(envelope, validate)
         if durable:
             await self._journal().wait_durable()
@@ -388,7 +407,9 @@ class Team:
                         reply = await self.runtime.request(envelope)
                 except TimeoutError:
                     raise ModelTimeout(
-                        f"no reply within {timeout_s:.3g}s", node=envelope.recipients[0]
+                        f"no reply within {timeout_s:.3g}s (defaults.timeout_s or "
+                        "resilience.timeouts)",
+                        node=envelope.recipients[0],
                     ) from None
         except ModelError as exc:
             self.totals.failures += 1
@@ -410,11 +431,28 @@ class Team:
             self.totals.completion_tokens += usage.completion_tokens
         return reply
 
+    def _deadlines_layer(self) -> Resilience:
+        if self._deadlines is None:
+            self._deadlines = self._new_resilience(ResilienceSpec.deadlines())
+        return self._deadlines
+
     def _new_resilience(self, config: ResilienceSpec) -> Resilience:
         journal = self._journal()
         return Resilience(
-            self.spec, config, self.spec.budget, send=self._send, emit=self._emit, clock=journal.now
+            self.spec,
+            config,
+            self.spec.budget,
+            send=self._send,
+            emit=self._emit,
+            clock=journal.now,
+            charge=self._charge,
         )
+
+    def _charge(self, usage: Usage) -> None:
+        """A copy cancelled before its reply (a hedge's loser) spent these tokens."""
+        self.totals.prompt_tokens += usage.prompt_tokens
+        self.totals.completion_tokens += usage.completion_tokens
+        self.totals.estimated_tokens += usage.total_tokens
 
     def event(
         self, type: str, data: dict[str, Any] | None = None, *, node: str | None = None

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from lmteams.faults.config import HedgeConfig
 from lmteams.faults.detector import LatencyHistory, NodeState
-from lmteams.faults.hedge import hedge_delay_s, loser_tokens
+from lmteams.faults.hedge import hedge_delay_s, loser_usage
 from lmteams.faults.reroute import Candidate, choose
+from lmteams.messages import Usage
 
 H, S, D = NodeState.HEALTHY, NodeState.SUSPECT, NodeState.DEAD
 
@@ -56,21 +57,12 @@ def test_hedge_threshold_uses_the_lower_of_own_and_group_percentiles() -> None:
 
 
 def test_loser_tokens_count_its_prompt_and_its_share_of_the_work() -> None:
-    assert (
-        loser_tokens(
-            prompt_tokens=10, winner_completion_tokens=100, loser_elapsed_s=1, winner_latency_s=4
-        )
-        == 35
-    )
-    assert (
-        loser_tokens(
-            prompt_tokens=10, winner_completion_tokens=100, loser_elapsed_s=9, winner_latency_s=4
-        )
-        == 110
-    )
-    assert (
-        loser_tokens(
-            prompt_tokens=10, winner_completion_tokens=100, loser_elapsed_s=1, winner_latency_s=0
-        )
-        == 110
-    )
+    assert loser_usage(
+        prompt_tokens=10, winner_completion_tokens=100, loser_elapsed_s=1, winner_latency_s=4
+    ) == Usage(10, 25)
+    assert loser_usage(
+        prompt_tokens=10, winner_completion_tokens=100, loser_elapsed_s=9, winner_latency_s=4
+    ) == Usage(10, 100)
+    assert loser_usage(
+        prompt_tokens=10, winner_completion_tokens=100, loser_elapsed_s=1, winner_latency_s=0
+    ) == Usage(10, 100)

@@ -24,7 +24,7 @@ from lmteams.faults.detector import HealthBoard, LatencyHistory, Transition
 from lmteams.faults.ratelimit import EndpointLimiter
 from lmteams.faults.retry import ErrorClass, classify
 from lmteams.faults.validation import OutputRules, problem
-from lmteams.messages import Envelope
+from lmteams.messages import Envelope, Usage
 
 # Waits shorter than this are rounded up: at large clock values a tiny timeout would not move
 # a (virtual) clock forward at all, and a loop waiting for it would never end.
@@ -37,6 +37,12 @@ DELIVERY = "delivery"
 Send = Callable[[Envelope, float | None], Awaitable[Envelope]]
 #: Log a state change: (event type, data, node).
 Emit = Callable[[str, dict[str, Any], str | None], None]
+#: Add the (estimated) usage of a copy cancelled before its reply to the run's totals.
+Charge = Callable[[Usage], None]
+
+
+def _no_charge(usage: Usage) -> None:
+    return None
 
 
 class CircuitOpen(ModelUnavailable):
@@ -122,10 +128,12 @@ class AttemptLayer:
         send: Send,
         emit: Emit,
         clock: Callable[[], float],
+        charge: Charge = _no_charge,
     ) -> None:
         self.config = config
         self._send = send
         self._emit = emit
+        self._charge = charge
         self.clock = clock
         self.rng = random.Random(config.seed)
         self.nodes: dict[str, NodeInfo] = {}

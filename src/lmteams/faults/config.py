@@ -1,7 +1,10 @@
 """Team-file sections for fault tolerance: ``resilience:``, ``budget:`` and ``faults:``.
 
-Validated once, when the team file loads (see :mod:`lmteams.config`). Every section is optional;
-a team without them takes the fast path with no resilience layer at all.
+Validated once, when the team file loads (see :mod:`lmteams.config`). Every section is optional.
+A team without them takes the fast path: each call under the fixed deadline
+``defaults.timeout_s`` and nothing else, until a call runs past it; from then on the team's
+calls go through a layer with :meth:`ResilienceSpec.deadlines` (a call past its deadline is
+retried, on another node when one is healthy; every other reaction stays off).
 
     resilience:                     # any key present turns the layer on, with these defaults
       seed: 0                       # seeds backoff jitter and tie-breaks (repeatable runs)
@@ -58,6 +61,10 @@ class RetryConfig(_Section):
     max_s: float = Field(30.0, ge=0, le=3600, description="Cap of one backoff delay.")
     max_retry_after_s: float = Field(
         300.0, ge=0, le=86400, description="Longest Retry-After honoured before giving up."
+    )
+    only_timeouts: bool = Field(
+        False,
+        description="Of the transient errors, retry only timeouts; raise the others at once.",
     )
 
 
@@ -143,6 +150,22 @@ class ResilienceSpec(_Section):
     rate_limits: dict[str, RateLimitConfig] = Field(
         default_factory=dict, description="By model name (the endpoint)."
     )
+
+    @classmethod
+    def deadlines(cls) -> ResilienceSpec:
+        """What a team without a ``resilience:`` section runs under: the fixed deadline
+        (``defaults.timeout_s``); a call past it is retried at once (up to 3 attempts), on
+        another node once the hung one is suspect; errors other than timeouts are raised as they come,
+        and breakers, hedging and output checks are off."""
+        return cls(
+            timeouts=TimeoutConfig(adaptive=False),
+            # No backoff: the call waited its whole deadline already.
+            retries=RetryConfig(max_attempts=3, base_s=0.0, only_timeouts=True),
+            breaker=BreakerConfig(enabled=False),
+            validation=ValidationConfig(
+                non_empty=False, repetition=False, noise=False, max_retries=1
+            ),
+        )
 
     @classmethod
     def off(cls) -> ResilienceSpec:

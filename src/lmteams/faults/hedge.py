@@ -4,7 +4,8 @@ A node's hedge threshold is ``factor`` x a high percentile of latency, taken fro
 history and from its replica group's (nodes of the same role), whichever is lower: a node that
 was slow from the start is still compared with its peers. No threshold until ``min_samples``
 latencies are known. The extra tokens of a hedge are estimated for the copy that lost: its
-prompt (already paid for) plus the share of the winner's completion it had time to produce.
+prompt (already paid for) plus the share of the winner's completion it had time to produce;
+they count in the run's tokens like any other call's.
 Pure.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from lmteams.faults.config import HedgeConfig
 from lmteams.faults.detector import LatencyHistory
+from lmteams.messages import Usage
 
 
 def hedge_delay_s(own: LatencyHistory, group: LatencyHistory, config: HedgeConfig) -> float | None:
@@ -29,15 +31,15 @@ def hedge_delay_s(own: LatencyHistory, group: LatencyHistory, config: HedgeConfi
     return max(config.min_delay_s, min(thresholds))
 
 
-def loser_tokens(
+def loser_usage(
     *,
     prompt_tokens: int,
     winner_completion_tokens: int,
     loser_elapsed_s: float,
     winner_latency_s: float,
-) -> int:
-    """Estimated tokens a cancelled copy spent: its prompt, plus its share of a completion."""
+) -> Usage:
+    """Estimated usage of a cancelled copy: its prompt, plus its share of a completion."""
     share = 1.0
     if winner_latency_s > 0:
         share = min(1.0, max(0.0, loser_elapsed_s / winner_latency_s))
-    return prompt_tokens + round(winner_completion_tokens * share)
+    return Usage(prompt_tokens, round(winner_completion_tokens * share))

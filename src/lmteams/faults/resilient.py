@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lmteams.errors import ModelError, ModelUnavailable
+from lmteams.errors import ModelError, ModelTimeout, ModelUnavailable
 from lmteams.faults.attempt import (
     DELIVERY,
     EPSILON_S,
@@ -39,7 +39,7 @@ from lmteams.faults.attempt import (
 from lmteams.faults.breaker import BreakerStats
 from lmteams.faults.budget import Spend
 from lmteams.faults.detector import NodeState
-from lmteams.faults.hedge import hedge_delay_s, loser_tokens
+from lmteams.faults.hedge import hedge_delay_s, loser_usage
 from lmteams.faults.reroute import Candidate, choose
 from lmteams.faults.retry import decide
 from lmteams.faults.validation import OutputRules, feedback_message
@@ -72,8 +72,17 @@ class Resilience(AttemptLayer):
 
     # -- the logical call ------------------------------------------------------------------
 
-    async def deliver(self, envelope: Envelope, rules: OutputRules | None = None) -> Envelope:
+    async def deliver(
+        self,
+        envelope: Envelope,
+        rules: OutputRules | None = None,
+        *,
+        timed_out: ModelTimeout | None = None,
+    ) -> Envelope:
         """Deliver ``envelope`` to its node, surviving what the policies allow; return the reply.
+
+        ``timed_out``: the envelope was sent already, outside the layer, and ran past its
+        deadline (the team's fast path); the call goes on from that first failed attempt.
 
         Cancelling the caller cancels the attempt (and hedge) in flight. Raises the last
         :class:`~lmteams.errors.ModelError` when retries are exhausted or the error is
@@ -96,22 +105,35 @@ class Resilience(AttemptLayer):
         prefer: str | None = None  # the node a feedback retry goes back to
         attempt = 0
         feedback_used = 0
+        exc: ModelError | None = timed_out
+        if timed_out is not None:
+            attempt = 1
+            self._log(
+                self.health.on_failure(
+                    node, self.clock(), reason="ModelTimeout", timeout_s=self.fixed_timeout_s
+                )
+            )
         while True:
-            attempt += 1
-            target = self._route(node, avoid, prefer)
-            prefer = None
-            request = envelope
-            if attempt > 1 or target != node:
-                request = self._variant(envelope, target, attempt=attempt, messages=chat_of(target))
-            # Counted from the routing decision on, so that calls routed in the same instant
-            # (a fan-out) see each other's load.
-            self.in_flight[target] += 1
-            try:
-                return await self._hedged(envelope, request, target, attempt, chat_of, rules)
-            except ModelError as error:
-                exc = error
-            finally:
-                self.in_flight[target] -= 1
+            if exc is None:
+                attempt += 1
+                target = self._route(node, avoid, prefer)
+                prefer = None
+                request = envelope
+                if attempt > 1 or target != node:
+                    request = self._variant(
+                        envelope, target, attempt=attempt, messages=chat_of(target)
+                    )
+                # Counted from the routing decision on, so that calls routed in the same
+                # instant (a fan-out) see each other's load.
+                self.in_flight[target] += 1
+                try:
+                    return await self._hedged(envelope, request, target, attempt, chat_of, rules)
+                except ModelError as error:
+                    exc = error
+                finally:
+                    self.in_flight[target] -= 1
+            else:
+                target = node
             decision = decide(
                 self.config.retries,
                 exc,
@@ -162,6 +184,7 @@ class Resilience(AttemptLayer):
                 await self._wait_change(decision.delay_s)
             elif decision.delay_s > 0:
                 await asyncio.sleep(decision.delay_s)
+            exc = None
 
     # -- routing ---------------------------------------------------------------------------
 
@@ -377,20 +400,29 @@ class Resilience(AttemptLayer):
             usage = reply.usage
             loser_info = self.nodes[loser_node]
             loser_req = hedge_request if loser is hedge else request
-            extra = loser_tokens(
+            spent = loser_usage(
                 prompt_tokens=self._prompt_tokens(loser_req, loser_info),
                 winner_completion_tokens=usage.completion_tokens if usage else 0,
                 loser_elapsed_s=now - loser_started,
                 winner_latency_s=now - winner_started,
             )
+            extra = spent.total_tokens
             self.counters.hedges_cancelled += 1
             self._emit(
                 "hedge_cancelled",
-                {"request_id": loser_req.id, "estimated_tokens": extra},
+                {
+                    "request_id": loser_req.id,
+                    "estimated_tokens": extra,
+                    "prompt_tokens": spent.prompt_tokens,
+                    "completion_tokens": spent.completion_tokens,
+                },
                 loser_node,
             )
+            # A real call with real tokens: the run's totals count them (estimated).
+            self._charge(spent)
             if self.budget is not None:
-                self.budget.settle(Spend(), Spend(extra, loser_info.prices.cost(extra, 0)))
+                cost = loser_info.prices.cost(spent.prompt_tokens, spent.completion_tokens)
+                self.budget.settle(Spend(), Spend(extra, cost))
             if loser is primary:
                 # A primary overtaken by its hedge was straggling: its elapsed time is a lower
                 # bound on its latency, and losing counts against its health, so a node that

@@ -8,6 +8,10 @@ Errors are classified by class, never by message (see :mod:`lmteams.errors`):
 - bad output (empty, malformed, runaway): retried at once, with feedback, while the output
   check's own retry allowance lasts;
 - permanent (invalid request, authentication, budget): never retried.
+
+With ``only_timeouts`` (a team without a ``resilience:`` section), of the transient errors only
+a call that ran past its deadline is retried; the others are the caller's to handle, as they
+always were (an output check keeps its own retries).
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lmteams.errors import BadOutput, BudgetExceeded, ModelError, TransientModelError
+from lmteams.errors import (
+    BadOutput,
+    BudgetExceeded,
+    ModelError,
+    ModelTimeout,
+    TransientModelError,
+)
 from lmteams.faults.config import RetryConfig
 
 
@@ -61,6 +71,12 @@ def decide(
 ) -> RetryDecision:
     """Whether call attempt number ``attempt`` (1-based) that failed with ``error`` is retried."""
     kind = classify(error)
+    if (
+        config.only_timeouts
+        and kind is ErrorClass.TRANSIENT
+        and not isinstance(error, ModelTimeout)
+    ):
+        return RetryDecision(False, reason=f"only timeouts are retried, not {type(error).__name__}")
     if kind is ErrorClass.PERMANENT:
         return RetryDecision(False, reason=f"permanent error {type(error).__name__}")
     if kind is ErrorClass.BAD_OUTPUT:
