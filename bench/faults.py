@@ -188,7 +188,7 @@ async def run(
             correct=sum(1 for i, a in results.items() if a == question(i)[1]),
             tasks=tasks,
             makespan_s=makespan,
-            tokens=tokens + (counters.hedge_extra_tokens if counters else 0),
+            tokens=tokens,  # the team's totals count hedge copies' tokens already
             calls=team.totals.calls,
             retries=counters.retries if counters else 0,
             reroutes=counters.reroutes if counters else 0,

@@ -7,6 +7,10 @@ Definitions (times are the run's clock, seconds since it started):
 - rounds: distinct instants at which the coordinator assigned work.
 - straggler gap: for each dependency level with at least two tasks, the latest completion
   minus the mean completion; the mean over levels (and the worst level) is reported.
+- calls: every request sent, retries, reroutes and hedge copies included; tokens: every
+  reply's, plus the estimated tokens of copies cancelled before their reply (a hedge's loser:
+  its prompt and its share of the winner's completion); the hedging cost is shown apart
+  (``hedges``: copies sent, ``hedge_extra_tokens``: what the losing copies spent).
 - speedup (against an n = 1 run of the same project and topology): baseline makespan /
   makespan; efficiency = speedup / n; the Amdahl prediction uses p = (N - C) / N; the lower
   bound on makespan is max(critical path, total work / n) with this run's task durations.
@@ -47,6 +51,16 @@ class TaskSpan(BaseModel):
     outcome: str
 
 
+class TaskProblem(BaseModel):
+    """A task that did not finish, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task: str
+    state: str  # failed | blocked | unfinished
+    reason: str
+
+
 class RunMetrics(BaseModel):
     """Everything `lmteams run` and `lmteams sweep` report about one run."""
 
@@ -84,6 +98,20 @@ class RunMetrics(BaseModel):
     speedup: float | None = None
     efficiency: float | None = None
     bound_ratio: float | None = None  # lower bound / makespan: 1.0 is a perfect schedule
+    undeclared_writes: int = 0  # files written outside the task's declared files
+    read_only_refused: int = 0  # writes refused: a file the project brings
+    parked: int = 0  # checks that needed another task's module first
+    suite_ok: bool | None = None  # the whole suite at the end (None: no suite ran)
+    suite_passed: int | None = None
+    suite_failed: int | None = None
+    suite_errors: int | None = None
+    problems: list[TaskProblem] = []  # every failed or blocked task, with its reason
+    failed_calls: int = 0  # requests that ended in an error (timeouts included)
+    retries: int = 0  # requests sent again by the resilience layer
+    hedges: int = 0  # hedge copies sent (each one also counts in calls)
+    hedges_won: int = 0
+    hedge_extra_tokens: int = 0  # tokens of the copies that lost the race (in the totals)
+    estimated_tokens: int = 0  # tokens of copies cancelled before their reply (in the totals)
 
     @property
     def total_tokens(self) -> int:
@@ -114,6 +142,8 @@ def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) 
     assign_times: set[float] = set()
     tokens = [0, 0]
     messages = calls = 0
+    suite: dict[str, Any] | None = None
+    reasons: dict[str, tuple[str, str]] = {}
     wall = 0.0
     for row in rows:
         kind, data, t, node = row["type"], row["data"], row["t"], row["node"]
@@ -156,6 +186,27 @@ def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) 
                     per_node[origin[0]]["tasks_done"] += 1
         elif kind == "check_run" and not data.get("ok"):
             counts["check_failed"] += 1
+        elif kind == "write_refused" and data.get("status") == "read_only":
+            counts["read_only_refused"] += 1
+        elif kind == "suite_run":
+            suite = data
+        if kind == "task_failed":
+            reasons[data["task"]] = ("failed", str(data.get("error") or "its check failed"))
+        elif kind == "task_interrupted" and not data.get("requeue"):
+            reasons[data["task"]] = ("failed", str(data.get("error") or "its calls failed"))
+        elif kind == "task_done":
+            reasons.pop(data["task"], None)
+        elif kind == "hedge_won":
+            counts["hedge_extra_tokens"] += int(data.get("extra_tokens", 0))
+            if data.get("by") == "hedge":
+                counts["hedges_won_by_copy"] += 1
+        elif kind == "hedge_cancelled":
+            # Cancelled before its reply: no reply message carries its tokens.
+            prompt = int(data.get("prompt_tokens", data.get("estimated_tokens", 0)))
+            completion = int(data.get("completion_tokens", 0))
+            tokens[0] += prompt
+            tokens[1] += completion
+            counts["estimated_tokens"] += prompt + completion
     done = [s for s in spans if s.outcome == "done"]
     makespan = max((s.end for s in spans), default=wall)
     names = workers or sorted(per_node)
@@ -211,7 +262,46 @@ def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) 
         bound_ratio=round(lower / makespan, 4) if lower and makespan > 0 else None,
         nodes=node_metrics,
         spans=spans,
+        undeclared_writes=counts["undeclared_write"],
+        read_only_refused=counts["read_only_refused"],
+        parked=counts["task_parked"],
+        suite_ok=suite.get("ok") if suite else None,
+        suite_passed=suite.get("passed") if suite else None,
+        suite_failed=suite.get("failed") if suite else None,
+        suite_errors=suite.get("errors") if suite else None,
+        problems=task_problems(reasons, graph, {s.task for s in done}),
+        failed_calls=counts["call_failed"],
+        retries=counts["retry"],
+        hedges=counts["hedge_sent"],
+        hedges_won=counts["hedges_won_by_copy"],
+        hedge_extra_tokens=counts["hedge_extra_tokens"],
+        estimated_tokens=counts["estimated_tokens"],
     )
+
+
+def task_problems(
+    reasons: dict[str, tuple[str, str]], graph: TaskGraph | None, done: set[str]
+) -> list[TaskProblem]:
+    """Failed tasks with their last error, tasks downstream of them as blocked (naming the
+    prerequisite that did not finish), and any other task not done as unfinished."""
+    problems = [TaskProblem(task=t, state=s, reason=r) for t, (s, r) in reasons.items()]
+    if graph is None:
+        return problems
+    closed = set(reasons)
+    for task in graph.topological_order:
+        if task in done or task in closed:
+            continue
+        cause = next((d for d in graph.deps[task] if d in closed), None)
+        if cause is not None:
+            closed.add(task)
+            problems.append(
+                TaskProblem(task=task, state="blocked", reason=f"{cause} did not finish")
+            )
+    if problems:
+        for task in graph.ids:
+            if task not in done and task not in closed:
+                problems.append(TaskProblem(task=task, state="unfinished", reason="not run"))
+    return problems
 
 
 def straggler_gaps(done: Sequence[TaskSpan], graph: TaskGraph | None) -> tuple[float, float]:
