@@ -9,6 +9,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 ORDER = [
     "overhead.py",
+    "engines.py",
     "scheduling.py",
     "consensus.py",
     "faults.py",
