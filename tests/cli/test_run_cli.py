@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ..scheduling.test_graph import STUDY
 from .test_cli import assert_clean_error, lmteams
@@ -189,28 +191,69 @@ def test_run_writes_its_files_to_the_workdir_given(tmp_path: Path, team: Path) -
     assert expected and expected <= written
 
 
+MAX_TOKENS = 120
+TASKS = ("add", "square", "double")  # double depends on add
+
+
+def trimmed_tiny_math(tmp_path: Path) -> tuple[Path, Path]:
+    """The shipped tiny-math project and coders team, cut down so the work itself is bounded.
+
+    Three tasks, one retry each, two developers, 120 tokens a reply: at most 6 model calls,
+    so the test does not depend on the machine being quiet (the whole project, 200 tokens a
+    reply, outran 900 s on a loaded machine).
+    """
+    from lmteams.scheduling.project import builtin_project
+
+    project = yaml.safe_load(builtin_project("tiny-math").read_text())
+    project["tasks"] = [t for t in project["tasks"] if t["id"] in TASKS]
+    project["max_check_retries"] = 1
+    team = yaml.safe_load((resources.files("lmteams.data") / "coding_team.yaml").read_text())
+    team["nodes"] = team["nodes"][:2]  # two developers, no lead (steal needs none)
+    team["defaults"]["max_tokens"] = MAX_TOKENS
+    (tmp_path / "project.yaml").write_text(yaml.safe_dump(project))
+    (tmp_path / "team.yaml").write_text(yaml.safe_dump(team))
+    return tmp_path / "project.yaml", tmp_path / "team.yaml"
+
+
 @pytest.mark.model
-@pytest.mark.timeout(1200)  # about 30 s on a quiet 2-core machine; minutes when it is shared
+@pytest.mark.slow
+@pytest.mark.timeout(660)  # a hang guard only: the work is bounded (about 40 s here)
 def test_run_the_shipped_project_on_the_embedded_model(tmp_path: Path) -> None:
+    """The real model drives the whole pipeline: prompt, reply, files, sandboxed checks, retries.
+
+    What it asserts holds however well the 135M model codes on the day (its success rate is
+    the benchmarks' business): the accounting is consistent and bounded, and the exit code
+    follows the outcome.
+    """
+    project, team = trimmed_tiny_math(tmp_path)
     proc = lmteams(
         "run",
-        "tiny-math",
+        str(project),
+        "-t",
+        str(team),
         "--topology",
         "steal",
         "--workers",
         "2",
         "--json",
         cwd=tmp_path,
-        timeout=900,
+        timeout=600,
     )
-    assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    metrics = out["metrics"]
-    assert metrics["calls"] >= 5 and metrics["completion_tokens"] > 0
-    assert metrics["checks"] >= 5  # every task was checked in the sandbox at least once
-    assert metrics["tasks_done"] >= 2  # the 135M model gets the simplest ones within its retries
-    workspace = Path(out["result"]["workspace"])
-    assert (tmp_path / workspace / "add.py").exists() or (workspace / "add.py").exists()
+    result, metrics = out["result"], out["metrics"]
+    tasks = result["tasks"]
+    assert proc.returncode == (0 if result["status"] == "done" else 4), proc.stderr
+    assert set(tasks) == set(TASKS) and set(tasks.values()) <= {"done", "failed", "blocked"}
+    assert (tasks["double"] == "blocked") == (tasks["add"] != "done")
+    assert metrics["tasks_done"] == sum(state == "done" for state in tasks.values())
+    # add and square are each tried once or twice; double only once add is done
+    assert 2 <= metrics["calls"] <= 2 * len(TASKS)
+    assert 0 < metrics["completion_tokens"] <= metrics["calls"] * MAX_TOKENS
+    assert metrics["checks"] >= 1  # replies were checked in the sandbox
+    workspace = Path(result["workspace"])
+    workspace = workspace if workspace.is_absolute() else tmp_path / workspace
+    written = {p.name for p in workspace.iterdir()}
+    assert written & {"add.py", "square.py"}  # the replies' code became files
 
 
 def test_live_view_renders_every_part() -> None:
