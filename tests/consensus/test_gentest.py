@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from lmteams.consensus.gentest import (
     PROBE_MARKER,
     Run,
@@ -78,3 +81,13 @@ def test_largest_cluster_first_ties_by_first_member() -> None:
     ]
     assert found[0].signature == signature(["2"]) != signature(["1"])
     assert clusters([Run(0, "a", False)]) == []
+
+
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from(["a", "b", "c"])), max_size=12))
+def test_clusters_partition_the_passing_runs(spec: list[tuple[bool, str]]) -> None:
+    runs = [Run(i, f"n{i}", passed, (out,)) for i, (passed, out) in enumerate(spec)]
+    found = clusters(runs)
+    members = [m for c in found for m in c.members]
+    assert sorted(members) == [r.index for r in runs if r.passed]
+    assert [c.size for c in found] == sorted((c.size for c in found), reverse=True)
+    assert all(len({runs[m].outputs for m in c.members}) == 1 for c in found)

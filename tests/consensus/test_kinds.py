@@ -3,6 +3,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lmteams.consensus.kinds import (
     KINDS,
@@ -82,3 +84,32 @@ def test_rank_best_first_cheapest_among_the_equally_good() -> None:
     assert rank_nodes(nodes, "dates", table, cost, 1.0) == ["weak", "small", "big"]
     unknown = {n: (0.0, math.inf) for n in nodes}
     assert rank_nodes(nodes, "logic", KindTable(), unknown, 0.0) == nodes  # team order
+
+
+@given(
+    accuracies=st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=6),
+    sizes=st.lists(st.floats(1e6, 1e10), min_size=6, max_size=6),
+    margin=st.floats(0.0, 1.0),
+)
+def test_rank_is_a_permutation_led_by_a_near_best_node(
+    accuracies: list[tuple[int, int]], sizes: list[float], margin: float
+) -> None:
+    nodes = [f"n{i}" for i in range(len(accuracies))]
+    rows = [
+        (node, "logic", index < right)
+        for node, (right, wrong) in zip(nodes, accuracies, strict=True)
+        for index in range(right + wrong)
+    ]
+    table = fit_table(rows)
+    cost = {n: (0.0, sizes[i]) for i, n in enumerate(nodes)}
+    order = rank_nodes(nodes, "logic", table, cost, margin)
+    assert sorted(order) == sorted(nodes)
+    best = max(table.accuracy(n, "logic") for n in nodes)
+    assert table.accuracy(order[0], "logic") >= best - margin - 1e-9
+    equally_good = [n for n in nodes if table.accuracy(n, "logic") >= best - margin - 1e-12]
+    assert cost[order[0]] == min(cost[n] for n in equally_good)  # cheapest of the best first
+
+
+@given(st.text(max_size=200))
+def test_every_text_has_a_kind(text: str) -> None:
+    assert classify(text) in KINDS
