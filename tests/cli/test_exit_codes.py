@@ -17,6 +17,17 @@ from pathlib import Path
 
 import pytest
 
+from lmteams.cli.errors import exit_code
+from lmteams.errors import (
+    BudgetExceeded,
+    ConfigError,
+    LMTeamsError,
+    ModelUnavailable,
+    RunNotFound,
+    RuntimeClosed,
+    SandboxUnavailable,
+    StoreError,
+)
 from tests.cli.test_cli import assert_clean_error, lmteams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,3 +205,20 @@ def test_help_lists_the_exit_codes(tmp_path: Path, kind: str) -> None:
     assert proc.returncode == 0
     text = " ".join(proc.stdout.split())
     assert "Exit codes: 0" in text and "2 bad input, 1 internal error, 130 interrupted" in text
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ConfigError("bad", field="--x"), 2),
+        (RunNotFound("no run 'x'"), 2),
+        (StoreError("cannot open the event log"), 2),
+        (SandboxUnavailable("no isolation here"), 2),
+        (ModelUnavailable("down", node="a"), 4),
+        (BudgetExceeded("spent"), 4),
+        (RuntimeClosed("closed"), 1),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),
+)
+def test_exit_code_of_each_error(error: LMTeamsError, code: int) -> None:
+    assert exit_code(error) == code

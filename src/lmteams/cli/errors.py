@@ -24,6 +24,7 @@ from lmteams.errors import (
     LMTeamsError,
     ModelError,
     RunNotFound,
+    SandboxUnavailable,
     StoreError,
 )
 
@@ -43,7 +44,8 @@ _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def exit_code(exc: LMTeamsError) -> int:
-    if isinstance(exc, ConfigError | RunNotFound | StoreError):
+    # bad input: what the user gave (or must change, as a sandbox that cannot isolate code)
+    if isinstance(exc, ConfigError | RunNotFound | StoreError | SandboxUnavailable):
         return EXIT_USAGE
     if isinstance(exc, ModelError | BudgetExceeded):
         return EXIT_FAILED
