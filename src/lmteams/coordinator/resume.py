@@ -25,6 +25,12 @@ async def resume_graph(context: ResumeContext) -> None:
     events = [e.model_dump() for e in context.store.events(record.run_id)]
     project = _project_of(record.params, events, record.run_id)
     settings = RunSettings.model_validate(record.params["settings"])
+    if settings.harness == "rounds":
+        raise ConfigError(
+            f"run {record.run_id} ran in rounds (--harness rounds), which cannot be resumed; "
+            "start it again",
+            field="RUN",
+        )
     async with context.team() as team:
         workdir = workdir_for(context.store, team.run_id, settings)
         make_workdir(workdir)

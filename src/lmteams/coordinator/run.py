@@ -16,6 +16,7 @@ from typing import Any
 
 from lmteams.config import TeamSpec
 from lmteams.coordinator.planner import plan_project
+from lmteams.coordinator.rounds import RoundsRun, check_rounds_settings
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot, select_workers
 from lmteams.coordinator.tasks import AttemptLog, TaskRunner
 from lmteams.errors import BudgetExceeded, ConfigError, ModelError
@@ -535,6 +536,8 @@ async def run_project(
     """
     if project is None and not goal:
         raise ConfigError("give a project file or --goal", field="PROJECT")
+    if settings.harness == "rounds":
+        check_rounds_settings(settings)  # before the run is opened
     if settings.workdir:  # refuse a bad --workdir before the run is opened
         make_workdir(workdir_for(store, "", settings))
     params: dict[str, Any] = {"settings": settings.model_dump(mode="json"), "goal": goal}
@@ -547,8 +550,12 @@ async def run_project(
             project = await plan_project(team, goal, node=planner, check=check)
         workdir = workdir_for(store, team.run_id, settings)
         make_workdir(workdir)
-        run = ProjectRun(team, project, settings, workdir=workdir, on_update=on_update)
-        result = await run.run()
+        if settings.harness == "rounds":
+            rounds = RoundsRun(team, project, settings, workdir=workdir, on_update=on_update)
+            result = await rounds.run()
+        else:
+            run = ProjectRun(team, project, settings, workdir=workdir, on_update=on_update)
+            result = await run.run()
         team.status = result.status
         team.result = result.model_dump(mode="json")
     return result

@@ -37,6 +37,14 @@ class RunSettings(BaseModel):
         description="When the run succeeds: every task declared done (the study's rule), "
         "every task's check passed, or that plus the whole suite passing at the end.",
     )
+    harness: Literal["lmteams", "rounds"] = Field(
+        "lmteams",
+        description="lmteams: one call per task attempt; rounds: the study's synchronous "
+        "rounds, every agent called each round and acting through structured actions.",
+    )
+    max_rounds: int = Field(
+        0, ge=0, le=100_000, description="rounds: stop after this many rounds (0: 5 per task)."
+    )
     workdir: str | None = Field(
         None,
         description="Where the run's files are written (default: beside the event log, "

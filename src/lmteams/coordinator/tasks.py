@@ -27,7 +27,7 @@ from lmteams.scheduling.prompts import extract_files, task_prompt
 from lmteams.state.workspace import Workspace
 from lmteams.team import Team
 
-Outcome = Literal["done", "failed", "call_failed", "stopped", "parked"]
+Outcome = Literal["done", "failed", "call_failed", "stopped", "parked", "retry"]
 
 
 @dataclass
@@ -213,6 +213,20 @@ class TaskRunner:
                 node=node,
             )
             return f"Your reply contained no code for {', '.join(task.files)}."
+        return self.write_files(task, node, attempt, files, read_versions)
+
+    def write_files(
+        self,
+        task: TaskSpec,
+        node: str,
+        attempt: int,
+        files: dict[str, str],
+        read_versions: dict[str, int] | None = None,
+    ) -> str | None:
+        """Write ``files`` for ``task``'s attempt through the workspace (each write logged,
+        compare-and-set against ``read_versions``, the versions the node read); returns a
+        problem to feed back (a conflict on one of its own files), if any."""
+        read_versions = read_versions or {}
         problem = None
         now = self.now()
         for path, content in files.items():
@@ -258,6 +272,38 @@ class TaskRunner:
                 data["holder"] = result.holder
                 self.team.event("write_refused", data, node=node)
         return problem
+
+    async def submit(self, task_id: str, node: str, files: dict[str, str]) -> TaskResult:
+        """One attempt whose files the node already wrote (the rounds harness: an agent hands
+        in a task in its round reply): write them, then run the task's check as :meth:`run`
+        does. ``retry`` means the check failed with tries left (the error is the feedback)."""
+        task = self.project.task(task_id)
+        attempt = self._next_attempt(task_id, False)
+        self.team.event(
+            "task_attempt",
+            {"task": task_id, "attempt": attempt, "spent": self.log.spent.get(task_id, 0)},
+            node=node,
+        )
+        self.log.started.add((task_id, attempt))
+        problem = self.write_files(task, node, attempt, files) if files else None
+        missing = [f for f in task.files if self.workspace.read(f) is None]
+        if problem is None and missing:
+            problem = f"no code yet for {', '.join(task.files)}"
+        check = self.project.check_for(task) if self.success != "declared" else None
+        if problem is None and check is None:
+            return TaskResult("done", attempt)
+        if problem is None:
+            assert check is not None
+            result = await self._check(task, node, attempt, check)
+            outcome = self._after_check(task_id, attempt, 0, result)
+            if outcome is not None:
+                return outcome
+            problem = str(result["summary"])
+        else:
+            self._spend(task_id)
+        if self.log.spent.get(task_id, 0) >= self.project.max_check_retries + 1:
+            return TaskResult("failed", attempt, problem)
+        return TaskResult("retry", attempt, problem)
 
     def _sampling(self, node: str, attempt: int) -> dict[str, Any] | None:
         if attempt <= 1:

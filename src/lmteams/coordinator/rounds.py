@@ -1,0 +1,412 @@
+"""The rounds harness (``lmteams run --harness rounds``): the study's protocol with real calls.
+
+Every round, every live worker is called at once (one normal Team call each, so requests and
+replies are envelopes in the log and the team's resilience applies) with the board, the task it
+holds and its recent history: refusals, check results, test output, messages from the others.
+When all have answered, their replies are carried out in team order, action by action
+(:mod:`lmteams.scheduling.rounds` reads and refuses them). A completed task's files go through
+the workspace and its check runs, as on the task path (:meth:`TaskRunner.submit`). Messages
+between agents are ``broadcast`` envelopes from the agent to its recipients.
+
+The round is the unit of time: a claim or an assignment made in a round is acted on in the
+next, because every call of a round started before it. The run ends when every task is
+finished, when no task can run any more (stalled), when the budget is spent, or after
+``max_rounds`` rounds (``unfinished``). Rounds runs are not resumable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot, select_workers
+from lmteams.coordinator.suite import check_feedback
+from lmteams.coordinator.tasks import AttemptLog, TaskResult, TaskRunner, run_check
+from lmteams.errors import BudgetExceeded, ConfigError, ModelError
+from lmteams.messages import Envelope, Kind
+from lmteams.scheduling import prompts
+from lmteams.scheduling import rounds as rules
+from lmteams.scheduling.policy import Assign, Decision, Note, Policy, TaskState
+from lmteams.scheduling.project import ProjectSpec, brought_files
+from lmteams.scheduling.topologies import eligibility, make_policy
+from lmteams.state.workspace import Workspace
+from lmteams.team import Reply, Team
+
+TOPOLOGIES = ("decentralized", "preassign")
+
+
+def check_rounds_settings(settings: RunSettings) -> None:
+    """Refuse settings the rounds harness cannot run (before a run is opened)."""
+    if settings.topology not in TOPOLOGIES:
+        raise ConfigError(
+            f"--harness rounds runs the study's modes: --topology "
+            f"{' or '.join(TOPOLOGIES)}, not {settings.topology!r}",
+            field="--topology",
+        )
+
+
+class RoundsRun:
+    """One run of a project in synchronous rounds."""
+
+    def __init__(
+        self,
+        team: Team,
+        project: ProjectSpec,
+        settings: RunSettings,
+        *,
+        workdir: Path,
+        on_update: Callable[[Snapshot], None] | None = None,
+    ) -> None:
+        check_rounds_settings(settings)
+        self.team = team
+        self.project = project
+        self.settings = settings
+        self.workdir = workdir
+        self.on_update = on_update
+        self.graph = project.graph()
+        self.workers, _ = select_workers(team.spec, settings)
+        eligible = eligibility(project, [team.spec.node(w) for w in self.workers])
+        options: dict[str, Any] = {}
+        if settings.topology == "preassign":
+            options["balance"] = settings.balance
+        self.policy: Policy = make_policy(
+            settings.topology,
+            self.graph,
+            self.workers,
+            eligible=eligible,
+            seed=settings.seed,
+            **options,
+        )
+        self.claims = settings.topology == "decentralized"
+        self.workspace = Workspace(settings.lease_ttl_s)
+        self.runner = TaskRunner(
+            team,
+            project,
+            self.workspace,
+            workdir,
+            lease_ttl_s=settings.lease_ttl_s,
+            log=AttemptLog(),
+            success=settings.success,
+            is_done=lambda task: self.policy.board.state[task] is TaskState.DONE,
+        )
+        self.brought = brought_files(project)
+        declared = {path for task in project.tasks for path in task.files}
+        for path, content in self.brought.items():
+            self.workspace.provide(path, content, read_only=path not in declared)
+            self.runner._mirror(path, content)
+        self.history: dict[str, list[str]] = {w: [] for w in self.workers}
+        self.failures: dict[str, int] = {}
+        self.task_failures: dict[str, int] = {}
+        self.notes: dict[str, int] = {}
+        self.round = 0
+        self.stopped: str | None = None
+
+    # -- policy ----------------------------------------------------------------------------
+
+    def handle(self, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            if isinstance(decision, Assign):
+                self.team.event(
+                    "task_assigned",
+                    {"task": decision.task, "round": self.round},
+                    node=decision.node,
+                )
+                self._tell(decision.node, f"round {self.round}: you now hold {decision.task}")
+            elif isinstance(decision, Note):
+                self._count(decision.kind)
+                self.team.event(
+                    decision.kind,
+                    {"task": decision.task, "detail": decision.detail, "round": self.round},
+                    node=decision.node,
+                )
+                if decision.node in self.history:
+                    self._tell(decision.node, f"round {self.round}: refused: {decision.detail}")
+            # RequestClaim: every idle agent is asked each round anyway
+
+    def _count(self, kind: str) -> None:
+        self.notes[kind] = self.notes.get(kind, 0) + 1
+
+    def _tell(self, node: str, line: str) -> None:
+        self.history.setdefault(node, []).append(line)
+
+    def _held(self, node: str) -> str | None:
+        return self.policy.board.busy.get(node)
+
+    # -- one round ---------------------------------------------------------------------------
+
+    def _prompt(self, node: str, board: str) -> str:
+        held = self._held(node)
+        task_text = None
+        if held is not None:
+            task = self.project.task(held)
+            task_text = prompts.task_prompt(self.project, task, self.runner.context_for(task))
+        return rules.round_prompt(
+            self.project,
+            node=node,
+            round_number=self.round,
+            board=board,
+            agents=self.policy.board.workers,
+            claims=self.claims,
+            held=held,
+            task_text=task_text,
+            history=self.history.get(node, []),
+        )
+
+    async def _call(self, node: str, prompt: str) -> Reply | BaseException:
+        try:
+            return await self.team.call(
+                node, prompt, key=f"round/{self.round}/{node}", meta={"round": self.round}
+            )
+        except (ModelError, BudgetExceeded) as exc:
+            return exc
+
+    async def _round(self) -> None:
+        board = self.policy.board
+        text = prompts.board_text(self.project, board.state, board.running_on)
+        agents = list(board.workers)
+        self.team.event("round_start", {"round": self.round, "agents": agents})
+        async with asyncio.TaskGroup() as group:
+            calls = {a: group.create_task(self._call(a, self._prompt(a, text))) for a in agents}
+        for agent in agents:
+            outcome = calls[agent].result()
+            if isinstance(outcome, BudgetExceeded):
+                self._stop(str(outcome), agent)
+            elif isinstance(outcome, ModelError):
+                self._call_failed(agent, outcome)
+            elif (
+                isinstance(outcome, Reply)
+                and agent in self.policy.board.live
+                and self.stopped is None
+            ):
+                self.failures[agent] = 0
+                await self._act(agent, outcome)
+        self.team.event("round_end", {"round": self.round})
+        self._update()
+
+    async def _act(self, node: str, reply: Reply) -> None:
+        actions, problems = rules.parse_actions(reply.text)
+        for problem in problems:
+            self._refuse(node, None, problem)
+        _, rest = rules.split_reply(reply.text)
+        fenced_used = False
+        for action in actions:
+            if self.policy.complete:
+                break
+            held = self._held(node)
+            reason = rules.refusal(
+                action,
+                node,
+                board=self.policy.board,
+                held=held,
+                claims=self.claims,
+                agents=self.policy.board.workers,
+            )
+            if reason is not None:
+                self._refuse(node, action.action, reason)
+            elif isinstance(action, rules.Claim):
+                self.team.event("claim", {"task": action.task, "round": self.round}, node=node)
+                self.handle(self.policy.claim(node, action.task))
+            elif isinstance(action, rules.Complete):
+                files = dict(action.files)
+                if not fenced_used:
+                    files = {**self._fenced(rest, action.task), **files}
+                    fenced_used = True
+                await self._complete(node, action.task, files)
+            elif isinstance(action, rules.Edit):
+                assert held is not None
+                task = self.project.task(held)
+                attempt = self.runner.attempts.get(held, 0) + 1
+                self.runner.write_files(task, node, attempt, {action.path: action.content})
+            elif isinstance(action, rules.RunTests):
+                await self._run_tests(node, action.task or self._held(node))
+            elif isinstance(action, rules.Message):
+                self._message(node, action, reply)
+        held = self._held(node)
+        if not fenced_used and held is not None:
+            # files written without a complete: edits to the task it holds
+            files = self._fenced(rest, held)
+            if files:
+                attempt = self.runner.attempts.get(held, 0) + 1
+                self.runner.write_files(self.project.task(held), node, attempt, files)
+
+    def _fenced(self, text: str, task_id: str) -> dict[str, str]:
+        return prompts.extract_files(text, self.project.task(task_id).files)
+
+    def _refuse(self, node: str, action: str | None, reason: str) -> None:
+        self._count("action_refused")
+        self.team.event(
+            "action_refused", {"round": self.round, "action": action, "reason": reason}, node=node
+        )
+        self._tell(node, f"round {self.round}: refused: {reason}")
+
+    async def _complete(self, node: str, task: str, files: dict[str, str]) -> None:
+        result: TaskResult = await self.runner.submit(task, node, files)
+        if result.outcome == "done":
+            self.team.event("task_done", {"task": task, "attempts": result.attempts}, node=node)
+            self.workspace.mark_finished(task)
+            self._tell(node, f"round {self.round}: {task} is done")
+            self.handle(self.policy.task_done(task, node))
+        elif result.outcome == "parked":
+            assert result.waiting_on is not None
+            self.team.event(
+                "task_parked",
+                {"task": task, "attempt": result.attempts, "waiting_on": result.waiting_on},
+                node=node,
+            )
+            self._tell(node, f"round {self.round}: {task} waits for {result.waiting_on}")
+            self.handle(self.policy.task_parked(task, node, result.waiting_on))
+        elif result.outcome == "failed":
+            self.team.event("task_failed", {"task": task, "error": result.error}, node=node)
+            self._tell(node, f"round {self.round}: {task} failed for good: {result.error}")
+            self.handle(self.policy.task_failed(task, node, requeue=False))
+        else:  # retry: the check failed, tries remain; the task stays with the agent
+            self._tell(node, f"round {self.round}: {task} failed its check:\n{result.error}")
+
+    async def _run_tests(self, node: str, task_id: str | None) -> None:
+        if task_id is not None:
+            task = self.project.task(task_id)
+            command = self.project.check_for(task)
+            module = next((f[:-3] for f in task.files if f.endswith(".py")), task.id)
+            if command is not None:
+                command = command.replace("{module}", module).replace("{task}", task.id)
+        else:
+            command = self.project.suite_command()
+        if command is None:
+            self._tell(node, f"round {self.round}: no tests to run")
+            return
+        await self.runner.sync_workdir()
+        hidden = [self.team.store.path.parent] if str(self.team.store.path) != ":memory:" else []
+        result = await run_check(command, self.workdir, self.project, hide=hidden)
+        summary = "passed" if result.ok else check_feedback(result, 1500)
+        self.team.event(
+            "tests_run",
+            {"round": self.round, "task": task_id, "ok": result.ok, "summary": summary[:1500]},
+            node=node,
+        )
+        self._tell(node, f"round {self.round}: tests {summary}")
+
+    def _message(self, node: str, action: rules.Message, reply: Reply) -> None:
+        to = rules.recipients(action, node, self.policy.board.workers)
+        journal = self.team.journal
+        assert journal is not None
+        journal.message(
+            Envelope.make(
+                run_id=self.team.run_id,
+                sender=node,
+                recipients=to,
+                kind=Kind.BROADCAST,
+                payload={
+                    "text": action.text,
+                    "round": self.round,
+                    "direct": action.to not in (None, "all"),
+                },
+                parent_id=reply.envelope_id,
+            )
+        )
+        for other in to:
+            self._tell(other, f"round {self.round}: message from {node}: {action.text}")
+
+    def _call_failed(self, node: str, exc: ModelError) -> None:
+        self._tell(node, f"round {self.round}: your call failed ({type(exc).__name__})")
+        self.failures[node] = self.failures.get(node, 0) + 1
+        workers = self.policy.board.workers
+        if self.failures[node] >= self.settings.node_failure_limit and len(workers) > 1:
+            self.team.event("node_lost", {"error": str(exc)}, node=node)
+            held = self._held(node)
+            if held is not None:
+                count = self.task_failures[held] = self.task_failures.get(held, 0) + 1
+                requeue = count < self.settings.max_task_attempts
+                self.team.event(
+                    "task_interrupted",
+                    {"task": held, "error": str(exc), "requeue": requeue},
+                    node=node,
+                )
+                self.handle(self.policy.task_failed(held, node, requeue=requeue, avoid=True))
+            self.handle(self.policy.node_lost(node))
+
+    def _stop(self, reason: str, node: str | None = None) -> None:
+        if self.stopped is None:
+            self.stopped = reason
+            self.team.event("budget_stop", {"reason": reason}, node=node)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        limit = rules.round_limit(self.settings.max_rounds, self.graph.n)
+        self.team.event(
+            "schedule",
+            {
+                "topology": self.settings.topology,
+                "harness": "rounds",
+                "max_rounds": limit,
+                "workers": self.workers,
+                "lead": None,
+                "plan": getattr(self.policy, "plan", lambda: None)(),
+                "n": self.graph.n,
+                "c": self.graph.c,
+                "p": self.graph.p,
+            },
+        )
+        if self.brought:
+            self.team.event(
+                "project_files",
+                {
+                    "folder": self.project.files_dir,
+                    "paths": sorted(self.brought),
+                    "read_only": sorted(self.workspace.read_only),
+                },
+            )
+        self.handle(self.policy.start())
+        stalled = unfinished = False
+        while not self.policy.complete and self.stopped is None:
+            if rules.stuck(self.policy.board):
+                stalled = True
+                self.team.event("stalled", {"reason": "no task can run", "round": self.round})
+                break
+            if self.round >= limit:
+                unfinished = True
+                self.team.event("max_rounds", {"rounds": self.round})
+                break
+            self.round += 1
+            await self._round()
+        await self.runner.sync_workdir()
+        self._update()
+        suite = await self.runner.run_suite()
+        states = {t: s.value for t, s in self.policy.board.state.items()}
+        stopped = self.stopped
+        if all(s == "done" for s in states.values()):
+            failing = self.settings.success == "suite" and suite is not None and not suite.ok
+            status = "suite_failed" if failing else "done"
+        elif self.stopped is not None:
+            status = "stopped"
+        elif unfinished:
+            status = "unfinished"
+            stopped = f"{self.round} rounds (--max-rounds) reached"
+        else:
+            status = "stalled" if stalled else "partial"
+        self.team.event("rounds_end", {"rounds": self.round, "status": status, **self.notes})
+        return RunResult(
+            run_id=self.team.run_id,
+            status=status,
+            tasks=states,
+            workspace=str(self.workdir),
+            wall_s=loop.time() - started,
+            stopped=stopped,
+            suite=suite,
+            success=self.settings.success,
+        )
+
+    def _update(self) -> None:
+        if self.on_update is None:
+            return
+        board = self.policy.board
+        counts: dict[str, int] = {}
+        for state in board.state.values():
+            counts[state.value] = counts.get(state.value, 0) + 1
+        nodes = {w: (f"holds {board.busy[w]}" if w in board.busy else "idle") for w in self.workers}
+        tokens = self.team.totals.prompt_tokens + self.team.totals.completion_tokens
+        self.on_update(Snapshot(counts, len(board.ready), nodes, dict(self.notes), tokens))
