@@ -254,6 +254,20 @@ def run_command(
         str | None, typer.Option("--check", help="Check command for every planned task.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    harness: Annotated[
+        str,
+        typer.Option(
+            "--harness",
+            help="lmteams: one call per task attempt; rounds: the study's protocol, every "
+            "agent called each round, acting through JSON actions (decentralized, preassign).",
+        ),
+    ] = "lmteams",
+    max_rounds: Annotated[
+        int,
+        typer.Option(
+            "--max-rounds", min=0, help="--harness rounds: stop after N rounds (0: 5 per task)."
+        ),
+    ] = 0,
     workdir: Annotated[
         Path | None,
         typer.Option(
@@ -295,6 +309,8 @@ def run_command(
         balance=balance,
         lead=lead,
         seed=seed,
+        harness=harness,
+        max_rounds=max_rounds,
         # absolute, so that `lmteams resume` from another directory writes to the same place
         workdir=str(workdir.expanduser().resolve()) if workdir is not None else None,
     )
