@@ -763,6 +763,7 @@ def in_process(files: Path, command: Any, monkeypatch: pytest.MonkeyPatch) -> It
     # main() is the real entry point with its real error handlers; only the app it calls is
     # the prebuilt command.
     monkeypatch.setattr(lmteams.cli.app, "app", lambda: command.main(prog_name="lmteams"))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # restored after the row
     monkeypatch.chdir(files)
     monkeypatch.syspath_prepend(str(files))
     for name in ("LMTEAMS_TEAM", "LMTEAMS_DB", "LMTEAMS_RUNTIME", "LMTEAMS_DEBUG"):

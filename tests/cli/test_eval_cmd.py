@@ -107,14 +107,15 @@ def test_eval_errors_are_one_line(tmp_path: Path, team_file: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q", "answer": "1"}\nnot json\n')
     assert_clean_error(
-        lmteams("eval", str(bad), "-t", str(team_file), cwd=tmp_path), "bad.jsonl: line 2"
+        lmteams("eval", str(bad), "-t", str(team_file), cwd=tmp_path, env=env()),
+        "bad.jsonl: line 2",
     )
     assert_clean_error(
         lmteams("eval", str(bad), "-c", "majority,guess", cwd=tmp_path),
         "unknown consensus strategy 'guess'",
     )
     assert_clean_error(
-        lmteams("eval", str(bad), "-t", str(team_file), "--judge", "zed", cwd=tmp_path),
+        lmteams("eval", str(bad), "-t", str(team_file), "--judge", "zed", cwd=tmp_path, env=env()),
         "--judge: unknown node 'zed'",
     )
     assert_clean_error(lmteams("dataset", "-k", "trivia", cwd=tmp_path), "unknown question kind")

@@ -268,11 +268,9 @@ async def test_too_many_workers_is_a_clear_error(store: EventStore) -> None:
 
 
 def test_settings_validate() -> None:
-    from pydantic import ValidationError
-
-    with pytest.raises(ValidationError):
+    with pytest.raises(ConfigError, match="--balance: String should match pattern"):
         RunSettings(balance="random")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ConfigError, match="--workers: Input should be greater than"):
         RunSettings(workers=0)
 
 
