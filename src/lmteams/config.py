@@ -271,6 +271,7 @@ BUILTIN_TEAMS = {
     "default": "default_team.yaml",
     "coders": "coding_team.yaml",
     "specialists": "specialists_team.yaml",
+    "oracle": "oracle_team.yaml",
 }
 
 

@@ -69,6 +69,13 @@ BUILTIN: dict[str, BackendType] = {
             "deterministic answers for tests and benchmarks",
         ),
         BackendType(
+            "oracle",
+            "lmteams.models.oracle",
+            "OracleOptions",
+            "from_options",
+            "reference solutions from a folder, by file name (acceptance runs)",
+        ),
+        BackendType(
             "retrieval",
             "lmteams.tools.retrieval",
             "RetrievalOptions",

@@ -204,6 +204,14 @@ def _files_folder(project_file: Path, name: str) -> Path:
     return folder
 
 
+def study_folder(name: str) -> Path:
+    """Files shipped for one of the study's projects (``svgutils_p05``...): ``files/`` (its
+    tests, to bring with ``--files``) and ``solutions/`` (reference code, for the oracle)."""
+    from importlib import resources
+
+    return Path(str(resources.files("lmteams.data").joinpath(f"study/{name}")))
+
+
 def builtin_project(name: str) -> Path:
     """Path of a project shipped with lmteams (``lmteams run tiny-math``)."""
     from importlib import resources

@@ -1,0 +1,3 @@
+def multiply(a: float, b: float) -> float:
+    """Return a * b."""
+    return a * b
