@@ -63,7 +63,7 @@ ThreadsOption = Annotated[
         max=512,
         help=(
             "CPU threads for each embedded engine (overrides LMTEAMS_N_THREADS and team "
-            "files). Default: the cores split among the engines of this process."
+            "files). Default: the free cores (by load average) split among this process's engines."
         ),
         show_default=False,
     ),
