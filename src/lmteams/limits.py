@@ -41,6 +41,8 @@ def _size(n: int) -> str:
 def read_text(path: str | Path, *, max_bytes: int = MAX_CONFIG_BYTES) -> str:
     """The UTF-8 text of a regular file of at most ``max_bytes``, size checked before reading."""
     source = str(path)
+    if not source.strip():
+        raise ConfigError("no file name given (the path is empty)")
     try:
         info = os.stat(path)
     except FileNotFoundError:

@@ -566,6 +566,19 @@ CASES = [
     case("analyze-max-workers-zero", "--max-workers", "analyze", "tiny-math", "--max-workers", "0"),
     case("dataset-kind-unknown", "unknown question kind 'trivia'", "dataset", "-k", "trivia"),
     case("dataset-count-zero", "--count", "dataset", "-n", "0"),
+    case("dataset-count-huge", "-n: generate at most", "dataset", "-n", "100000000000"),
+    case(
+        "simulate-workers-huge",
+        "--workers: at most 1000 team sizes",
+        "simulate",
+        "tiny-math",
+        "-w",
+        "1..100000000",
+    ),
+    case(
+        "sweep-workers-huge", "--workers: at most", "sweep", "tiny-math", "-w", "1,2,1000000", *DB
+    ),
+    case("team-empty-name", "no file name given", "nodes", "-t", ""),
     case("dataset-kinds-empty", "--kinds", "dataset", "-k", ","),
     case("serve-port-range", "--port", "serve-model", "--port", "70000"),
     case("serve-model-unknown", "nope", "serve-model", "--model", "nope", "-t", "{d}/team.yaml"),
@@ -697,6 +710,8 @@ CASES = [
     case("metrics-unknown-run", "no run 'run-nothing'", "metrics", "run-nothing", *DB),
     case("export-unknown-run", "no run 'ask-nothing'", "export", "ask-nothing", *DB),
     case("export-db-garbage", "garbage.db", "export", "x", "--db", "{d}/garbage.db"),
+    case("export-tables-no-out", "--out: give the folder", "export", "x", "-f", "csv", *DB),
+    case("export-format-unknown", "--format", "export", "x", "--format", "xml", *DB),
     case("report-unknown-run", "ask-nothing", "report", "ask-nothing", *DB),
     case("report-deep-sweep", "sweep.json", "report", "{d}/deep_sweep", *DB),
     case(

@@ -74,4 +74,6 @@ def test_bad_kinds_and_counts() -> None:
         parse_kinds(" , ")
     with pytest.raises(ConfigError, match="at least one question"):
         generate(["units"], 0)
+    with pytest.raises(ConfigError, match="-n: generate at most 1,000,000 questions"):
+        generate(["units"], 10**11)
     assert json.loads(to_jsonl(generate(["ordering"], 1)).splitlines()[0])["kind"] == "ordering"

@@ -1,7 +1,8 @@
 """Sweeps: run a project over a grid of team sizes and topologies, repeated, and tabulate.
 
-Speedup follows the study: a run's speedup is the mean makespan of the n = 1 runs of the same
-topology divided by its makespan. Each cell of the grid is a real run with its own run id in
+Speedup follows the study: a run's speedup is the mean makespan of the successful n = 1 runs
+of the same topology divided by its makespan, and medians are taken over successful runs only
+(a failed run that stopped early is fast, not good); each cell says how many runs it kept. Each cell of the grid is a real run with its own run id in
 the event log; the sweep itself is a run of kind ``sweep`` that lists them.
 """
 
@@ -50,11 +51,19 @@ class SweepRow(BaseModel):
     straggler_gap_s: float
 
 
+MAX_SIZES = 1000
+MAX_TEAM_SIZE = 100_000  # the simulator's largest team (advise --max-workers)
+
+
 def parse_range(text: str) -> list[int]:
     """'1..5' -> [1, 2, 3, 4, 5]; '1,2,4' -> [1, 2, 4]."""
     try:
         if ".." in text:
             low, high = (int(x) for x in text.split("..", 1))
+            if high - low >= MAX_SIZES:  # checked before the list is built
+                raise ConfigError(
+                    f"at most {MAX_SIZES} team sizes, got {text!r}", field="--workers"
+                )
             values = list(range(low, high + 1))
         else:
             values = [int(x) for x in text.split(",") if x.strip()]
@@ -64,6 +73,11 @@ def parse_range(text: str) -> list[int]:
         ) from None
     if not values or min(values) < 1:
         raise ConfigError(f"worker counts must be at least 1, got {text!r}", field="--workers")
+    if len(values) > MAX_SIZES or max(values) > MAX_TEAM_SIZE:
+        raise ConfigError(
+            f"at most {MAX_SIZES} team sizes of at most {MAX_TEAM_SIZE} nodes, got {text!r}",
+            field="--workers",
+        )
     return values
 
 
@@ -107,11 +121,12 @@ async def sweep(
     rows: list[SweepRow] = []
     for topology in topologies:
         mine = [c for c in cells if c[0] == topology]
-        baseline = [m for t, n, _, m in mine if n == 1]
-        base_makespan = statistics.fmean(m.makespan_s for m in baseline)
-        base_tokens = statistics.fmean(m.total_tokens for m in baseline)
+        status = {m.run_id: store.run(m.run_id).status for _, _, _, m in mine}
+        baseline = [m for t, n, _, m in mine if n == 1 and status[m.run_id] == "done"]
+        base_makespan = statistics.fmean(m.makespan_s for m in baseline) if baseline else None
+        base_tokens = statistics.fmean(m.total_tokens for m in baseline) if baseline else 0.0
         for _, n, rep, m in mine:
-            full = with_baseline(m, base_makespan)
+            full = with_baseline(m, base_makespan) if base_makespan else m
             metrics[m.run_id] = full
             rows.append(
                 SweepRow(
@@ -119,7 +134,7 @@ async def sweep(
                     workers=n,
                     rep=rep,
                     run_id=m.run_id,
-                    status=store.run(m.run_id).status,
+                    status=status[m.run_id],
                     makespan_s=m.makespan_s,
                     speedup=full.speedup,
                     amdahl=m.amdahl_speedup,
@@ -151,7 +166,11 @@ def write_table(rows: Sequence[SweepRow], out: Path) -> list[Path]:
     return [csv_path, json_path]
 
 
-MEDIAN_COLUMNS = ("topology", "n", "speedup", "Amdahl", "tokens ×", "makespan", "done")
+MEDIAN_COLUMNS = ("topology", "n", "speedup", "Amdahl", "tokens ×", "makespan", "kept")
+
+
+def _num(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
 
 
 def median_cells(table: Sequence[dict[str, Any]]) -> list[list[str]]:
@@ -160,10 +179,10 @@ def median_cells(table: Sequence[dict[str, Any]]) -> list[list[str]]:
         [
             m["topology"],
             str(m["workers"]),
-            f"{m['speedup']:.2f}",
+            _num(m["speedup"], "{:.2f}"),
             f"{m['amdahl']:.2f}" if m["amdahl"] else "",
-            f"{m['token_ratio']:.2f}",
-            f"{m['makespan_s']:.2f}s",
+            _num(m["token_ratio"], "{:.2f}"),
+            _num(m["makespan_s"], "{:.2f}s"),
             f"{m['done']}/{m['runs']}",
         ]
         for m in table
@@ -171,21 +190,25 @@ def median_cells(table: Sequence[dict[str, Any]]) -> list[list[str]]:
 
 
 def medians(rows: Sequence[SweepRow]) -> list[dict[str, Any]]:
-    """Median speedup and token ratio per (topology, n)."""
+    """Median speedup, token ratio and makespan per (topology, n), over the cell's successful
+    runs (``done`` of ``runs``); None where none succeeded."""
     groups: dict[tuple[str, int], list[SweepRow]] = {}
     for row in rows:
         groups.setdefault((row.topology, row.workers), []).append(row)
     out = []
     for (topology, n), group in sorted(groups.items()):
+        kept = [r for r in group if r.status == "done"]
+        speedups = [r.speedup for r in kept if r.speedup is not None]
+        ratios = [r.token_ratio for r in kept if r.token_ratio is not None]
         out.append(
             {
                 "topology": topology,
                 "workers": n,
-                "speedup": statistics.median(r.speedup or 0.0 for r in group),
+                "speedup": statistics.median(speedups) if speedups else None,
                 "amdahl": group[0].amdahl,
-                "token_ratio": statistics.median(r.token_ratio or 0.0 for r in group),
-                "makespan_s": statistics.median(r.makespan_s for r in group),
-                "done": sum(r.status == "done" for r in group),
+                "token_ratio": statistics.median(ratios) if ratios else None,
+                "makespan_s": statistics.median(r.makespan_s for r in kept) if kept else None,
+                "done": len(kept),
                 "runs": len(group),
             }
         )

@@ -31,6 +31,7 @@ class Item(BaseModel):
 
 
 Generator = Callable[[random.Random], Item]
+MAX_GENERATED = 1_000_000
 
 
 def arithmetic(rng: random.Random) -> Item:
@@ -135,6 +136,8 @@ def generate(kinds: Sequence[str], n: int, *, seed: int = 0) -> list[Item]:
     """``n`` questions cycling through ``kinds``, no question repeated (when possible)."""
     if n < 1:
         raise ConfigError("generate at least one question", field="-n")
+    if n > MAX_GENERATED:
+        raise ConfigError(f"generate at most {MAX_GENERATED:,} questions", field="-n")
     for kind in kinds:
         parse_kinds(kind)
     rng = random.Random(seed)
