@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -15,6 +15,8 @@ from rich.table import Table
 from lmteams.cli.options import DbOption, JsonOption
 from lmteams.cli.render import clip
 from lmteams.cli.session import open_store
+from lmteams.errors import ConfigError
+from lmteams.export import TABLE_FORMATS, export_tables
 from lmteams.state.store import EventRecord, RunRecord
 
 
@@ -54,7 +56,8 @@ def runs_command(
     store = open_store(db)
     runs = store.runs(limit=limit, kind=kind)
     if json_output:
-        sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in runs], indent=2) + "\n")
+        rows = [{**r.model_dump(mode="json"), "status": _status(store, r)} for r in runs]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     console = Console()
     if not runs:
@@ -65,17 +68,35 @@ def runs_command(
         table.add_column(column, no_wrap=column != "summary")
     for run in runs:
         duration = f"{run.ended_at - run.created_at:.1f}s" if run.ended_at else ""
-        status_style = {"done": "green", "failed": "red", "running": "yellow"}.get(run.status, "")
+        status = _status(store, run)
+        status_style = {
+            "done": "green",
+            "failed": "red",
+            "running": "yellow",
+            "interrupted": "red",
+        }.get(status, "")
         table.add_row(
             run.run_id,
             run.kind,
-            f"[{status_style}]{run.status}[/]" if status_style else run.status,
+            f"[{status_style}]{status}[/]" if status_style else status,
             _when(run.created_at),
             duration,
             run.team or "",
             _summary(run),
         )
     console.print(table)
+
+
+def _status(store: Any, run: RunRecord) -> str:
+    """The run's status, ``interrupted`` where it says running but its coordinator died."""
+    if run.status != "running":
+        return run.status
+    from lmteams.coordinator.liveness import effective_status
+
+    return effective_status(run.status, store.events(run.run_id, types=["coordinator"]))
+
+
+REASON_KEYS = ("error", "reason", "summary", "detail")
 
 
 def describe(event: EventRecord) -> str:
@@ -98,7 +119,11 @@ def describe(event: EventRecord) -> str:
         nodes = ", ".join(n.get("name", "?") for n in team.get("nodes", []))
         return f"{data.get('kind')} run on {data.get('runtime')} runtime; nodes: {nodes}"
     shown = {k: v for k, v in data.items() if not isinstance(v, dict | list)}
-    return clip(" ".join(f"{k}={v}" for k, v in shown.items()), 110)
+    head = {k: v for k, v in shown.items() if k not in REASON_KEYS}
+    text = clip(" ".join(f"{k}={v}" for k, v in head.items()), 110)
+    # a reason is shown whole (up to a screenful), never cut inside a word
+    reasons = [f"{k}={clip(str(v), 400)}" for k, v in shown.items() if k in REASON_KEYS and v]
+    return " ".join([text, *reasons]).strip()
 
 
 def show_command(
@@ -117,7 +142,7 @@ def show_command(
         return
     console = Console()
     console.print(
-        f"[bold]{run.run_id}[/] · {run.kind} · {run.status} · team {run.team} · started {_when(run.created_at)}"
+        f"[bold]{run.run_id}[/] · {run.kind} · {_status(store, run)} · team {run.team} · started {_when(run.created_at)}"
     )
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("t", justify="right", no_wrap=True)
@@ -131,27 +156,57 @@ def show_command(
         console.print(f"answer: [bold]{run.result['answer']}[/]")
 
 
+ExportFormat = Literal["log", "jsonl", "csv", "parquet"]
+
+
 def export_command(
     run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of one.")],
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="log: the run and its events as one JSON Lines stream; jsonl, csv, parquet: "
+            "one table per kind (runs, calls, tasks, events_TYPE) in the --out folder; otlp: "
+            "the run's OpenTelemetry trace as OTLP JSON.",
+        ),
+    ] = "log",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+        Path | None,
+        typer.Option(
+            "--out",
+            "--output",
+            "-o",
+            help="log: write this file instead of stdout; tables: the folder (required).",
+        ),
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Write a run as JSON Lines: one line for the run, then one line per event."""
+    """Write a run out of the event log: its log or its tables (docs/export.md)."""
+    if fmt in TABLE_FORMATS and output is None:
+        raise ConfigError("give the folder to write the tables into", field="--out")
     store = open_store(db)
     run = store.run(run_id)
+    if fmt in TABLE_FORMATS:
+        assert output is not None
+        written = export_tables(store, run.run_id, output, fmt)
+        Console(stderr=True).print(f"wrote {len(written)} tables to {output}")
+        return
     lines = [json.dumps({"record": "run", **run.model_dump(mode="json")})]
     lines += [
         json.dumps({"record": "event", **e.model_dump(mode="json")})
         for e in store.events(run.run_id)
     ]
     text = "\n".join(lines) + "\n"
+    count = len(lines)
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text)
-        Console(stderr=True).print(f"wrote {len(lines)} lines to {output}")
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            raise ConfigError(f"cannot write: {exc.strerror}", field=str(output)) from None
+        Console(stderr=True).print(f"wrote {count} lines to {output}")
 
 
 COMMANDS = [("runs", runs_command, 80), ("show", show_command, 81), ("export", export_command, 82)]
