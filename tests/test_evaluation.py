@@ -203,3 +203,21 @@ async def test_sentence_answers_are_scored_right(store: EventStore) -> None:
     ]
     report = await evaluate(spec, items, store, ["majority"], backends=backends)
     assert [s.correct for s in report.scores] == [4, 4]
+
+
+async def test_the_table_shows_members_and_paired_differences(store: EventStore) -> None:
+    from rich.console import Console
+
+    from lmteams.cli.render import eval_table
+
+    world = simulate(40, [0.9, 0.5, 0.5], seed=5)
+    spec, backends = scripted_team(3, world.script)
+    report = await evaluate(spec, items_of(world), store, ["majority"], backends=backends)
+    console = Console(record=True, width=200)
+    eval_table(console, report)
+    text = console.export_text()
+    assert "vs best member" in text and "vs largest alone" in text
+    assert f"member {report.best_member} (best)" in text
+    assert "greedy: n0 alone" in text and "McNemar" in text
+    versus = next(c for c in report.comparisons if c.against == "best member")
+    assert f"{versus.difference * 100:+.1f} p={versus.p_value:.2g}" in text
