@@ -579,6 +579,16 @@ CASES = [
         "sweep-workers-huge", "--workers: at most", "sweep", "tiny-math", "-w", "1,2,1000000", *DB
     ),
     case("team-empty-name", "no file name given", "nodes", "-t", ""),
+    case(
+        "advise-price-nan",
+        "--price: 'input=nan'",
+        "advise",
+        "tiny-math",
+        "--price",
+        "input=nan,output=1",
+    ),
+    case("advise-deadline-negative", "--deadline", "advise", "tiny-math", "--deadline", "-1"),
+    case("advise-budget-nan", "--budget", "advise", "tiny-math", "--budget", "nan"),
     case("dataset-kinds-empty", "--kinds", "dataset", "-k", ","),
     case("serve-port-range", "--port", "serve-model", "--port", "70000"),
     case("serve-model-unknown", "nope", "serve-model", "--model", "nope", "-t", "{d}/team.yaml"),

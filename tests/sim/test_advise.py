@@ -30,7 +30,7 @@ def test_parse_price() -> None:
     assert parse_price("input=3,output=15") == Price(input_per_mtok=3, output_per_mtok=15)
     assert parse_price("in=$1, out=2, node_hour=0.5").node_hour == 0.5
     for bad, message in [("input", "expected"), ("input=x", "not a number"), ("", "empty price"),
-                         ("input=-1", "cannot be negative"), ("gpu=3", "expected")]:  # fmt: skip
+                         ("input=-1", "finite number >= 0"), ("input=nan", "finite number >= 0"), ("gpu=3", "expected")]:  # fmt: skip
         with pytest.raises(ConfigError, match=message):
             parse_price(bad)
 

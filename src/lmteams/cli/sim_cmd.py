@@ -472,9 +472,9 @@ def advise_command(
     tolerance: Annotated[
         float, typer.Option("--tolerance", min=0.0, max=10.0, help="Slack on the fastest makespan.")
     ] = 0.10,
-    deadline: Annotated[float | None, typer.Option("--deadline", help="Seconds.")] = None,
+    deadline: Annotated[float | None, typer.Option("--deadline", min=0.0, help="Seconds.")] = None,
     budget: Annotated[
-        float | None, typer.Option("--budget", help="Most cost, in price units.")
+        float | None, typer.Option("--budget", min=0.0, help="Most cost, in price units.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     json_output: JsonOption = False,

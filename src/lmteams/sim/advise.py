@@ -9,6 +9,8 @@ prices in, an :class:`Advice` with its reasoning out.
 
 from __future__ import annotations
 
+import math
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from lmteams.errors import ConfigError
@@ -58,8 +60,8 @@ def parse_price(text: str) -> Price:
             value = float(raw.strip().lstrip("$"))
         except ValueError:
             raise ConfigError(f"{part!r}: {raw.strip()!r} is not a number", field=FLAG) from None
-        if value < 0:
-            raise ConfigError(f"{part!r}: a price cannot be negative", field=FLAG)
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{part!r}: a price is a finite number >= 0", field=FLAG)
         values[field] = value
     if not values:
         raise ConfigError("empty price, e.g. --price input=3,output=15", field=FLAG)
