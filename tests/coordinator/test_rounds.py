@@ -12,7 +12,8 @@ from lmteams.cli.errors import run_exit_code
 from lmteams.coordinator.resume import resume_project
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunResult, RunSettings
-from lmteams.errors import ConfigError
+from lmteams.errors import ConfigError, ModelUnavailable
+from lmteams.faults.config import BudgetSpec
 from lmteams.models.scripted import ScriptedCall
 from lmteams.scheduling.project import ProjectSpec, builtin_project, load_project
 from lmteams.state.store import EventStore
@@ -260,3 +261,34 @@ async def test_a_rounds_run_cannot_be_resumed(store: EventStore) -> None:
         ConfigError, match=r"ran in rounds \(--harness rounds\), which cannot be resumed"
     ):
         await resume_project(store, result.run_id, force=True)
+
+
+async def test_a_node_whose_calls_fail_is_lost_and_its_task_moves(store: EventStore) -> None:
+    def script(call: ScriptedCall) -> str | BaseException:
+        if call.node == "n1":
+            return ModelUnavailable("down", node="n1")
+        return rounds_script(call)
+
+    result = await rounds(TINY, "preassign", store, script=script, workers=2)
+    assert result.status == "done"
+    lost = store.events(result.run_id, types=["node_lost"])
+    assert [e.node for e in lost] == ["n1"]
+    done_by = {e.data["task"]: e.node for e in store.events(result.run_id, types=["task_done"])}
+    assert set(done_by.values()) == {"n0"}
+    moved = store.events(result.run_id, types=["task_interrupted"])
+    assert all(e.data["requeue"] for e in moved)
+
+
+async def test_a_spent_budget_stops_the_run(store: EventStore) -> None:
+    spec, backends = scripted_team(2, rounds_script)
+    spec = spec.model_copy(update={"budget": BudgetSpec(max_tokens=400)})
+    result = await run_project(
+        spec,
+        TINY,
+        store,
+        RunSettings(topology="preassign", workers=2, harness="rounds"),
+        backends=backends,
+    )
+    assert result.status == "stopped" and result.stopped
+    assert run_exit_code(result) == 4
+    assert store.events(result.run_id, types=["budget_stop"])

@@ -315,6 +315,8 @@ class RoundsRun:
         if self.failures[node] >= self.settings.node_failure_limit and len(workers) > 1:
             self.team.event("node_lost", {"error": str(exc)}, node=node)
             held = self._held(node)
+            # lost first, so that its task, requeued next, cannot be handed back to it
+            self.handle(self.policy.node_lost(node))
             if held is not None:
                 count = self.task_failures[held] = self.task_failures.get(held, 0) + 1
                 requeue = count < self.settings.max_task_attempts
@@ -324,7 +326,6 @@ class RoundsRun:
                     node=node,
                 )
                 self.handle(self.policy.task_failed(held, node, requeue=requeue, avoid=True))
-            self.handle(self.policy.node_lost(node))
 
     def _stop(self, reason: str, node: str | None = None) -> None:
         if self.stopped is None:
