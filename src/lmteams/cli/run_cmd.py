@@ -288,12 +288,15 @@ def run_command(
     shared list; invalid claims are refused and counted), lead (a lead node's model assigns
     tasks through validated JSON), plan (a planner turns --goal into a task graph, then steal).
     Each task's files go into a shared workspace with leases and versioned writes; its check
-    command runs in a sandbox. Shows a live view, then the run's metrics.
+    command runs in a sandbox. Shows a live view, then the run's metrics. --harness rounds
+    runs the study's protocol instead (decentralized or preassign): every agent is called each
+    round and acts through JSON actions (docs/taskgraphs.md).
 
     Example: lmteams run tiny-math --topology steal --workers 3
 
-    Exit codes: 0 every task done, 4 the run did not finish (tasks failed, it stalled or its
-    budget stopped it: `lmteams resume RUN`), 2 bad input, 1 internal error, 130 interrupted.
+    Exit codes: 0 every task done, 4 the run did not finish (tasks failed, it stalled, its
+    budget stopped it: `lmteams resume RUN`, or --max-rounds ran out), 2 bad input, 1 internal
+    error, 130 interrupted.
     """
     if topology == "plan":
         if not goal:
