@@ -35,6 +35,7 @@ from lmteams.cli.options import (
 )
 from lmteams.cli.render import AskProgress, ask_result
 from lmteams.cli.session import open_store, run_async
+from lmteams.cli.trace_option import TraceOption, traced
 from lmteams.config import load_team
 from lmteams.consensus.answers import EXTRACTORS
 from lmteams.faults.injection import apply_inject
@@ -87,6 +88,7 @@ def ask_command(
     ray_address: RayAddressOption = None,
     inject: InjectOption = None,
     threads: ThreadsOption = None,
+    trace: TraceOption = None,
 ) -> None:
     """Ask the team a question and decide its answer by a consensus strategy.
 
@@ -129,7 +131,7 @@ def ask_command(
         if progress is not None
         else nullcontext()
     )
-    with live:
+    with traced(store, trace, "ask") as traced_run, live:
         result: AskResult = run_async(
             ask(
                 spec,
@@ -142,6 +144,7 @@ def ask_command(
                 runtime=nodes_runtime,
             )
         )
+        traced_run.run_id = result.run_id
     if json_output:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     else:

@@ -11,6 +11,7 @@ from rich.console import Console
 from lmteams.cli.options import DbOption, JsonOption, RayAddressOption, RuntimeOption
 from lmteams.cli.render import clip
 from lmteams.cli.session import open_store, run_async
+from lmteams.cli.trace_option import TraceOption, traced
 from lmteams.config import load_team
 from lmteams.resume import ResumeOutcome, resume_run
 from lmteams.runtime.factory import make_runtime
@@ -36,6 +37,7 @@ def resume_command(
     db: DbOption = None,
     runtime: RuntimeOption = "local",
     ray_address: RayAddressOption = None,
+    trace: TraceOption = None,
 ) -> None:
     """Continue a run whose coordinator died (Ctrl-C, a crash, even kill -9).
 
@@ -51,9 +53,11 @@ def resume_command(
     nodes_runtime = make_runtime(runtime, ray_address)
     spec = load_team(team) if team else None
     store = open_store(db)
-    outcome: ResumeOutcome = run_async(
-        resume_run(store, run_id, spec=spec, runtime=nodes_runtime, force=force)
-    )
+    with traced(store, trace, "") as traced_run:
+        traced_run.run_id = store.run(run_id).run_id  # the whole run: one trace, both parts
+        outcome: ResumeOutcome = run_async(
+            resume_run(store, run_id, spec=spec, runtime=nodes_runtime, force=force)
+        )
     if json_output:
         sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
         return

@@ -18,6 +18,7 @@ from lmteams.analysis.metrics import RunMetrics, compute, with_baseline
 from lmteams.cli.errors import run_exit_code
 from lmteams.cli.options import DbOption, JsonOption, RayAddressOption, RuntimeOption
 from lmteams.cli.session import open_store, run_async
+from lmteams.cli.trace_option import TraceOption, traced
 from lmteams.config import load_team
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
@@ -280,6 +281,7 @@ def run_command(
     db: DbOption = None,
     runtime: RuntimeOption = "local",
     ray_address: RayAddressOption = None,
+    trace: TraceOption = None,
 ) -> None:
     """Run a project (a graph of tasks) with a team under a coordination topology.
 
@@ -337,11 +339,13 @@ def run_command(
             runtime=nodes_runtime,
         )
 
-    if json_output:
-        result = run_async(go())
-    else:
-        with Live(view, console=console, refresh_per_second=8, transient=True):
+    with traced(store, trace, "run") as traced_run:
+        if json_output:
             result = run_async(go())
+        else:
+            with Live(view, console=console, refresh_per_second=8, transient=True):
+                result = run_async(go())
+        traced_run.run_id = result.run_id
     project_spec = spec_project or _planned(store, result.run_id)
     metrics = compute(result.run_id, store.events(result.run_id), project_spec.graph())
     if json_output:

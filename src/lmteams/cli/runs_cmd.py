@@ -15,6 +15,7 @@ from rich.table import Table
 from lmteams.cli.options import DbOption, JsonOption
 from lmteams.cli.render import clip
 from lmteams.cli.session import open_store
+from lmteams.coordinator.liveness import effective_status
 from lmteams.errors import ConfigError
 from lmteams.export import TABLE_FORMATS, export_tables
 from lmteams.state.store import EventRecord, RunRecord
@@ -91,8 +92,6 @@ def _status(store: Any, run: RunRecord) -> str:
     """The run's status, ``interrupted`` where it says running but its coordinator died."""
     if run.status != "running":
         return run.status
-    from lmteams.coordinator.liveness import effective_status
-
     return effective_status(run.status, store.events(run.run_id, types=["coordinator"]))
 
 
@@ -156,7 +155,7 @@ def show_command(
         console.print(f"answer: [bold]{run.result['answer']}[/]")
 
 
-ExportFormat = Literal["log", "jsonl", "csv", "parquet"]
+ExportFormat = Literal["log", "jsonl", "csv", "parquet", "otlp"]
 
 
 def export_command(
@@ -177,12 +176,12 @@ def export_command(
             "--out",
             "--output",
             "-o",
-            help="log: write this file instead of stdout; tables: the folder (required).",
+            help="log, otlp: write this file instead of stdout; tables: the folder (required).",
         ),
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Write a run out of the event log: its log or its tables (docs/export.md)."""
+    """Write a run out of the event log: its log, its tables, or its trace (docs/export.md)."""
     if fmt in TABLE_FORMATS and output is None:
         raise ConfigError("give the folder to write the tables into", field="--out")
     store = open_store(db)
@@ -192,13 +191,19 @@ def export_command(
         written = export_tables(store, run.run_id, output, fmt)
         Console(stderr=True).print(f"wrote {len(written)} tables to {output}")
         return
-    lines = [json.dumps({"record": "run", **run.model_dump(mode="json")})]
-    lines += [
-        json.dumps({"record": "event", **e.model_dump(mode="json")})
-        for e in store.events(run.run_id)
-    ]
-    text = "\n".join(lines) + "\n"
-    count = len(lines)
+    if fmt == "otlp":
+        from lmteams.export.trace import otlp_json
+
+        text = otlp_json(store, run.run_id) + "\n"
+        count = 1
+    else:
+        lines = [json.dumps({"record": "run", **run.model_dump(mode="json")})]
+        lines += [
+            json.dumps({"record": "event", **e.model_dump(mode="json")})
+            for e in store.events(run.run_id)
+        ]
+        text = "\n".join(lines) + "\n"
+        count = len(lines)
     if output is None:
         sys.stdout.write(text)
     else:

@@ -99,22 +99,32 @@ class TaskRow:
     reason: str | None = None
 
 
-def _node_models(events: Sequence[EventRecord]) -> dict[str, str]:
-    """Each node's configured model (the model's own name where the team file gives one)."""
+def logged_team(events: Sequence[EventRecord]) -> dict[str, Any]:
+    """The team a run started with, as its ``run_started`` event logged it."""
     for event in events:
         if event.type == "run_started":
-            team = event.data.get("team") or {}
-            models = team.get("models") or {}
-            default = (team.get("defaults") or {}).get("model")
-            out: dict[str, str] = {}
-            for node in team.get("nodes") or []:
-                key = node.get("model") or default
-                if key is None:
-                    continue
-                spec = models.get(key) or {}
-                out[str(node.get("name"))] = str(spec.get("model") or key)
-            return out
+            team = event.data.get("team")
+            return team if isinstance(team, dict) else {}
     return {}
+
+
+def node_model_specs(team: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each node's model key and spec, by the team file's rule: the node's own model, else
+    ``defaults.model``, else the first model."""
+    models = team.get("models") or {}
+    default = (team.get("defaults") or {}).get("model") or next(iter(models), None)
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for node in team.get("nodes") or []:
+        key = node.get("model") or default
+        if key is not None:
+            out[str(node.get("name"))] = (str(key), models.get(key) or {})
+    return out
+
+
+def _node_models(events: Sequence[EventRecord]) -> dict[str, str]:
+    """Each node's configured model (the model's own name where the team file gives one)."""
+    specs = node_model_specs(logged_team(events))
+    return {node: str(spec.get("model") or key) for node, (key, spec) in specs.items()}
 
 
 def calls(events: Sequence[EventRecord]) -> list[Call]:
