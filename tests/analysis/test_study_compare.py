@@ -104,3 +104,10 @@ async def test_bad_inputs_are_one_clear_error(tmp_path: Path, store: EventStore)
     broken = write_study(tmp_path / "broken", drop="claims_blocked")
     with pytest.raises(ConfigError, match="missing column.s. claims_blocked"):
         compare(store, [run.run_id], broken)
+
+
+async def test_a_run_named_twice_counts_once(tmp_path: Path, store: EventStore) -> None:
+    data = write_study(tmp_path)
+    run = await scripted_run(store, study_project(), "preassign", 1)
+    comparison = compare(store, [run.run_id, run.run_id[:-2]], data)
+    assert [r.runs for r in comparison.rows] == [1] and len(comparison.runs) == 1

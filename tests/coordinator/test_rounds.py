@@ -292,3 +292,15 @@ async def test_a_spent_budget_stops_the_run(store: EventStore) -> None:
     assert result.status == "stopped" and result.stopped
     assert run_exit_code(result) == 4
     assert store.events(result.run_id, types=["budget_stop"])
+
+
+async def test_words_beside_the_actions_are_not_a_file(store: EventStore) -> None:
+    def script(call: ScriptedCall) -> str:
+        if "You hold task add." in call.prompt and "(round 1;" in call.prompt:
+            return "Done\n" + actions({"action": "wait"})
+        return rounds_script(call)
+
+    result = await rounds(TINY, "preassign", store, script=script, workers=2)
+    assert result.status == "done"
+    written = [e.data for e in store.events(result.run_id, types=["file_written"])]
+    assert all(w["content"] != "Done\n" for w in written)

@@ -213,7 +213,7 @@ def compare(
         raise ConfigError("name at least one run", field="RUNS")
     cells = study_cells(data_dir)
     study = study_projects(tasks_dir or data_dir.parent / "tasks")
-    records = [store.run(r) for r in run_ids]
+    records = list({rec.run_id: rec for rec in (store.run(r) for r in run_ids)}.values())
     rows = [_row(store, rec, match(_project_of(rec), study)) for rec in records]
     # n = 1 baselines: every successful one-worker run of the same project and topology
     base: dict[tuple[str, str, str], list[float]] = defaultdict(list)

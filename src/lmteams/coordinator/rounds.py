@@ -232,6 +232,9 @@ class RoundsRun:
                 self.runner.write_files(self.project.task(held), node, attempt, files)
 
     def _fenced(self, text: str, task_id: str) -> dict[str, str]:
+        # only code blocks: a bare "Done." beside the actions parses as Python, not as a file
+        if "```" not in text:
+            return {}
         return prompts.extract_files(text, self.project.task(task_id).files)
 
     def _refuse(self, node: str, action: str | None, reason: str) -> None:
