@@ -8,6 +8,7 @@ from typing import Any
 from lmteams.config import NodeSpec
 from lmteams.errors import ConfigError
 from lmteams.scheduling.decentralized import DecentralizedPolicy
+from lmteams.scheduling.dynamic import DynamicPolicy
 from lmteams.scheduling.graph import TaskGraph
 from lmteams.scheduling.lead import LeadPolicy
 from lmteams.scheduling.policy import Policy
@@ -19,6 +20,7 @@ POLICIES: dict[str, type[Policy]] = {
     "steal": StealPolicy,
     "decentralized": DecentralizedPolicy,
     "lead": LeadPolicy,
+    "dynamic": DynamicPolicy,
 }
 TOPOLOGIES = (*POLICIES, "plan")
 
