@@ -148,6 +148,7 @@ async def run_eval(
     strategies: Sequence[str],
     parallel: int,
     label: str,
+    dataset: str,
 ) -> EvalReport:
     started = time.perf_counter()
     done: set[int] = set()
@@ -168,7 +169,7 @@ async def run_eval(
         store,
         list(strategies),
         parallel=parallel,
-        dataset=label,
+        dataset=dataset,
         on_item=progress,
     )
 
@@ -233,9 +234,12 @@ def main() -> int:
                 threads=args.threads,
                 strategies=strategies,
             )
-            report = asyncio.run(run_eval(spec, items, store, strategies, args.parallel, "team"))
+            report = asyncio.run(
+                run_eval(spec, items, store, strategies, args.parallel, "team", dataset)
+            )
             eval_table(console, report)
             results["team"] = report.model_dump(mode="json")
+            results["team_by_kind"] = by_kind(store, report, items)
             small_report: EvalReport | None = None
             if {SMALL, MEDIUM, LARGE} <= set(models):
                 small_spec = team_of(
@@ -246,11 +250,12 @@ def main() -> int:
                     strategies=strategies,
                 )
                 small_report = asyncio.run(
-                    run_eval(small_spec, items, store, strategies, args.parallel, "small")
+                    run_eval(small_spec, items, store, strategies, args.parallel, "small", dataset)
                 )
                 eval_table(console, small_report)
                 results["small"] = small_report.model_dump(mode="json")
-            results["targets"] = targets(store, report, small_report)
+                results["small_by_kind"] = by_kind(store, small_report, items)
+            results["targets"] = targets(store, report, small_report, models)
         finally:
             store.close()
             close_all_engines()
@@ -261,7 +266,25 @@ def main() -> int:
     return 0
 
 
-def targets(store: EventStore, team: EvalReport, small: EvalReport | None) -> dict[str, Any]:
+def by_kind(store: EventStore, report: EvalReport, items: Sequence[Item]) -> dict[str, Any]:
+    """Right answers per question kind for every row, printed as one small table."""
+    kinds = sorted({item.kind or "?" for item in items})
+    rows = right_by_index(store, report)
+    table: dict[str, dict[str, int]] = {}
+    for name, right in rows.items():
+        table[name] = {k: 0 for k in kinds}
+        for item, ok in zip(items, right, strict=True):
+            table[name][item.kind or "?"] += ok
+    totals = {k: sum(1 for item in items if (item.kind or "?") == k) for k in kinds}
+    print("right by kind: " + ", ".join(f"{k} (of {totals[k]})" for k in kinds))
+    for name, counts in table.items():
+        print(f"  {name:<22} " + " ".join(f"{counts[k]:>4}" for k in kinds))
+    return {"of": totals, "right": table}
+
+
+def targets(
+    store: EventStore, team: EvalReport, small: EvalReport | None, models: Sequence[str]
+) -> dict[str, Any]:
     """The three targets, as measured."""
     out: dict[str, Any] = {}
     best = best_strategy(team)
@@ -298,7 +321,10 @@ def targets(store: EventStore, team: EvalReport, small: EvalReport | None) -> di
     )
     large = next((s for s in team.scores if s.strategy == "greedy"), None)
     if small is None or large is None or team.largest_model != LARGE:
-        print(f"  (b) not measured: needs {SMALL}, {MEDIUM} and {LARGE} installed")
+        print(
+            f"  (b) not measured: needs {SMALL}, {MEDIUM} and {LARGE} among the models "
+            f"(these runs used: {', '.join(models)})"
+        )
         return out
     small_best = best_strategy(small)
     if small_best is None:
