@@ -21,3 +21,14 @@ def test_transient_and_permanent_errors_are_distinguished() -> None:
     assert lmteams.RateLimited("x", retry_after_s=2).retry_after_s == 2
     assert not lmteams.InvalidRequest("x").transient
     assert "node a" in str(lmteams.ModelUnavailable("down", node="a"))
+
+
+def test_ask_and_run_project_block_and_their_async_forms_await() -> None:
+    import inspect
+
+    from lmteams.ask import ask
+    from lmteams.coordinator.run import run_project
+
+    assert lmteams.ask_async is ask and lmteams.run_project_async is run_project
+    assert not inspect.iscoroutinefunction(lmteams.ask)
+    assert not inspect.iscoroutinefunction(lmteams.run_project)

@@ -1,8 +1,11 @@
-"""lmteams: teams of language models run as distributed systems."""
+"""lmteams: teams of language models run as distributed systems.
 
-from lmteams.ask import AskResult, NodeAnswer, ask, ask_team
+``ask`` and ``run_project`` block until the run ends (in a script or a notebook alike);
+``ask_async`` and ``run_project_async`` are the same calls to ``await`` (see lmteams.sync).
+"""
+
+from lmteams.ask import AskResult, NodeAnswer, ask_team
 from lmteams.config import ModelSpec, NodeSpec, TeamSpec, load_team, parse_team
-from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunResult, RunSettings
 from lmteams.errors import (
     AuthenticationFailed,
@@ -28,6 +31,7 @@ from lmteams.runtime.factory import make_runtime
 from lmteams.runtime.local import LocalRuntime
 from lmteams.scheduling.project import ProjectSpec, TaskSpec, load_project
 from lmteams.state.store import EventStore
+from lmteams.sync import ask, ask_async, run_project, run_project_async
 from lmteams.team import Reply, Team
 
 __version__ = "0.1.0"
@@ -73,10 +77,12 @@ __all__ = [
     "Usage",
     "__version__",
     "ask",
+    "ask_async",
     "ask_team",
     "load_project",
     "load_team",
     "make_runtime",
     "parse_team",
     "run_project",
+    "run_project_async",
 ]
