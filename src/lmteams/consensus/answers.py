@@ -291,7 +291,7 @@ def _new_words(words: list[str], view: QuestionView) -> list[str]:
 
 
 def _entity(segment: str, view: QuestionView) -> str:
-    """The answer a sentence states (see the module docstring); "" when it states none."""
+    """The answer a sentence states (rule 6 of docs/consensus.md, section 1)."""
     clauses = [c for c in _CLAUSE.split(segment) if c and c.strip()]
     best, best_overlap = segment, -1
     for clause in clauses:
