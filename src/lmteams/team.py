@@ -23,6 +23,7 @@ from lmteams.faults.config import ResilienceSpec
 from lmteams.faults.inject import FaultInjectingRuntime
 from lmteams.faults.resilient import Resilience, ResilienceStats
 from lmteams.faults.validation import OutputRules
+from lmteams.faults.watchdog import Watchdog
 from lmteams.messages import ZERO_USAGE, Envelope, Kind, Usage
 from lmteams.models.base import ChatMessage, ModelBackend
 from lmteams.replay import EVENT_TYPES, payload_digest, unkeyed_replies
@@ -164,8 +165,8 @@ class Team:
         # (until a call runs past its deadline: see deliver).
         self.resilience: Resilience | None = None
         self._deadlines: Resilience | None = None
-        #: The fast path's deadline per call (a resilience layer has its own).
-        self.deadline_s = spec.defaults.timeout_s
+        # The fast path's deadline per call (a resilience layer has its own).
+        self._watchdog = Watchdog(spec.defaults.timeout_s)
 
     async def __aenter__(self) -> Team:
         if self.resume:
@@ -260,6 +261,7 @@ class Team:
             await journal.aclose()
             self.store.finish_run(self.run_id, self.status, self.result)
         finally:
+            self._watchdog.close()
             await self.runtime.aclose()
 
     def _journal(self) -> Journal:
@@ -380,7 +382,7 @@ class Team:
         resilience = self.resilience
         if resilience is None and validate is None:
             try:
-                reply = await self._send(envelope, self.deadline_s)
+                reply = await self._send(envelope, None)
             except ModelTimeout as exc:
                 self.resilience = resilience = self._deadlines_layer()
                 reply = await resilience.deliver(envelope, timed_out=exc)
@@ -394,22 +396,33 @@ class Team:
         return Reply.from_envelope(reply, envelope.recipients[0])
 
     async def _send(self, envelope: Envelope, timeout_s: float | None) -> Envelope:
-        """One attempt: log the request, deliver it (within ``timeout_s``), log the outcome."""
+        """One attempt: log the request, deliver it within ``timeout_s`` (None: the fast path's
+        ``defaults.timeout_s``, watched by the team's one watchdog timer), log the outcome."""
         journal = self._journal()
         journal.message(envelope)
         self.totals.calls += 1
         try:
             if timeout_s is None:
-                reply = await self.runtime.request(envelope)
+                watchdog = self._watchdog
+                key = envelope.id
+                watchdog.start(key)
+                try:
+                    reply = await self.runtime.request(envelope)
+                except asyncio.CancelledError:
+                    if watchdog.stop(key):
+                        raise ModelTimeout(
+                            f"no reply within {watchdog.timeout_s:.3g}s (defaults.timeout_s)",
+                            node=envelope.recipients[0],
+                        ) from None
+                    raise
+                watchdog.stop(key)
             else:
                 try:
                     async with asyncio.timeout(timeout_s):
                         reply = await self.runtime.request(envelope)
                 except TimeoutError:
                     raise ModelTimeout(
-                        f"no reply within {timeout_s:.3g}s (defaults.timeout_s or "
-                        "resilience.timeouts)",
-                        node=envelope.recipients[0],
+                        f"no reply within {timeout_s:.3g}s", node=envelope.recipients[0]
                     ) from None
         except ModelError as exc:
             self.totals.failures += 1
