@@ -51,6 +51,17 @@ class TaskSpan(BaseModel):
     outcome: str
 
 
+class CallSpan(BaseModel):
+    """A coordination call on the Gantt chart: a claim request or a lead call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    node: str
+    start: float
+    end: float
+    kind: str  # claim | lead
+
+
 class TaskProblem(BaseModel):
     """A task that did not finish, and why."""
 
@@ -106,6 +117,9 @@ class RunMetrics(BaseModel):
     suite_failed: int | None = None
     suite_errors: int | None = None
     problems: list[TaskProblem] = []  # every failed or blocked task, with its reason
+    call_spans: list[CallSpan] = []  # claim and lead calls (task calls are inside task spans)
+    segments: int = 1  # coordinator segments: the start, then one per resume
+    active_s: float | None = None  # time coordinators were running (total time is wall_s)
     failed_calls: int = 0  # requests that ended in an error (timeouts included)
     retries: int = 0  # requests sent again by the resilience layer
     hedges: int = 0  # hedge copies sent (each one also counts in calls)
@@ -143,12 +157,21 @@ def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) 
     tokens = [0, 0]
     messages = calls = 0
     suite: dict[str, Any] | None = None
+    coordination: dict[str, str] = {}  # request id -> claim | lead
+    segment_starts: list[float] = []
+    segment_ends: list[float] = []
+    call_spans: list[CallSpan] = []
     reasons: dict[str, tuple[str, str]] = {}
     wall = 0.0
     for row in rows:
         kind, data, t, node = row["type"], row["data"], row["t"], row["node"]
         wall = max(wall, t)
         counts[kind] += 1
+        if kind == "coordinator":
+            segment_starts.append(t)
+            segment_ends.append(t)
+        elif segment_ends:
+            segment_ends[-1] = max(segment_ends[-1], t)
         if kind == "schedule":
             topology = data.get("topology")
             workers = list(data.get("workers", []))
@@ -159,11 +182,20 @@ def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) 
                 recipient = data["recipients"][0]
                 sent[data["id"]] = (recipient, t)
                 per_node[recipient]["messages"] += 1
+                meta = (data.get("payload") or {}).get("meta") or {}
+                role = "claim" if "claim" in meta else "lead" if "lead" in meta else None
+                if role is not None:
+                    coordination[data["id"]] = role
             elif data.get("kind") == "reply":
                 per_node[data["sender"]]["messages"] += 1
                 request = sent.pop(data.get("parent_id") or "", None)
                 if request is not None:
                     intervals[request[0]].append((request[1], t))
+                    role = coordination.pop(data.get("parent_id") or "", None)
+                    if role is not None:
+                        call_spans.append(
+                            CallSpan(node=request[0], start=request[1], end=t, kind=role)
+                        )
                     per_node[request[0]]["calls"] += 1
                 usage = data.get("usage") or {}
                 tokens[0] += usage.get("prompt_tokens", 0)
@@ -270,6 +302,11 @@ def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) 
         suite_failed=suite.get("failed") if suite else None,
         suite_errors=suite.get("errors") if suite else None,
         problems=task_problems(reasons, graph, {s.task for s in done}),
+        call_spans=call_spans,
+        segments=max(1, len(segment_starts)),
+        active_s=round(sum(e - s for s, e in zip(segment_starts, segment_ends, strict=True)), 6)
+        if segment_starts
+        else None,
         failed_calls=counts["call_failed"],
         retries=counts["retry"],
         hedges=counts["hedge_sent"],

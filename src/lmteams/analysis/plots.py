@@ -44,10 +44,22 @@ def speedup_plot(
             label="DAG bound",
         )
     for topology in sorted({m["topology"] for m in medians}):
-        points = [m for m in medians if m["topology"] == topology]
+        # cells without a successful run have no median: no point, rather than a fake one
+        points = [m for m in medians if m["topology"] == topology and m["speedup"] is not None]
+        if not points:
+            continue
         line = ax.plot(
             [m["workers"] for m in points], [m["speedup"] for m in points], "o-", label=topology
         )
+        for m in points:
+            if "done" in m and m["done"] < m["runs"]:
+                ax.annotate(
+                    f"{m['done']}/{m['runs']}",
+                    (m["workers"], m["speedup"]),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                )
         if intervals:
             spans = [intervals.get((topology, m["workers"])) for m in points]
             shown = [(m, s) for m, s in zip(points, spans, strict=True) if s is not None]
@@ -79,7 +91,7 @@ def tokens_plot(medians: Sequence[dict[str, Any]], path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for topology in sorted({m["topology"] for m in medians}):
-        points = [m for m in medians if m["topology"] == topology]
+        points = [m for m in medians if m["topology"] == topology and m["token_ratio"] is not None]
         ax.plot(
             [m["workers"] for m in points], [m["token_ratio"] for m in points], "o-", label=topology
         )
@@ -114,6 +126,31 @@ def gantt_plot(metrics: RunMetrics, path: Path) -> Path:
             ax.text(
                 (span.start + span.end) / 2, row, span.task, ha="center", va="center", fontsize=6
             )
+    # coordination calls as thin bars under the task bars: a decentralized run that spends its
+    # time on refused claims must not look idle-free
+    call_colors = {"claim": "tab:purple", "lead": "tab:blue"}
+    rows = {n: i for i, n in enumerate(nodes)}
+    for call in metrics.call_spans:
+        row = rows.get(call.node)
+        if row is None:  # the lead is not a worker: it gets its own row
+            row = rows[call.node] = len(rows)
+            nodes.append(call.node)
+        ax.barh(
+            row + 0.3,
+            call.end - call.start,
+            left=call.start,
+            height=0.2,
+            color=call_colors.get(call.kind, "tab:gray"),
+        )
+    seen = {c.kind for c in metrics.call_spans}
+    if seen:
+        from matplotlib.patches import Patch
+
+        ax.legend(
+            handles=[Patch(color=call_colors[k], label=f"{k} calls") for k in sorted(seen)],
+            loc="lower right",
+            fontsize=7,
+        )
     ax.set_yticks(range(len(nodes)))
     ax.set_yticklabels(nodes)
     ax.invert_yaxis()

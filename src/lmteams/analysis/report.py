@@ -168,7 +168,27 @@ def _run_facts(metrics: RunMetrics, status: str) -> list[tuple[str, str]]:
         )
     if metrics.speedup is not None:
         facts.append(("speedup", f"{metrics.speedup:.2f}x (efficiency {metrics.efficiency:.0%})"))
+    if metrics.suite_ok is not None:
+        counts = (
+            f" ({metrics.suite_passed} passed, {metrics.suite_failed} failed, "
+            f"{metrics.suite_errors} errors)"
+            if metrics.suite_passed is not None
+            else ""
+        )
+        facts.append(("suite", ("passed" if metrics.suite_ok else "failed") + counts))
+    if metrics.undeclared_writes or metrics.read_only_refused or metrics.parked:
+        facts.append(
+            (
+                "undeclared writes / refused / parked",
+                f"{metrics.undeclared_writes} / {metrics.read_only_refused} / {metrics.parked}",
+            )
+        )
     return facts
+
+
+def _problem_table(metrics: RunMetrics) -> tuple[str, list[str], list[list[str]]]:
+    rows = [[p.task, p.state, p.reason] for p in metrics.problems]
+    return ("tasks not done", ["task", "state", "reason"], rows)
 
 
 def _node_table(metrics: RunMetrics) -> tuple[str, list[str], list[list[str]]]:
@@ -213,6 +233,8 @@ def report_run(
             metrics = with_baseline(metrics, compute(base.run_id, store.events(base.run_id), graph))
         page.facts = _run_facts(metrics, record.status)
         page.tables.append(_node_table(metrics))
+        if metrics.problems:
+            page.tables.append(_problem_table(metrics))
         _gantt(metrics, out, "gantt.png", page, "Node activity (Gantt)")
         if metrics.speedup is None:
             page.notes.append(

@@ -20,7 +20,12 @@ def clip(text: str | None, width: int = 60) -> str:
     if not text:
         return ""
     one_line = " ".join(text.split())
-    return one_line if len(one_line) <= width else one_line[: width - 1] + "…"
+    if len(one_line) <= width:
+        return one_line
+    cut = one_line[: width - 1]
+    # at a word boundary, unless that loses more than a third of the room
+    words = cut.rsplit(" ", 1)[0]
+    return (words if len(words) > width * 2 // 3 else cut) + "…"
 
 
 class AskProgress:

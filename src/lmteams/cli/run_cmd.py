@@ -25,6 +25,7 @@ from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
 from lmteams.errors import ConfigError
 from lmteams.runtime.factory import make_runtime
 from lmteams.scheduling.graph import amdahl
+from lmteams.scheduling.imports import effective_graph, undeclared_imports
 from lmteams.scheduling.project import ProjectSpec, builtin_project, load_project
 from lmteams.scheduling.topologies import TOPOLOGIES
 
@@ -74,6 +75,8 @@ def analyze_command(
     """
     spec = resolve_project(project)
     graph = spec.graph()
+    edges = undeclared_imports(spec)
+    effective = effective_graph(spec, edges) if edges else graph
     rows = []
     for n in range(1, max_workers + 1):
         bound = graph.lower_bound(n)
@@ -98,6 +101,11 @@ def analyze_command(
         "p": round(graph.p, 4),
         "recommended_workers": graph.recommended_workers(),
         "by_workers": rows,
+        "undeclared_imports": [
+            {"task": e.task, "imports": e.module, "from_task": e.provider} for e in edges
+        ],
+        "effective_critical_path": effective.c if effective is not None else None,
+        "effective_p": round(effective.p, 4) if effective is not None else None,
     }
     if json_output:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
@@ -111,6 +119,20 @@ def analyze_command(
             f"critical path time {graph.critical_time:g}s of {graph.total_time:g}s total work"
         )
     console.print("critical path: " + " → ".join(graph.critical_path))
+    if edges:
+        console.print(
+            f"[yellow]warning:[/] {len(edges)} imports of other tasks' modules are not declared "
+            "dependencies: "
+            + ", ".join(f"{e.task} → {e.provider} ({e.module})" for e in edges[:8])
+            + (" ..." if len(edges) > 8 else "")
+        )
+        if effective is None:
+            console.print("[yellow]with them the graph has a cycle[/]")
+        else:
+            console.print(
+                f"effective C = {effective.c}, p = {effective.p:.2f} "
+                f"(labelled C = {graph.c}, p = {graph.p:.2f})"
+            )
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("n", "Amdahl S(n)", "DAG bound (tasks)", "DAG speedup") + (
         ("bound (time)",) if spec.has_estimates else ()
@@ -186,6 +208,15 @@ class RunView:
         return Group(*lines)
 
 
+def one_line(text: str, limit: int = 160) -> str:
+    """A reason on one line, cut at a word boundary."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
 def print_run(console: Console, result: RunResult, metrics: RunMetrics) -> None:
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("node", "tasks", "calls", "busy", "idle", "tokens"):
@@ -220,6 +251,27 @@ def print_run(console: Console, result: RunResult, metrics: RunMetrics) -> None:
         f"write conflicts {metrics.write_conflicts} · rewrites {metrics.rewrites} · "
         f"checks {metrics.checks} ({metrics.checks_failed} failed) · straggler gap {metrics.straggler_gap_s:.2f}s"
     )
+    if metrics.undeclared_writes or metrics.read_only_refused or metrics.parked:
+        console.print(
+            f"undeclared writes {metrics.undeclared_writes} · writes to project files refused "
+            f"{metrics.read_only_refused} · parked (waiting for a module) {metrics.parked}"
+        )
+    if metrics.suite_ok is not None:
+        counts = (
+            f"{metrics.suite_passed} passed, {metrics.suite_failed} failed, "
+            f"{metrics.suite_errors} errors"
+            if metrics.suite_passed is not None
+            else "no test counts"
+        )
+        style = "green" if metrics.suite_ok else "red"
+        console.print(f"suite: [{style}]{'passed' if metrics.suite_ok else 'failed'}[/] ({counts})")
+    if metrics.segments > 1 and metrics.active_s is not None:
+        console.print(
+            f"{metrics.segments} coordinator segments (resumed): active {metrics.active_s:.1f}s "
+            f"of {metrics.wall_s:.1f}s in total"
+        )
+    for problem in metrics.problems:
+        console.print(f"[red]{problem.task}[/] {problem.state}: {one_line(problem.reason)}")
     console.print(f"[dim]files in {result.workspace} · run {result.run_id}[/]")
 
 
@@ -252,7 +304,24 @@ def run_command(
         str | None, typer.Option("--planner", help="Planner node for --goal.")
     ] = None,
     check: Annotated[
-        str | None, typer.Option("--check", help="Check command for every planned task.")
+        str | None,
+        typer.Option(
+            "--check",
+            help="Check command for every task without one (planned or from the file); "
+            "{module} is the task's module, {python} this Python.",
+        ),
+    ] = None,
+    success: Annotated[
+        str,
+        typer.Option(
+            "--success",
+            help="declared (a task is done when its node says so: the study's rule), checks "
+            "(its check must pass) or suite (checks, plus the whole suite at the end).",
+        ),
+    ] = "checks",
+    files: Annotated[
+        Path | None,
+        typer.Option("--files", help="Bring this folder's files (tests, fixtures), read-only."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     harness: Annotated[
@@ -307,6 +376,10 @@ def run_command(
     if project is None and not goal:
         raise ConfigError("give a project (file or shipped name) or --goal", field="PROJECT")
     spec_project = resolve_project(project) if project else None
+    if spec_project is not None and files is not None:
+        spec_project = spec_project.with_files(files)
+    if spec_project is not None and check and not spec_project.check:
+        spec_project = spec_project.model_copy(update={"check": check})
     spec = load_team(team, default="coders")
     settings = RunSettings(
         topology=topology,
@@ -314,6 +387,7 @@ def run_command(
         balance=balance,
         lead=lead,
         seed=seed,
+        success=success,
         harness=harness,
         max_rounds=max_rounds,
         # absolute, so that `lmteams resume` from another directory writes to the same place

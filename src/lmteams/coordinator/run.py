@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lmteams.config import TeamSpec
+from lmteams.coordinator.liveness import coordinator_stamp
 from lmteams.coordinator.planner import plan_project
 from lmteams.coordinator.rounds import RoundsRun, check_rounds_settings
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot, select_workers
@@ -324,6 +325,10 @@ class ProjectRun:
         started = loop.time()
         async with asyncio.TaskGroup() as group:
             self._group = group
+            self.team.event(
+                "coordinator",
+                {**coordinator_stamp(), "segment": "start" if resume_events is None else "resume"},
+            )
             if resume_events is None:
                 self.team.event(
                     "schedule",
