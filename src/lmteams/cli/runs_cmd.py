@@ -165,9 +165,9 @@ def export_command(
         typer.Option(
             "--format",
             "-f",
-            help="log: the run and its events as one JSON Lines stream; jsonl, csv, parquet: "
-            "one table per kind (runs, calls, tasks, events_TYPE) in the --out folder; otlp: "
-            "the run's OpenTelemetry trace as OTLP JSON.",
+            metavar="FORMAT",
+            help="log (the run and its events as JSON Lines), jsonl, csv or parquet (one "
+            "table per kind in the --out folder), otlp (its OpenTelemetry trace).",
         ),
     ] = "log",
     output: Annotated[

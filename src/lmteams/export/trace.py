@@ -45,7 +45,7 @@ SEND_TIMEOUT_S = 10.0
 MISSING = "OpenTelemetry traces need the otel extra: pip install 'lmteams[otel]'"
 
 #: Events that concern one request (they name its ``request_id``): on that call's span.
-CALL_EVENTS = ("retry", "hedge_sent", "hedge_won", "hedge_cancelled", "call_replayed")
+CALL_EVENTS = ("retry", "hedge_sent", "hedge_won", "hedge_cancelled")
 #: Events about a node or the whole team: on the innermost span open on that node then.
 NODE_EVENTS = (
     "rerouted",
@@ -59,6 +59,7 @@ NODE_EVENTS = (
     "budget_stop",
     "stalled",
     "run_resumed",
+    "call_replayed",  # a resumed run's call answered from the log: no request was sent
 )
 
 
