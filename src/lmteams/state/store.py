@@ -54,6 +54,28 @@ class StoreBusy(StoreError):
     """The event log stayed locked by another writer past every retry."""
 
 
+BUSY_TIMEOUT_ENV = "LMTEAMS_BUSY_TIMEOUT_S"
+
+
+def resolve_busy_timeout_s(value: float | None = None) -> float:
+    """``value``, else ``$LMTEAMS_BUSY_TIMEOUT_S``, else :data:`BUSY_TIMEOUT_S`."""
+    if value is not None:
+        chosen: str | float = value
+        field = "busy_timeout_s"
+    else:
+        chosen = os.environ.get(BUSY_TIMEOUT_ENV) or BUSY_TIMEOUT_S
+        field = BUSY_TIMEOUT_ENV
+    try:
+        seconds = float(chosen)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 <= seconds <= 3600:
+        raise ConfigError(
+            f"must be a number of seconds from 0 to 3600, not {chosen!r}", field=field
+        )
+    return seconds
+
+
 def resolve_durability(value: str | None = None) -> Durability:
     """``value``, else ``$LMTEAMS_DURABILITY``, else ``normal``."""
     chosen = value if value is not None else os.environ.get(DURABILITY_ENV) or "normal"
@@ -106,7 +128,8 @@ class EventStore:
     """Access to the event log, from one thread at a time (the event loop's).
 
     ``durability``: ``normal`` or ``full`` (default ``$LMTEAMS_DURABILITY``, else ``normal``).
-    ``busy_timeout_s``: how long SQLite waits for another writer's lock, per try.
+    ``busy_timeout_s``: how long SQLite waits for another writer's lock, per try (default
+    ``$LMTEAMS_BUSY_TIMEOUT_S``, else 10 s).
     """
 
     def __init__(
@@ -114,11 +137,11 @@ class EventStore:
         path: str | Path | None = None,
         *,
         durability: str | None = None,
-        busy_timeout_s: float = BUSY_TIMEOUT_S,
+        busy_timeout_s: float | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         self.durability = resolve_durability(durability)
-        self.busy_timeout_s = busy_timeout_s
+        self.busy_timeout_s = busy_timeout_s = resolve_busy_timeout_s(busy_timeout_s)
         #: How a retry waits (a test replaces it to release a lock in between).
         self.sleep: Callable[[float], None] = time.sleep
         try:
