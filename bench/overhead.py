@@ -6,8 +6,12 @@
     (steady state), and one run per question (run set-up included).
 (b) Team throughput on the embedded model with 1, 4, 8 and 16 concurrent nodes, side by side
     with calling xllamacpp directly at the same concurrency on the same engine: the ratio.
+(c) Durability: the same steady-state fan-out (32 nodes) with the event log at
+    ``durability=normal`` and at ``full`` (an fsync per group commit), side by side: the
+    per-call cost of surviving a power loss. The log lives on the disk of the working
+    directory, not in a tmpfs /tmp, so that the fsync costs what it costs.
 
-Run: make bench   (or: python bench/overhead.py [--quick] [--skip-model])
+Run: make bench   (or: python bench/overhead.py [--quick] [--skip-model] [--skip-durability])
 """
 
 from __future__ import annotations
@@ -43,9 +47,9 @@ async def floor_us(n: int, rounds: int) -> float:
     return (time.perf_counter() - started) / (n * rounds) * 1e6
 
 
-async def steady_us(n: int, rounds: int, db: Path) -> float:
+async def steady_us(n: int, rounds: int, db: Path, durability: str = "normal") -> float:
     spec, backends = scripted_team(n, lambda call: INSTANT)
-    store = EventStore(db)
+    store = EventStore(db, durability=durability)
     async with Team(spec, store, kind="bench", backends=backends) as team:
         await ask_team(team, "q")  # warm-up
         started = time.perf_counter()
@@ -91,6 +95,30 @@ def overhead_table(quick: bool) -> None:
                 f"{steady / floor:>8.2f} {per_run:>11.1f}"
             )
     print("target: under 25 µs per call at 256 nodes (steady state, every message logged)\n")
+
+
+# -- (c) durability ------------------------------------------------------------------------
+
+
+def durability_table(quick: bool) -> None:
+    n = 32
+    rounds = 60 if quick else 300
+    print("(c) durability of the event log, 32 nodes, steady state (every message logged)")
+    print(f"{'durability':>10} {'µs/call':>9} {'calls/s':>9} {'x normal':>9}")
+    best: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(dir=Path.cwd(), prefix=".bench-durability-") as tmp:
+        for rep in range(2 if quick else 4):
+            # alternate the order so that drift on a noisy machine hits both sides
+            for mode in ("normal", "full") if rep % 2 == 0 else ("full", "normal"):
+                db = Path(tmp) / f"{mode}-{rep}.db"
+                us = asyncio.run(steady_us(n, rounds, db, mode))
+                best[mode] = min(best.get(mode, us), us)
+    for mode in ("normal", "full"):
+        print(
+            f"{mode:>10} {best[mode]:>9.1f} {1e6 / best[mode]:>9.0f} "
+            f"{best[mode] / best['normal']:>9.2f}"
+        )
+    print("normal survives a crash of the process (kill -9); full also a power loss\n")
 
 
 # -- (b) embedded model throughput ---------------------------------------------------------
@@ -185,9 +213,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
-    parser.add_argument("--skip-model", action="store_true", help="only the scripted part (a)")
+    parser.add_argument("--skip-model", action="store_true", help="skip the embedded model (b)")
+    parser.add_argument("--skip-durability", action="store_true", help="skip durability (c)")
     args = parser.parse_args()
     overhead_table(args.quick)
+    if not args.skip_durability:
+        durability_table(args.quick)
     if not args.skip_model:
         throughput_table(args.quick)
 
