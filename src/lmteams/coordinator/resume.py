@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lmteams.coordinator.run import ProjectRun, make_workdir, workdir_for
+from lmteams.coordinator.dynamic import run_class
+from lmteams.coordinator.run import make_workdir, workdir_for
 from lmteams.coordinator.settings import RunResult, RunSettings
 from lmteams.errors import ConfigError
 from lmteams.models.base import ModelBackend
@@ -34,7 +35,7 @@ async def resume_graph(context: ResumeContext) -> None:
     async with context.team() as team:
         workdir = workdir_for(context.store, team.run_id, settings)
         make_workdir(workdir)
-        run = ProjectRun(team, project, settings, workdir=workdir)
+        run = run_class(settings)(team, project, settings, workdir=workdir)
         result = await run.run(resume_events=events)
         team.status = result.status
         team.result = result.model_dump(mode="json")

@@ -24,6 +24,13 @@ class RunSettings(BaseModel):
     )
     seed: int = 0
     lease_ttl_s: float = Field(600.0, gt=0)
+    lease_s: float = Field(
+        600.0,
+        gt=0,
+        le=86_400,
+        description="dynamic: a claim with no progress (an attempt, a check) for this long "
+        "is released.",
+    )
     max_task_attempts: int = Field(3, ge=1, le=50, description="Re-runs after failed calls.")
     node_failure_limit: int = Field(
         3, ge=1, le=100, description="Consecutive failures before a node is lost."

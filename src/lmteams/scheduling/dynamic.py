@@ -144,8 +144,7 @@ class DynamicPolicy(DecentralizedPolicy):
         board = self.board
         if node in board.live and node not in board.busy:
             board.idle_set.add(node)
-        taken = board.state.get(task) is not TaskState.PENDING or task not in board.ready
-        if done and not taken:
+        if done and self.would_keep(task):
             board.ready.discard(task)
             board.finish(task)
             self._board_changed()
@@ -153,6 +152,19 @@ class DynamicPolicy(DecentralizedPolicy):
         else:
             note = Note("late_result", node, task, "dropped: its lease had expired")
         return [note, *self.dispatch()]
+
+    def is_late(self, task: str, node: str) -> bool:
+        """Whether a result of ``task`` from ``node`` comes after its lease expired."""
+        return self.stale.get(node) == task
+
+    def would_keep(self, task: str) -> bool:
+        """Whether a late success of ``task`` would be kept (nobody has taken it since)."""
+        return self.board.state.get(task) is TaskState.PENDING and task in self.board.ready
+
+    def late_result(self, task: str, node: str, *, done: bool) -> list[Decision]:
+        """A result from a node whose lease on ``task`` expired: kept or dropped."""
+        late = self._late(task, node, done=done)
+        return late if late is not None else self.dispatch()
 
     def task_done(self, task: str, node: str) -> list[Decision]:
         late = self._late(task, node, done=True)

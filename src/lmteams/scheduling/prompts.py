@@ -296,3 +296,54 @@ def parse_plan(reply: str) -> tuple[dict[str, Any] | None, str | None]:
     if not isinstance(data.get("tasks"), list) or not data["tasks"]:
         return None, "the plan needs a non-empty 'tasks' list"
     return data, None
+
+
+# -- dynamic: claims with graph edits ------------------------------------------------------------
+
+MAX_EDITS_PER_REPLY = 8
+
+
+def dynamic_prompt(project: ProjectSpec, board: str, node: str) -> str:
+    """The claim prompt of the ``dynamic`` topology: claim a task, edit the graph, or both."""
+    return (
+        f"You are {node}, one of several workers on the project '{project.project}'. "
+        "Pick ONE open task to do next. A task can only be done once every task it needs is "
+        "done, and a task claimed by someone else is taken. You may also change the task list "
+        "first: add a task, split an open unclaimed task into parts (tasks that needed it then "
+        "need every part), or make a task wait for another. Finished and claimed tasks cannot "
+        "change, and no edit may make a cycle.\n\n"
+        f"{board}\n\n"
+        'Reply with JSON: {"claim": "<task id or null>", "edits": [...]}, where each edit is '
+        'one of {"action": "add_task", "id": "...", "title": "...", "description": "...", '
+        '"files": ["name.py"], "after": ["<task id>"]}, {"action": "split_task", "task": '
+        '"<task id>", "parts": [{"id": "...", "title": "...", "description": "...", "files": '
+        '["name.py"]}]} or {"action": "add_dependency", "task": "<task id>", "on": "<task id>"}. '
+        'With nothing to change, reply {"claim": "<task id>", "edits": []}.'
+    )
+
+
+def parse_dynamic(reply: str) -> tuple[str, list[Any], str]:
+    """(claim text, raw edits, detail) from a dynamic claim reply.
+
+    The claim is resolved with :func:`resolve_claim` after the edits are applied (a node may
+    claim a task its own edit adds). A reply that is not a JSON object is a plain claim; the
+    edits come back unvalidated (the coordinator checks each one and logs why one is refused).
+    """
+    data = _json_object(reply)
+    if data is None:
+        return reply, [], ""
+    edits = data.get("edits", [])
+    detail = ""
+    if not isinstance(edits, list):
+        edits, detail = [], "'edits' must be a list"
+    elif len(edits) > MAX_EDITS_PER_REPLY:
+        detail = f"only the first {MAX_EDITS_PER_REPLY} edits are read"
+        edits = edits[:MAX_EDITS_PER_REPLY]
+    raw = data.get("claim")
+    return (raw if isinstance(raw, str) else ""), edits, detail
+
+
+def resolve_claim(text: str, task_ids: Sequence[str]) -> str | None:
+    """The task a claim names: the exact id, else the first id mentioned."""
+    stripped = text.strip()
+    return stripped if stripped in task_ids else parse_claim(text, task_ids)
