@@ -304,3 +304,29 @@ async def test_words_beside_the_actions_are_not_a_file(store: EventStore) -> Non
     assert result.status == "done"
     written = [e.data for e in store.events(result.run_id, types=["file_written"])]
     assert all(w["content"] != "Done\n" for w in written)
+
+
+async def test_code_without_actions_is_read_as_a_task_reply(store: EventStore) -> None:
+    def script(call: ScriptedCall) -> str:
+        reply = rounds_script(call)
+        return reply.split("```json")[0] if "You hold task" in call.prompt else reply
+
+    result = await rounds(TINY, "preassign", store, script=script, workers=2)
+    assert result.status == "done"
+    implied = store.events(result.run_id, types=["action_implied"])
+    assert sorted(e.data["task"] for e in implied) == sorted(TINY.graph().ids)
+    assert not store.events(result.run_id, types=["action_refused"])
+    declared = await rounds(
+        TINY, "preassign", store, script=script, workers=2, success="declared", max_rounds=3
+    )
+    assert declared.status == "unfinished"  # under the study's rule only a declaration counts
+
+
+async def test_a_task_named_by_its_title_is_completed(store: EventStore) -> None:
+    def script(call: ScriptedCall) -> str:
+        reply = rounds_script(call)
+        return reply.replace('"task": "add"', '"task": "add(a, b)"')
+
+    result = await rounds(TINY, "preassign", store, script=script, workers=2)
+    assert result.status == "done"
+    assert not store.events(result.run_id, types=["action_refused"])

@@ -18,6 +18,7 @@ from lmteams.scheduling.rounds import (
     parse_actions,
     recipients,
     refusal,
+    resolve,
     round_limit,
     round_prompt,
     split_reply,
@@ -188,3 +189,18 @@ def test_the_prompt_shows_the_board_the_task_history_and_the_actions() -> None:
         history=[],
     )
     assert "You hold task a.\nWrite: a.py" in held and '"action": "claim"' not in held
+
+
+def test_a_task_named_by_title_or_in_a_phrase_is_resolved() -> None:
+    project = parse_project(
+        {"tasks": [{"id": "task-1", "title": "add(a, b)"}, {"id": "task-10", "title": "Ten"}]},
+        source="p",
+    )
+    named = [
+        resolve(Complete(action="complete", task=name), project).task  # type: ignore[union-attr]
+        for name in ("add(a, b)", "TASK-1", "ten", "do task-10 now", "task-1")
+    ]
+    assert named == ["task-1", "task-1", "task-10", "task-10", "task-1"]
+    unknown = Claim(action="claim", task="nothing")
+    assert resolve(unknown, project) == unknown
+    assert resolve(Wait(action="wait"), project) == Wait(action="wait")

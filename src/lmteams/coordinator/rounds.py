@@ -186,12 +186,20 @@ class RoundsRun:
         self._update()
 
     async def _act(self, node: str, reply: Reply) -> None:
-        actions, problems = rules.parse_actions(reply.text)
-        for problem in problems:
-            self._refuse(node, None, problem)
-        _, rest = rules.split_reply(reply.text)
+        block, rest = rules.split_reply(reply.text)
+        held = self._held(node)
+        implied = self.settings.success != "declared"  # there, only a declaration counts
+        if implied and block is None and held is not None and self._fenced(rest, held):
+            # Code for its task and no actions: read as a task reply (write, then complete),
+            # as small models answer; on the record, so it is not mistaken for a declaration.
+            self.team.event("action_implied", {"round": self.round, "task": held}, node=node)
+            actions: list[rules.RoundAction] = [rules.Complete(action="complete", task=held)]
+        else:
+            actions, problems = rules.parse_actions(reply.text)
+            for problem in problems:
+                self._refuse(node, None, problem)
         fenced_used = False
-        for action in actions:
+        for action in (rules.resolve(a, self.project) for a in actions):
             if self.policy.complete:
                 break
             held = self._held(node)

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from lmteams.scheduling import prompts
 from lmteams.scheduling.policy import Board, TaskState
 from lmteams.scheduling.project import ProjectSpec
 
@@ -126,6 +127,27 @@ def _problem(item: object, exc: ValidationError) -> str:
     return f"{name}: {where}: {error['msg']}"
 
 
+def resolve(action: RoundAction, project: ProjectSpec) -> RoundAction:
+    """``action`` with its task named by id: a reply may name a task by its title, by its id
+    in another case, or in a phrase that contains the id ("task-3: add")."""
+    name = getattr(action, "task", None)
+    if not name:
+        return action
+    task = task_named(name, project)
+    return action if task is None or task == name else action.model_copy(update={"task": task})
+
+
+def task_named(name: str, project: ProjectSpec) -> str | None:
+    ids = [t.id for t in project.tasks]
+    if name in ids:
+        return name
+    folded = name.strip().casefold()
+    for task in project.tasks:
+        if folded in (task.id.casefold(), task.title.strip().casefold()):
+            return task.id
+    return prompts.parse_claim(name, ids)
+
+
 def refusal(
     action: RoundAction,
     node: str,
@@ -217,9 +239,16 @@ def round_prompt(
         parts.append("You hold no task yet: wait until one is assigned to you.")
     if history:
         parts.append("Your recent history:\n" + "\n".join(history[-HISTORY_LINES:]))
+    example: dict[str, str] = (
+        {"action": "complete", "task": held}
+        if held is not None
+        else {"action": "claim", "task": "ID"}
+        if claims
+        else {"action": "wait"}
+    )
     parts.append(
         "Act with one JSON block:\n"
-        '```json\n{"actions": [{"action": "complete", "task": "TASK"}]}\n```\n'
+        f"```json\n{json.dumps({'actions': [example]})}\n```\n"
         "Actions: "
         + ('{"action": "claim", "task": ID}; ' if claims else "")
         + '{"action": "complete", "task": ID} (after writing its files, each in a fenced '
