@@ -3,6 +3,7 @@ and OTLP/HTTP to a receiver of the test's own on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import threading
@@ -295,3 +296,75 @@ async def test_without_the_otel_extra_the_error_names_it(
     monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)
     with pytest.raises(ConfigError, match=r"pip install 'lmteams\[otel\]'"):
         trace.otlp_json(store, run_id)
+
+
+async def test_an_interrupted_and_resumed_ask_is_one_trace(store: EventStore) -> None:
+    from lmteams.ask import ask
+    from lmteams.resume import resume_run
+    from lmteams.testing import VirtualClock, scripted_team
+
+    spec, backends = scripted_team(
+        3, lambda call: "Answer: 4", latency_s=lambda call: 10.0 if call.node == "n2" else 1.0
+    )
+    with VirtualClock():
+        first = asyncio.ensure_future(ask(spec, "q", store, backends=backends))
+        await asyncio.sleep(5)  # n0 and n1 answered; n2 still thinking
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        [run] = store.runs()
+        outcome = await resume_run(store, run.run_id, backends=backends)
+    assert outcome.status == "done"
+    spans = exported(store, run.run_id)
+    roots = [s for s in spans if s.parent is None]
+    assert len(roots) == 1 and {s.context.trace_id for s in spans} == {trace_id(run.run_id)}
+    root = roots[0]
+    assert [e.name for e in root.events].count("run_resumed") == 1
+    assert "call_replayed" in [e.name for e in root.events]
+    calls = [s for s in spans if s.name.startswith("chat ")]
+    cut, answered = calls[2], calls[3]  # n2's first call, cut off, and the one resume made
+    assert (cut.attributes or {})["lmteams.outcome"] == "unanswered"
+    assert cut.end_time == answered.start_time  # the first part's end, where the second begins
+    [decision] = [s for s in spans if s.name.startswith("decide ")]
+    assert (decision.attributes or {})["lmteams.decision.answer"] == "4"
+    assert root.start_time is not None and root.end_time is not None
+    for span in spans:
+        assert span.start_time is not None and span.end_time is not None
+        assert root.start_time <= span.start_time <= span.end_time <= root.end_time
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "says"),
+    [
+        (["--trace", "{d}"], {}, "--trace: {d} is a folder"),
+        (["--trace", "{d}/no/such/t.jsonl"], {}, "--trace: no folder {d}/no/such"),
+        ([], {"LMTEAMS_TRACE": "{d}/no/t.jsonl"}, "LMTEAMS_TRACE: no folder {d}/no"),
+        ([], {"LMTEAMS_OTLP_ENDPOINT": "localhost:4318"}, "LMTEAMS_OTLP_ENDPOINT: must be"),
+    ],
+    ids=["trace-folder", "trace-no-parent", "trace-env-no-parent", "endpoint-not-a-url"],
+)
+def test_a_bad_trace_target_is_one_line_before_any_call(
+    tmp_path: Path, flags: list[str], env: dict[str, str], says: str
+) -> None:
+    import os
+    import subprocess
+
+    team = tmp_path / "team.yaml"
+    team.write_text(SCRIPTED_TEAM)
+    d = str(tmp_path)
+    argv = [sys.executable, "-m", "lmteams.cli.app", "ask", "2 + 2", "-t", str(team)]
+    proc = subprocess.run(
+        [*argv, *(f.format(d=d) for f in flags)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "160", **{k: v.format(d=d) for k, v in env.items()}},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert says.format(d=d) in lines[0]
+    db = tmp_path / ".lmteams" / "lmteams.db"
+    assert not db.exists() or EventStore(db).runs() == []  # no run was opened

@@ -40,14 +40,22 @@ def timeline(events: Sequence[EventRecord]) -> list[float]:
     """Each event's unix time: ``t`` on the clock of the run part it belongs to.
 
     A run part starts at ``run_started`` or ``run_resumed``, whose ``t`` restarts at 0; its
-    wall time is that event's ``ts``. Events before any start event keep their own ``ts``.
+    wall time is that event's ``ts``, or the end of the part before if that is later. Events
+    before any start event keep their own ``ts``.
     """
     anchor: float | None = None
+    latest: float | None = None
     times: list[float] = []
     for event in events:
         if event.type in ("run_started", "run_resumed"):
             anchor = event.ts - event.t
-        times.append(event.ts if anchor is None else anchor + event.t)
+            # On a virtual clock a part can end, in its own time, after the next part began
+            # on the wall clock: the next part starts where the last one ended.
+            if latest is not None and anchor < latest:
+                anchor = latest
+        when = event.ts if anchor is None else anchor + event.t
+        times.append(when)
+        latest = when if latest is None else max(latest, when)
     return times
 
 
@@ -133,8 +141,15 @@ def calls(events: Sequence[EventRecord]) -> list[Call]:
     times = timeline(events)
     models = _node_models(events)
     by_id: dict[str, Call] = {}
+    previous: tuple[float, float] = (0.0, times[0] if times else 0.0)
     for event, ts in zip(events, times, strict=True):
         data = event.data
+        if event.type == "run_resumed":
+            # Calls the stopped coordinator never heard back from end where it stopped.
+            for pending in by_id.values():
+                if pending.end_t is None:
+                    pending.end_t, pending.end_ts = previous
+        previous = (event.t, ts)
         if event.type == "message":
             kind = data.get("kind")
             if kind == "request":

@@ -439,6 +439,12 @@ def trace_targets(trace: Path | None) -> tuple[Path | None, str | None]:
     endpoint = os.environ.get(ENDPOINT_ENV) or None
     if path is not None or endpoint is not None:
         _require_otel()
+    if path is not None:
+        field = "--trace" if trace is not None else TRACE_ENV
+        if path.is_dir():
+            raise ConfigError(f"{path} is a folder; give a file to write the trace to", field=field)
+        if not path.parent.is_dir():
+            raise ConfigError(f"no folder {path.parent} to write the trace into", field=field)
     if endpoint is not None:
         traces_url(endpoint)
     return path, endpoint
