@@ -69,3 +69,21 @@ def test_no_write_is_ever_silently_lost(writes: list[tuple[str, int]]) -> None:
             assert result.status == "conflict" and expected != len(history)
     assert ws.version("f") == len(history)
     assert ws.read("f") == (history[-1] if history else None)
+
+
+def test_read_only_files_refuse_every_write() -> None:
+    from lmteams.state.workspace import Workspace
+
+    ws = Workspace()
+    ws.provide("test_add.py", "def test(): pass\n", read_only=True)
+    ws.provide("starter.py", "# fill me\n", read_only=False)
+    assert ws.version("test_add.py") == 1 and ws.read("test_add.py") == "def test(): pass\n"
+    refused = ws.write("test_add.py", "", node="n0", expected_version=1, now=0.0, task="t")
+    assert refused.status == "read_only" and not refused.ok
+    assert ws.read("test_add.py") == "def test(): pass\n"
+    assert ws.acquire("test_add.py", "n0", 0.0).granted  # a lease does not make it writable
+    assert ws.write("test_add.py", "x", node="n0", expected_version=1, now=0.0).status == (
+        "read_only"
+    )
+    written = ws.write("starter.py", "x = 1\n", node="n0", expected_version=1, now=0.0, task="t")
+    assert written.ok and written.version == 2

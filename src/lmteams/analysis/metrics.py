@@ -119,7 +119,8 @@ class RunMetrics(BaseModel):
     problems: list[TaskProblem] = []  # every failed or blocked task, with its reason
     call_spans: list[CallSpan] = []  # claim and lead calls (task calls are inside task spans)
     segments: int = 1  # coordinator segments: the start, then one per resume
-    active_s: float | None = None  # time coordinators were running (total time is wall_s)
+    active_s: float | None = None  # wall-clock time coordinators were running
+    total_s: float | None = None  # wall-clock time from the first event to the last
     failed_calls: int = 0  # requests that ended in an error (timeouts included)
     retries: int = 0  # requests sent again by the resilience layer
     hedges: int = 0  # hedge copies sent (each one also counts in calls)
@@ -167,11 +168,12 @@ def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) 
         kind, data, t, node = row["type"], row["data"], row["t"], row["node"]
         wall = max(wall, t)
         counts[kind] += 1
+        # segments by wall clock: each coordinator's run clock starts again at its start
         if kind == "coordinator":
-            segment_starts.append(t)
-            segment_ends.append(t)
+            segment_starts.append(row["ts"])
+            segment_ends.append(row["ts"])
         elif segment_ends:
-            segment_ends[-1] = max(segment_ends[-1], t)
+            segment_ends[-1] = max(segment_ends[-1], row["ts"])
         if kind == "schedule":
             topology = data.get("topology")
             workers = list(data.get("workers", []))
@@ -307,6 +309,7 @@ def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) 
         active_s=round(sum(e - s for s, e in zip(segment_starts, segment_ends, strict=True)), 6)
         if segment_starts
         else None,
+        total_s=round(max(r["ts"] for r in rows) - min(r["ts"] for r in rows), 6) if rows else None,
         failed_calls=counts["call_failed"],
         retries=counts["retry"],
         hedges=counts["hedge_sent"],

@@ -268,7 +268,7 @@ def print_run(console: Console, result: RunResult, metrics: RunMetrics) -> None:
     if metrics.segments > 1 and metrics.active_s is not None:
         console.print(
             f"{metrics.segments} coordinator segments (resumed): active {metrics.active_s:.1f}s "
-            f"of {metrics.wall_s:.1f}s in total"
+            f"of {metrics.total_s or 0.0:.1f}s in total"
         )
     for problem in metrics.problems:
         console.print(f"[red]{problem.task}[/] {problem.state}: {one_line(problem.reason)}")

@@ -122,7 +122,8 @@ def _name_before(reply: str, start: int, expected: Sequence[str]) -> str | None:
         return None
     line = before[-1]
     for path in expected:
-        if path in line:
+        # the whole name: "add.py" must not claim the block of "test_add.py"
+        if re.search(rf"(?<![\w./-]){re.escape(path)}(?![\w-])", line):
             return path
     found = _FILE_NAME.findall(line)
     return found[-1] if found and len(line) < 120 else None
