@@ -92,7 +92,7 @@ def test_only_numbers_and_operators_count_as_arithmetic() -> None:
     [
         ("Tell me a story about a dragon.", True, "the message is not Python or arithmetic"),
         ("What is 6 * 7?", False, "the message is not Python:"),
-        ("```python\ndef f(:\n```", True, "invalid syntax"),
+        ("print(6 * 7", True, "'(' was never closed (line 1)"),  # unfenced: taken as prose
     ],
 )
 def test_a_message_that_is_neither_python_nor_arithmetic_is_refused(
@@ -112,6 +112,12 @@ async def test_works_as_a_calculator() -> None:
     assert (await run("What is 17 * 23 + 1?")).text == "392\n"
     assert (await run("sum(range(101))")).text == "5050\n"
     assert (await run("What is 16 times 15?")).text == "240\n"
+
+
+async def test_a_fenced_program_that_does_not_compile_runs_and_shows_its_syntax_error() -> None:
+    assert program_for("```python\nprint(6 * 7\n```") == "print(6 * 7"
+    completion = await run("Here it is:\n```python\nprint(6 * 7\n```")
+    assert completion.finish_reason == "error" and "SyntaxError" in completion.text
 
 
 async def test_a_message_it_cannot_run_fails_the_call() -> None:

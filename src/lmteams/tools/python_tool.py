@@ -4,9 +4,10 @@ The program is the last user message, or the first fenced code block in it. When
 is not Python but holds arithmetic ("What is 17 * 23?", "16 times 15", "sixteen times
 fifteen"), that arithmetic is evaluated, so the node also works as a calculator: the words are
 read into an expression that may hold only numbers and arithmetic operators (checked on its
-syntax tree), never any other code. A message that is neither Python nor arithmetic makes the
-call fail (:class:`~lmteams.errors.InvalidRequest`: a failed node, which does not vote) rather
-than answer with a SyntaxError. A program's last bare expression is printed, as in a notebook. Runs use :func:`lmteams.sandbox.run_sandboxed`: time and memory limits, a
+syntax tree), never any other code. Prose that is neither Python nor arithmetic makes the call
+fail (:class:`~lmteams.errors.InvalidRequest`: a failed node, which does not vote) rather than
+answer with a SyntaxError; a fenced program that does not compile still runs, and its reply is
+the SyntaxError. A program's last bare expression is printed, as in a notebook. Runs use :func:`lmteams.sandbox.run_sandboxed`: time and memory limits, a
 minimal environment with no secrets, no network and, where the platform allows it, a process
 namespace of its own, so other processes (and their environments) cannot be seen.
 
@@ -185,14 +186,18 @@ def arithmetic_in(text: str) -> str | None:
 def program_for(text: str, *, calculator: bool = True) -> str:
     """The program to run for a message: its code, or ``print(<arithmetic>)``.
 
-    Raises :class:`~lmteams.errors.InvalidRequest` when the message is neither Python nor
-    (with ``calculator``) arithmetic: running it could only print a SyntaxError.
+    A fenced block is a program even when it does not compile: it runs, and its reply is the
+    SyntaxError, which is what its author needs to see. Raises
+    :class:`~lmteams.errors.InvalidRequest` for prose that is neither Python nor (with
+    ``calculator``) arithmetic: running it could only answer with a SyntaxError.
     """
     code = extract_code(text)
     try:
         tree = ast.parse(code)
     except SyntaxError as exc:
         expression = arithmetic_in(text) if calculator else None
+        if expression is None and _FENCE.search(text):
+            return code
         if expression is None:
             what = "Python or arithmetic" if calculator else "Python"
             raise InvalidRequest(
