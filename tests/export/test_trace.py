@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -368,3 +369,43 @@ def test_a_bad_trace_target_is_one_line_before_any_call(
     assert says.format(d=d) in lines[0]
     db = tmp_path / ".lmteams" / "lmteams.db"
     assert not db.exists() or EventStore(db).runs() == []  # no run was opened
+
+
+def test_resume_trace_writes_the_whole_run(tmp_path: Path) -> None:
+    from lmteams.ask import ask
+    from lmteams.config import parse_team
+    from lmteams.models.scripted import ScriptedBackend, ScriptedOptions
+    from lmteams.testing import VirtualClock
+
+    spec = parse_team(yaml.safe_load(SCRIPTED_TEAM), source="team.yaml")
+    slow_b = ScriptedBackend(
+        None,
+        name="m",
+        latency_s=lambda call: 10.0 if call.node == "b" else 1.0,
+        options=ScriptedOptions(answers={"2 + 2": "Answer: 4"}),
+    )
+    db = tmp_path / "r.db"
+    store = EventStore(db)
+
+    async def interrupted() -> None:
+        with VirtualClock():
+            first = asyncio.ensure_future(ask(spec, "2 + 2", store, backends={"m": slow_b}))
+            await asyncio.sleep(5)  # a answered; b is cut off
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+
+    asyncio.run(interrupted())  # the CLI below runs its own loop
+    [run] = store.runs()
+    store.close()
+    out = tmp_path / "resumed.jsonl"
+    result = CliRunner().invoke(
+        app, ["resume", run.run_id[:12], "--trace", str(out), "--db", str(db), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    spans = json.loads(out.read_text())["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert sum(1 for s in spans if "parentSpanId" not in s) == 1
+    assert {s["traceId"] for s in spans} == {f"{trace_id(run.run_id):032x}"}
+    root_events = [e["name"] for e in spans[0].get("events", [])]
+    assert "run_resumed" in root_events
+    assert [s["name"] for s in spans].count("chat m") == 3  # a's, b's cut-off one, b's again
