@@ -97,3 +97,28 @@ def test_a_running_run_whose_coordinator_died_reads_interrupted(tmp_path: Path) 
     assert listed[0]["status"] == "interrupted"
     text = lmteams("runs", "--db", str(db), cwd=tmp_path).stdout
     assert "interrupted" in text
+
+
+def test_analyze_reads_the_code_a_run_wrote(tmp_path: Path) -> None:
+    project = tmp_path / "p.yaml"
+    project.write_text("tasks:\n  - {id: a, files: [a.py]}\n  - {id: b, files: [b.py]}\n")
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    (solutions / "a.py").write_text("from b import X\n")
+    (solutions / "b.py").write_text("X = 1\n")
+    db = str(tmp_path / "log.db")
+    env = {"LMTEAMS_ORACLE_SOLUTIONS": str(solutions)}
+    proc = lmteams(
+        "run", str(project), "--team", "oracle", "--db", db, "--json", cwd=tmp_path, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    run_id = json.loads(proc.stdout)["result"]["run_id"]
+    before = json.loads(lmteams("analyze", str(project), "--json", cwd=tmp_path).stdout)
+    assert before["undeclared_imports"] == [] and before["effective_p"] == 0.5
+    after = lmteams("analyze", str(project), "--run", run_id, "--db", db, "--json", cwd=tmp_path)
+    data = json.loads(after.stdout)
+    assert data["undeclared_imports"] == [{"task": "a", "imports": "b", "from_task": "b"}]
+    assert data["effective_critical_path"] == 2 and data["effective_p"] == 0.0
+    missing = lmteams("analyze", str(project), "--run", "run-nope", "--db", db, cwd=tmp_path)
+    assert missing.returncode == 2
+    assert_clean_error(missing, "run-nope")

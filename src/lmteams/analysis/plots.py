@@ -131,12 +131,11 @@ def gantt_plot(metrics: RunMetrics, path: Path) -> Path:
     call_colors = {"claim": "tab:purple", "lead": "tab:blue"}
     rows = {n: i for i, n in enumerate(nodes)}
     for call in metrics.call_spans:
-        row = rows.get(call.node)
-        if row is None:  # the lead is not a worker: it gets its own row
-            row = rows[call.node] = len(rows)
+        if call.node not in rows:  # the lead is not a worker: it gets its own row
+            rows[call.node] = len(rows)
             nodes.append(call.node)
         ax.barh(
-            row + 0.3,
+            rows[call.node] + 0.3,
             call.end - call.start,
             left=call.start,
             height=0.2,

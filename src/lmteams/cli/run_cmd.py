@@ -59,23 +59,39 @@ def resolve_project(name: str) -> ProjectSpec:
 # -- analyze ---------------------------------------------------------------------------------------
 
 
+def written_code(store: Any, run_id: str) -> dict[str, str]:
+    """The last version of every file a run wrote, by path."""
+    record = store.run(run_id)
+    code: dict[str, str] = {}
+    for event in store.events(record.run_id, types=["file_written"]):
+        code[event.data["path"]] = event.data["content"]
+    return code
+
+
 def analyze_command(
     project: Annotated[str, typer.Argument(help="Project file or shipped project name.")],
     max_workers: Annotated[int, typer.Option("--max-workers", min=1, max=1024)] = 8,
+    run: Annotated[
+        str | None,
+        typer.Option("--run", help="Also read the code this run wrote for imports of tasks."),
+    ] = None,
     json_output: JsonOption = False,
+    db: DbOption = None,
 ) -> None:
     """What the shape of a project predicts, before running it (Amdahl's law on its DAG).
 
     Prints N (tasks), C (tasks on the longest dependency chain, and its expected time when
     tasks carry estimate_s), p = (N - C) / N, the Amdahl speedup S(n) = 1/((1-p) + p/n), the
     DAG lower bound on makespan max(C, ceil(N/n)) for unit tasks, and a recommended team size
-    (the smallest n past which one more node adds under 10% speedup).
+    (the smallest n past which one more node adds under 10% speedup). Imports of other tasks'
+    modules that the graph does not order (in descriptions, and with --run in the written
+    code) are listed with the effective C and p they imply.
 
     Example: lmteams analyze ../shared/paper/tasks/mathutilities20_p05.json
     """
     spec = resolve_project(project)
     graph = spec.graph()
-    edges = undeclared_imports(spec)
+    edges = undeclared_imports(spec, written_code(open_store(db), run) if run else None)
     effective = effective_graph(spec, edges) if edges else graph
     rows = []
     for n in range(1, max_workers + 1):
