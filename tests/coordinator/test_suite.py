@@ -81,3 +81,15 @@ def test_feedback_is_cut_at_line_boundaries() -> None:
     assert kept[0] == f"[... {100 - (len(kept) - 1)} lines before ...]"
     assert all(line in lines for line in kept[1:]) and kept[-1] == lines[-1]
     assert cut_lines(["y" * 50], 10) == "y" * 10
+
+
+def test_the_task_prompt_shows_whole_lines_of_feedback() -> None:
+    from lmteams.scheduling.project import parse_project
+    from lmteams.scheduling.prompts import task_prompt
+
+    project = parse_project({"tasks": [{"id": "a", "files": ["a.py"]}]}, source="t")
+    feedback = "\n".join(f"line {i:04d} " + "z" * 30 for i in range(200))
+    prompt = task_prompt(project, project.task("a"), {}, feedback)
+    shown = prompt.split("failed its check:\n", 1)[1].split("\nFix it.", 1)[0]
+    assert len(shown) <= 1500 and shown.splitlines()[-1] == feedback.splitlines()[-1]
+    assert all(line in feedback.splitlines() for line in shown.splitlines())

@@ -50,7 +50,8 @@ def task_prompt(
         parts.append("Existing files you can import from:\n" + "\n".join(shown))
     if feedback:
         parts.append(
-            f"Your previous attempt failed its check:\n{feedback.strip()[-1500:]}\nFix it."
+            f"Your previous attempt failed its check:\n{_tail_lines(feedback.strip(), 1500)}"
+            "\nFix it."
         )
     if task.files:
         parts.append(
@@ -58,6 +59,21 @@ def task_prompt(
             "with the file name on the line before the block."
         )
     return "\n\n".join(parts)
+
+
+def _tail_lines(text: str, limit: int) -> str:
+    """The last whole lines of ``text`` within ``limit`` characters (never half a line)."""
+    if len(text) <= limit:
+        return text
+    lines = text.splitlines()
+    kept: list[str] = []
+    size = 0
+    for line in reversed(lines):
+        if size + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(reversed(kept)) if kept else text[-limit:]
 
 
 def extract_files(reply: str, expected: Sequence[str]) -> dict[str, str]:
