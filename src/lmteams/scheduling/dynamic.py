@@ -103,7 +103,7 @@ class DynamicPolicy(DecentralizedPolicy):
     # -- claims and leases -----------------------------------------------------------------
 
     def claim(
-        self, node: str, task: str | None, detail: str = "", *, now: float = 0.0
+        self, node: str, task: str | None, detail: str = "", now: float = 0.0
     ) -> list[Decision]:
         decisions = super().claim(node, task, detail)
         if task is not None and self.board.running_on.get(task) == node:

@@ -112,8 +112,10 @@ class Engine:
                     self._task_end(*payload)
                 elif kind == CLAIM_END:
                     self._policy_call(self.policy.claim, *payload)
-                else:
+                elif kind == LEAD_END:
                     self._policy_call(self.policy.proposal, *payload)
+                else:
+                    self._event(kind, payload)
             if self.policy.complete or self.stalled:
                 break
             # nothing in flight and work left: give the policy one more chance, as the
@@ -134,6 +136,10 @@ class Engine:
             elapsed_s=time.perf_counter() - started,
             policy_s=self.policy_s,
         )
+
+    def _event(self, kind: int, payload: tuple[Any, ...]) -> None:
+        """An event of a kind a subclass adds (:mod:`lmteams.sim.dynamic`: lease expiry)."""
+        raise ValueError(f"unknown event kind {kind}")
 
     def _push(self, at: float, kind: int, payload: tuple[Any, ...]) -> None:
         self.seq += 1
@@ -365,4 +371,8 @@ def simulate(
         from lmteams.sim.rounds import RoundsEngine
 
         return RoundsEngine(settings, inputs, team).run(run_id)
+    if settings.topology == "dynamic":
+        from lmteams.sim.dynamic import DynamicEngine  # it builds on this module
+
+        return DynamicEngine(settings, inputs, team).run(run_id)
     return Engine(settings, inputs, team).run(run_id)

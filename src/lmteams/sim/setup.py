@@ -72,6 +72,31 @@ class SimSettings(BaseModel):
     round_overhead_s: float | None = Field(
         None, ge=0, description="rounds harness: time added per round (default: calibrated or 0)."
     )
+    lease_s: float = Field(
+        600.0,
+        gt=0,
+        le=86_400,
+        description="dynamic: a claim with no progress this long is released.",
+    )
+    split_rate: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="dynamic: chance a node splits a long task it is about to claim.",
+    )
+    split_size: float = Field(
+        1.5, gt=0, description="dynamic: a task is long from this size on (1 = the mean task)."
+    )
+    add_rate: float = Field(
+        0.05, ge=0, le=1, description="dynamic: chance a claim adds a follow-up task."
+    )
+    dep_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="dynamic: chance a claim proposes a dependency between "
+        "two open tasks (refused when it closes a cycle or touches a claimed task).",
+    )
     keep_spans: bool = True
 
 
@@ -177,6 +202,8 @@ def build_policy(settings: SimSettings, inputs: SimInputs, team: SimTeam) -> Pol
     options: dict[str, object] = {}
     if settings.topology in ("preassign", "steal"):
         options["balance"] = settings.balance
+    if settings.topology == "dynamic":
+        options["lease_s"] = settings.lease_s
     return make_policy(
         settings.topology,
         inputs.graph,
