@@ -12,7 +12,6 @@ from lmteams.coordinator.settings import RunSettings
 from lmteams.errors import ConfigError
 from lmteams.models.scripted import ScriptedCall, ScriptedReply
 from lmteams.runtime.clock import VirtualClock
-from lmteams.scheduling.graph import TaskGraph
 from lmteams.scheduling.project import builtin_project, load_project
 from lmteams.state.store import EventStore
 from lmteams.testing import project_script, scripted_team
@@ -128,9 +127,11 @@ async def test_a_scripted_team_edits_its_graph_and_finishes(store: EventStore) -
     assert started["report"] >= max(done_at["double-code"], done_at["double-notes"])
     summary = next(e.data for e in events if e.type == "dynamic_summary")
     assert summary["edits"] == 3 and summary["edits_refused"] == 2
-    graph = TaskGraph.build(list(summary["tasks"].items()))
-    metrics = compute(result.run_id, events, graph)
-    assert metrics.tasks_done == 7
+    (last, *_) = [e.data["tasks"] for e in events if e.type == "task_graph"][::-1]
+    assert last["greet"] == ["sum-squares"] and last["report"] == ["double-code", "double-notes"]
+    # metrics read the edited graph from the log, given the project's own
+    metrics = compute(result.run_id, events, load_project(builtin_project("tiny-math")).graph())
+    assert metrics.tasks_done == 7 and metrics.tasks == 7
     assert "claim_refused" in kinds  # its first claim named report before it was ready
 
 
@@ -163,3 +164,11 @@ def test_a_bad_lease_is_one_line(value: float, problem: str) -> None:
         RunSettings(topology="dynamic", lease_s=value)
     assert info.value.field == "--lease-s"
     assert problem in str(info.value)
+
+
+_CLI_EDITOR = Editor()
+
+
+def cli_editor(call: ScriptedCall) -> str | ScriptedReply:
+    """:class:`Editor` as a team file's script (``tests.coordinator.test_dynamic:cli_editor``)."""
+    return _CLI_EDITOR(call)

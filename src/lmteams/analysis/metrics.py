@@ -146,6 +146,10 @@ def _union_length(intervals: Iterable[tuple[float, float]]) -> float:
 def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) -> RunMetrics:
     """Metrics of one run. ``events`` are EventRecords (or dicts with the same fields)."""
     rows = [e if isinstance(e, dict) else e.model_dump() for e in events]
+    if graph is not None:
+        from lmteams.scheduling.edits import edited_graph
+
+        graph = edited_graph(rows, graph)  # a dynamic run's agents may have edited it
     topology: str | None = None
     workers: list[str] = []
     sent: dict[str, tuple[str, float]] = {}

@@ -354,6 +354,14 @@ def run_command(
             "--max-rounds", min=0, help="--harness rounds: stop after N rounds (0: 5 per task)."
         ),
     ] = 0,
+    lease_s: Annotated[
+        float,
+        typer.Option(
+            "--lease-s",
+            help="--topology dynamic: a claimed task with no progress (an attempt, a check) "
+            "for this many seconds is released.",
+        ),
+    ] = 600.0,
     workdir: Annotated[
         Path | None,
         typer.Option(
@@ -373,7 +381,9 @@ def run_command(
     Topologies: preassign (queues fixed before the start, chains kept on one node), steal
     (preassign plus work stealing), decentralized (each node's model claims tasks from the
     shared list; invalid claims are refused and counted), lead (a lead node's model assigns
-    tasks through validated JSON), plan (a planner turns --goal into a task graph, then steal).
+    tasks through validated JSON), dynamic (decentralized claims, plus agents adding,
+    splitting and linking tasks while it runs, validated; a claim without progress for
+    --lease-s is released), plan (a planner turns --goal into a task graph, then steal).
     Each task's files go into a shared workspace with leases and versioned writes; its check
     command runs in a sandbox. Shows a live view, then the run's metrics. --harness rounds
     runs the study's protocol instead (decentralized or preassign): every agent is called each
@@ -406,6 +416,7 @@ def run_command(
         success=success,
         harness=harness,
         max_rounds=max_rounds,
+        lease_s=lease_s,
         # absolute, so that `lmteams resume` from another directory writes to the same place
         workdir=str(workdir.expanduser().resolve()) if workdir is not None else None,
     )

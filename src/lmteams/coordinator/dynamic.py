@@ -178,6 +178,9 @@ class DynamicRun(ProjectRun):
             self.graph = self.dynamic.graph
             self.runner.project = self.project
             self.runner.owners = module_owners(self.project)
+            if not self._replaying:
+                tasks = {t: list(d) for t, d in self.graph.deps.items()}
+                self.team.event("task_graph", {"tasks": tasks}, node=node)
         return decisions
 
     # -- claims ----------------------------------------------------------------------------------
@@ -249,7 +252,6 @@ class DynamicRun(ProjectRun):
                 "edits": self.dynamic.edits,
                 "edits_refused": self.dynamic.edits_refused,
                 "leases_expired": self.dynamic.expired,
-                "tasks": {t: list(d) for t, d in self.dynamic.graph.deps.items()},
             },
         )
         return result

@@ -8,6 +8,7 @@ task list (what prompts and checks read) in step with the policy's graph.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -108,3 +109,16 @@ def project_after(project: ProjectSpec, graph: TaskGraph, new: list[TaskSpec]) -
     known = {t.id: t for t in (*project.tasks, *new)}
     tasks = tuple(known[t].model_copy(update={"dependencies": graph.deps[t]}) for t in graph.ids)
     return project.model_copy(update={"tasks": tasks})
+
+
+def edited_graph(rows: Sequence[Mapping[str, Any]], graph: TaskGraph) -> TaskGraph:
+    """The graph a run ended with: ``graph``, or the last ``task_graph`` event of a dynamic
+    run (logged after every accepted edit), whose tasks and dependencies replace it."""
+    tasks = None
+    for row in rows:
+        if row["type"] == "task_graph":
+            tasks = row["data"]["tasks"]
+    if tasks is None:
+        return graph
+    durations = {t: d for t, d in graph.durations.items() if t in tasks}
+    return TaskGraph.build([(t, tuple(deps)) for t, deps in tasks.items()], durations)
