@@ -19,6 +19,7 @@ from typing import Any
 
 from lmteams.config import TeamSpec
 from lmteams.errors import BudgetExceeded, ModelError, ModelTimeout
+from lmteams.faults.budget import Spend
 from lmteams.faults.config import ResilienceSpec
 from lmteams.faults.inject import FaultInjectingRuntime
 from lmteams.faults.resilient import Resilience, ResilienceStats
@@ -213,6 +214,8 @@ class Team:
             self.resilience = self._new_resilience(self.spec.resilience)
         elif self.spec.budget is not None:
             self.resilience = self._deadlines_layer()
+        if self.resume:
+            self._restore_budget()
         try:
             await self.runtime.start(self.spec, self._backends)
         except BaseException as exc:
@@ -460,6 +463,26 @@ class Team:
             clock=journal.now,
             charge=self._charge,
         )
+
+    def _restore_budget(self) -> None:
+        """On resume, what the run spent before counts against its budget again (every
+        logged reply), so a resumed run stops where the uninterrupted one would have."""
+        budget = self.resilience.budget if self.resilience is not None else None
+        if budget is None:
+            return
+        names = set(self.spec.node_names)
+        for event in self.store.events(self.run_id, types=["message"]):
+            data = event.data
+            usage = data.get("usage") or {}
+            if data.get("kind") != "reply" or not usage:
+                continue
+            prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+            sender = data.get("sender")
+            cost = 0.0
+            if sender in names:
+                prices = self.spec.models[self.spec.model_of(self.spec.node(sender))].prices
+                cost = prices.cost(prompt, completion)
+            budget.settle(Spend(), Spend(prompt + completion, cost))
 
     def _charge(self, usage: Usage) -> None:
         """A copy cancelled before its reply (a hedge's loser) spent these tokens."""

@@ -189,3 +189,42 @@ async def test_a_check_needing_an_undeclared_module_parks_until_it_lands(
     rechecks = [e.data for e in events if e.type == "check_run" and e.data.get("recheck")]
     assert [(c["task"], c["ok"]) for c in rechecks] == [("user", True)]
     assert compute(result.run_id, events, spec.graph()).parked == 1
+
+
+async def test_a_resumed_run_keeps_its_budget(tmp_path: Path) -> None:
+    """What was spent before the coordinator died still counts: the resumed run stops
+    where the uninterrupted one stopped, not 1.6x further."""
+    from lmteams.faults.config import BudgetSpec
+    from lmteams.runtime.clock import VirtualClock
+    from lmteams.scheduling.project import load_project
+    from lmteams.testing import project_script
+
+    from ..scheduling.test_graph import STUDY
+
+    study = load_project(next(p for p in STUDY if p.stem == "mathutilities20_p05"))
+
+    def team():  # type: ignore[no-untyped-def]
+        spec, backends = scripted_team(1, project_script, latency_s=1.0)
+        return spec.model_copy(update={"budget": BudgetSpec(max_tokens=3000)}), backends
+
+    spec, backends = team()
+    with EventStore(tmp_path / "clean.db") as clean, VirtualClock():
+        expected = await run_project(spec, study, clean, RunSettings(workers=1), backends=backends)
+    assert expected.status == "stopped"
+    done = sum(s == "done" for s in expected.tasks.values())
+
+    spec, backends = team()
+    store = EventStore(tmp_path / "crash.db")
+    with VirtualClock():
+        running = asyncio.ensure_future(
+            run_project(spec, study, store, RunSettings(workers=1), backends=backends)
+        )
+        await asyncio.sleep(0)
+        while len(store.events(store.runs()[0].run_id, types=["task_done"])) < done // 2:
+            await asyncio.sleep(0.25)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        result = await resume_project(store, store.runs()[0].run_id, backends=backends)
+    assert result.status == "stopped"
+    assert sum(s == "done" for s in result.tasks.values()) == done

@@ -92,7 +92,9 @@ def _status(store: Any, run: RunRecord) -> str:
     """The run's status, ``interrupted`` where it says running but its coordinator died."""
     if run.status != "running":
         return run.status
-    return effective_status(run.status, store.events(run.run_id, types=["coordinator"]))
+    # every run logs its process at the start and at each resume; project runs per segment too
+    started = store.events(run.run_id, types=["run_started", "run_resumed", "coordinator"])
+    return effective_status(run.status, started)
 
 
 REASON_KEYS = ("error", "reason", "summary", "detail")

@@ -1,6 +1,7 @@
 """Is a run's coordinator still alive? Read from the ``coordinator`` events it logs.
 
-Every coordinator segment (the first start, each resume) logs its host and process id. A run
+Every run logs its host and process id when it starts and when it is resumed (``run_started``,
+``run_resumed``; a project run's coordinator also logs ``coordinator``). A run
 still marked ``running`` whose last coordinator was a process of this host that no longer
 exists was interrupted (killed, crashed, the machine rebooted): ``lmteams runs`` says so
 rather than showing it running forever. On another host nothing can be told: it stays running.
@@ -35,6 +36,8 @@ def effective_status(status: str, coordinator_events: Sequence[Any]) -> str:
         return status
     last = coordinator_events[-1]
     data = last["data"] if isinstance(last, dict) else last.data
+    if "pid" not in data:
+        return status
     if data.get("host") != socket.gethostname():
         return status
     pid = data.get("pid")
