@@ -175,6 +175,24 @@ def _topologies(text: str) -> list[str]:
     return names
 
 
+def _dynamic_settings(
+    lease_s: float, split_rate: float, split_size: float, add_rate: float, dep_rate: float
+) -> dict[str, float]:
+    """The dynamic topology's lease and edit model (docs/simulator.md), checked as flags."""
+    for flag, value in (("--lease-s", lease_s), ("--split-size", split_size)):
+        if not value > 0 or value == float("inf"):
+            raise ConfigError(f"must be a number above 0, not {value}", field=flag)
+    if lease_s > 86_400:
+        raise ConfigError(f"at most 86400 s, not {lease_s:g}", field="--lease-s")
+    return {
+        "lease_s": lease_s,
+        "split_rate": split_rate,
+        "split_size": split_size,
+        "add_rate": add_rate,
+        "dep_rate": dep_rate,
+    }
+
+
 def _run_grid(
     project: str,
     workers: str,
@@ -191,6 +209,7 @@ def _run_grid(
     team: str | None,
     quiet: bool,
     profiles: str = "condition",
+    dynamic: dict[str, float] | None = None,
 ) -> Any:
     from lmteams.analysis.sweep import parse_range
     from lmteams.sim.setup import SimSettings
@@ -222,6 +241,7 @@ def _run_grid(
         chooser=chooser,
         redo_rate=redo,
         profiles=profiles,
+        **(dynamic or {}),
     )
     total = len(topologies) * len(set(counts) | {1}) * reps
     console = Console(stderr=True)
@@ -262,7 +282,9 @@ def simulate_command(
     topology: Annotated[
         str,
         typer.Option(
-            "--topology", "-T", help="Comma-separated: preassign, steal, decentralized, lead."
+            "--topology",
+            "-T",
+            help="Comma-separated: preassign, steal, decentralized, lead, dynamic.",
         ),
     ] = "steal",
     latency: LatencyOpt = "lognormal:10,0.5",
@@ -298,6 +320,37 @@ def simulate_command(
             "teams of the same size) or solo (one-agent runs only).",
         ),
     ] = "condition",
+    lease_s: Annotated[
+        float,
+        typer.Option("--lease-s", help="dynamic: a claim with no progress this long is released."),
+    ] = 600.0,
+    split_rate: Annotated[
+        float,
+        typer.Option(
+            "--split-rate", min=0.0, max=1.0, help="dynamic: chance a node splits a long task."
+        ),
+    ] = 0.5,
+    split_size: Annotated[
+        float,
+        typer.Option(
+            "--split-size", help="dynamic: a task is long from this size on (1 = the mean)."
+        ),
+    ] = 1.5,
+    add_rate: Annotated[
+        float,
+        typer.Option(
+            "--add-rate", min=0.0, max=1.0, help="dynamic: chance a claim adds a follow-up task."
+        ),
+    ] = 0.05,
+    dep_rate: Annotated[
+        float,
+        typer.Option(
+            "--dep-rate",
+            min=0.0,
+            max=1.0,
+            help="dynamic: chance a claim proposes a dependency between two open tasks.",
+        ),
+    ] = 0.05,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -324,6 +377,7 @@ def simulate_command(
     grid = _run_grid(
         project, workers, topology, latency, tokens, faults, reps, harness, balance, chooser,
         redo, seed, team, quiet=json_output, profiles=profiles,
+        dynamic=_dynamic_settings(lease_s, split_rate, split_size, add_rate, dep_rate),
     )  # fmt: skip
     written: list[Path] = []
     if out is not None:
