@@ -89,6 +89,13 @@ BUILTIN: dict[str, BackendType] = {
             "PythonToolBackend",
             "runs a short Python program in the sandbox",
         ),
+        BackendType(
+            "mcp",
+            "lmteams.tools.mcp_tool",
+            "McpToolOptions",
+            "McpToolBackend",
+            "calls one tool of an MCP server (stdio or Streamable HTTP; extra 'mcp')",
+        ),
     )
 }
 
