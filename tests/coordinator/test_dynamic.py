@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lmteams.analysis.metrics import compute
+from lmteams.coordinator.resume import resume_project
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunSettings
 from lmteams.errors import ConfigError
@@ -172,3 +175,33 @@ _CLI_EDITOR = Editor()
 def cli_editor(call: ScriptedCall) -> str | ScriptedReply:
     """:class:`Editor` as a team file's script (``tests.coordinator.test_dynamic:cli_editor``)."""
     return _CLI_EDITOR(call)
+
+
+async def test_a_dynamic_run_resumes_with_its_edited_graph(tmp_path: Path) -> None:
+    spec, backends = scripted_team(2, Editor(), latency_s=1.0)
+    store = EventStore(tmp_path / "crash.db")
+    settings = RunSettings(topology="dynamic", workers=2, success="declared")
+    project = load_project(builtin_project("tiny-math"))
+    with VirtualClock():
+        task = asyncio.ensure_future(run_project(spec, project, store, settings, backends=backends))
+        await asyncio.sleep(0)
+        while (
+            not task.done() and len(store.events(store.runs()[0].run_id, types=["task_done"])) < 3
+        ):
+            await asyncio.sleep(0.25)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    run_id = store.runs()[0].run_id
+    assert store.events(run_id, types=["graph_edit"])  # the edits came before the crash
+    with VirtualClock():
+        result = await resume_project(store, run_id, backends=backends)
+    assert result.status == "done", result.tasks
+    assert set(result.tasks) == {
+        "add", "square", "greet", "sum-squares", "double-code", "double-notes", "report"
+    }  # fmt: skip
+    events = store.events(run_id)
+    assert len([e for e in events if e.type == "graph_edit"]) == 3  # replayed, not logged again
+    done = [e.data["task"] for e in events if e.type == "task_done"]
+    assert sorted(done) == sorted(set(done)) and len(done) == 7
+    store.close()
