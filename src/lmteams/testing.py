@@ -78,12 +78,15 @@ _WRITE = re.compile(r"^Write: (.+)$", re.M)
 _PENDING = re.compile(r"^- (\S+) \[pending\]", re.M)
 _READY = re.compile(r"^Ready tasks: (.*)$", re.M)
 _IDLE = re.compile(r"^Idle workers: (.*)$", re.M)
+_DONE = re.compile(r"^Done: (.*)$", re.M)
+_NEEDS = re.compile(r"^- (\S+) \[pending\] .*\(needs: (.*)\)$", re.M)
 
 
 def project_script(call: ScriptedCall) -> str:
     """A scripted worker for task-graph runs: writes a trivial module for every file asked
-    for, claims the first pending task on the board, and as lead pairs ready tasks with idle
-    workers in order. Use with :func:`scripted_team` for runs of any project."""
+    for, claims the first pending task on the board (under ``--harness rounds``, the first
+    ready one, as a JSON action), and as lead pairs ready tasks with idle workers in order.
+    Use with :func:`scripted_team` for runs of any project."""
     prompt = call.prompt
     lead = _READY.search(prompt)
     if lead and "Assign ready tasks" in prompt:
@@ -95,6 +98,18 @@ def project_script(call: ScriptedCall) -> str:
     if "Pick ONE open task" in prompt:
         pending = _PENDING.findall(prompt)
         return pending[0] if pending else "none"
+    if "Act with one JSON block" in prompt and not _WRITE.search(prompt):
+        # the rounds harness (--harness rounds), holding no task: claim the first ready one
+        done = _DONE.search(prompt)
+        finished = set(done.group(1).split(", ")) if done else set()
+        ready = [
+            task
+            for task, needs in _NEEDS.findall(prompt)
+            if needs == "none" or set(needs.split(", ")) <= finished
+        ]
+        claiming = ready and "Claim an open task" in prompt
+        action = {"action": "claim", "task": ready[0]} if claiming else {"action": "wait"}
+        return "```json\n" + json.dumps({"actions": [action]}) + "\n```"
     wanted = _WRITE.search(prompt)
     files = [f.strip() for f in wanted.group(1).split(",")] if wanted else []
     blocks = [

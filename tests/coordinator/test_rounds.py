@@ -330,3 +330,34 @@ async def test_a_task_named_by_its_title_is_completed(store: EventStore) -> None
     result = await rounds(TINY, "preassign", store, script=script, workers=2)
     assert result.status == "done"
     assert not store.events(result.run_id, types=["action_refused"])
+
+
+@pytest.mark.parametrize("topology", ["decentralized", "preassign"])
+async def test_the_oracle_team_finishes_a_study_project_in_rounds(
+    topology: str, store: EventStore
+) -> None:
+    from lmteams.models.oracle import oracle_script
+    from lmteams.scheduling.project import study_folder
+
+    from .test_study_oracle import study_project
+
+    name = "dataanalysis_p05"
+    spec, backends = scripted_team(3, oracle_script(study_folder(name) / "solutions"))
+    result = await run_project(
+        spec,
+        study_project(name, None),
+        store,
+        RunSettings(topology=topology, workers=3, harness="rounds", success="suite"),
+        backends=backends,
+    )
+    assert result.status == "done", (result.tasks, result.suite)
+    assert result.suite is not None and result.suite.ok and result.suite.failed == 0
+
+
+async def test_project_script_claims_and_writes_in_rounds(store: EventStore) -> None:
+    from lmteams.testing import project_script
+
+    project = load_project(next(p for p in STUDY if p.stem == "svgutils_p09"))
+    result = await rounds(project, "decentralized", store, script=project_script)
+    assert result.status == "done"
+    assert len(store.events(result.run_id, types=["action_implied"])) == 20
