@@ -235,8 +235,12 @@ class DynamicRun(ProjectRun):
                     pass
             now = self._now()
             due = any(at <= now for at in self.dynamic.deadline.values())
-            if due and self._group is not None and self.stopped is None:
+            if not due:
+                continue
+            if self._group is not None and self.stopped is None:
                 self.apply("expire", now=now)
+            else:  # a stopped run starts nothing new: look again later, do not spin
+                await asyncio.sleep(self.dynamic.lease_s)
 
     async def run(self, *, resume_events: list[dict[str, Any]] | None = None) -> RunResult:
         """The run (:meth:`ProjectRun.run`) with the lease watcher beside it."""
