@@ -211,8 +211,9 @@ def test_whatever_is_requested_the_graph_stays_acyclic_and_done_tasks_never_chan
             policy.edit("w0", AddDependency(a, b))
         elif op == "claim":
             idle = board.idle()
-            if idle:
-                policy.claim(idle[0], a, now=now)
+            ready = sorted(board.ready)
+            if idle:  # mostly a ready task, sometimes any (refused)
+                policy.claim(idle[0], ready[i % len(ready)] if ready and j % 4 else a, now=now)
         elif op in ("done", "fail") and board.running_on:
             task = sorted(board.running_on)[i % len(board.running_on)]
             node = board.running_on[task]
