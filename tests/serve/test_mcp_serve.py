@@ -30,8 +30,10 @@ nodes:
 LMTEAMS = "import sys; from lmteams.cli.app import main; sys.argv[0] = 'lmteams'; main()"
 
 
-def lmteams(*args: str) -> StdioServerParameters:
-    return StdioServerParameters(command=sys.executable, args=["-c", LMTEAMS, *args])
+def lmteams(*args: str, cwd: Path | None = None, **env: str) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable, args=["-c", LMTEAMS, *args], cwd=cwd, env=env or None
+    )
 
 
 def payload(result: CallToolResult) -> Any:
@@ -54,7 +56,15 @@ def error_text(result: CallToolResult) -> str:
 async def test_an_mcp_client_asks_lists_and_shows_runs(tmp_path: Path) -> None:
     team = tmp_path / "team.yaml"
     team.write_text(TEAM)
-    params = lmteams("mcp-serve", "--team", str(team), "--db", str(tmp_path / "log.db"))
+    params = lmteams(
+        "mcp-serve",
+        "--team",
+        str(team),
+        "--db",
+        str(tmp_path / "log.db"),
+        cwd=tmp_path,
+        LMTEAMS_ORACLE_SOLUTIONS=str(tmp_path),  # none: the oracle's tasks fail, quickly
+    )
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         tools = {t.name: t for t in (await session.list_tools()).tools}
@@ -86,8 +96,22 @@ async def test_an_mcp_client_asks_lists_and_shows_runs(tmp_path: Path) -> None:
             await session.call_tool("ask", {"question": "hi", "team": str(tmp_path / "x.yaml")})
         )
         assert "x.yaml" in bad_team and "Traceback" not in bad_team
+        ran = payload(await session.call_tool("run", {"project": "tiny-math", "team": "oracle"}))
+        assert ran["status"] == "partial" and ran["tasks"]["add"] == "failed"
+        kinds = [r["kind"] for r in payload(await session.call_tool("runs", {}))]
+        assert kinds == ["run", "ask"]
+
         bad_limit = error_text(await session.call_tool("runs", {"limit": 0}))
         assert "limit: must be between 1 and 1000" in bad_limit
+
+
+def test_without_the_mcp_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lmteams.errors import ConfigError
+    from lmteams.serve.mcp import build_server
+
+    monkeypatch.setitem(sys.modules, "mcp.server.fastmcp", None)
+    with pytest.raises(ConfigError, match=r"needs the 'mcp' extra: pip install 'lmteams\[mcp\]'"):
+        build_server()
 
 
 def test_a_non_loopback_host_without_a_key_is_refused() -> None:

@@ -162,6 +162,12 @@ async def test_a_tool_of_several_arguments_needs_a_mapping() -> None:
         await backend(tool="add").check_ready()
 
 
+async def test_without_the_mcp_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "mcp", None)
+    with pytest.raises(ConfigError, match=r"needs the 'mcp' extra: pip install 'lmteams\[mcp\]'"):
+        await backend(tool="add").check_ready()
+
+
 async def test_a_server_that_cannot_start_is_one_line() -> None:
     b = McpToolBackend(
         McpToolOptions.model_validate(
