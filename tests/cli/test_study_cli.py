@@ -122,3 +122,20 @@ def test_analyze_reads_the_code_a_run_wrote(tmp_path: Path) -> None:
     missing = lmteams("analyze", str(project), "--run", "run-nope", "--db", db, cwd=tmp_path)
     assert missing.returncode == 2
     assert_clean_error(missing, "run-nope")
+
+
+def test_oracle_solutions_that_are_not_a_folder_is_one_line(tmp_path: Path) -> None:
+    team = tmp_path / "team.yaml"
+    team.write_text(
+        f"models:\n  o: {{backend: oracle, solutions: {tmp_path / 'nope'}}}\n"
+        "defaults: {model: o}\nnodes: [{name: a}]\n"
+    )
+    proc = lmteams("run", "tiny-math", "--team", str(team), "--workers", "1", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert_clean_error(proc, "solutions", "is not a folder")
+    team.write_text(
+        "models:\n  o: {backend: oracle, answers: 3}\ndefaults: {model: o}\nnodes: [{name: a}]\n"
+    )
+    proc = lmteams("run", "tiny-math", "--team", str(team), "--workers", "1", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert_clean_error(proc, "models.o.answers")
