@@ -39,6 +39,10 @@ def test_suite_command_defaults() -> None:
     assert plain.suite_command() is None
     checked = parse_project({"check": "make test", "tasks": [{"id": "a"}]}, source="t")
     assert checked.suite_command() == "make test"
+    per_task = parse_project(
+        {"check": "pytest test_{module}.py", "tasks": [{"id": "a"}]}, source="t"
+    )
+    assert per_task.suite_command() is None
     chosen = parse_project({"suite": "tox", "check": "x", "tasks": [{"id": "a"}]}, source="t")
     assert chosen.suite_command() == "tox"
 

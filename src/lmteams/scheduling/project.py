@@ -89,12 +89,15 @@ class ProjectSpec(IndexedModel):
 
     def suite_command(self) -> str | None:
         """The command run once at the end: ``suite``, else pytest when the project brings
-        files, else the project-wide ``check``; None when there is nothing to run."""
+        files, else the project-wide ``check`` (unless it names one task's ``{module}`` or
+        ``{task}``); None when there is nothing to run."""
         if self.suite:
             return self.suite
         if self.files_dir:
             return "{python} -m pytest -q"
-        return self.check
+        if self.check and "{module}" not in self.check and "{task}" not in self.check:
+            return self.check
+        return None
 
     def with_files(self, folder: str | Path, *, source: str = "--files") -> ProjectSpec:
         """This project bringing ``folder`` (an explicit choice: any folder may be named)."""
