@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 
@@ -20,6 +21,13 @@ def add(a: int, b: int) -> int:
 def sum_numbers(text: str) -> str:
     """Add up the integers found in the text."""
     return str(sum(int(n) for n in re.findall(r"-?\d+", text)))
+
+
+@server.tool()
+async def sleep(seconds: float) -> str:
+    """Answer after a while."""
+    await asyncio.sleep(seconds)
+    return "awake"
 
 
 @server.tool()

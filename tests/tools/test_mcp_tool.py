@@ -16,7 +16,7 @@ pytest.importorskip("mcp")
 
 from lmteams.ask import ask
 from lmteams.config import parse_team
-from lmteams.errors import ConfigError, ModelUnavailable
+from lmteams.errors import ConfigError, ModelTimeout, ModelUnavailable
 from lmteams.models.base import ChatMessage, Sampling
 from lmteams.models.registry import validate_options
 from lmteams.state.store import EventStore
@@ -148,13 +148,25 @@ async def test_a_tool_error_result_is_a_transient_model_error() -> None:
         await b.aclose()
 
 
+async def test_a_call_past_its_timeout_is_a_model_timeout_and_the_session_lives_on() -> None:
+    b = backend(tool="sleep", arguments={"seconds": "{message}"}, timeout_s=1)
+    try:
+        await b.check_ready()
+        with pytest.raises(ModelTimeout, match="timed out after 1 s"):
+            await b.complete([ChatMessage("user", "30")], Sampling())
+        reply = await b.complete([ChatMessage("user", "0")], Sampling())
+        assert reply.text == "awake"
+    finally:
+        await b.aclose()
+
+
 async def test_an_unknown_tool_is_one_line_listing_the_servers_tools() -> None:
     b = backend(tool="multiply")
     with pytest.raises(ConfigError) as info:
         await b.check_ready()
     message = str(info.value)
     assert "\n" not in message and "no tool 'multiply'" in message
-    assert "add, fail, sum_numbers" in message and info.value.field == "tool"
+    assert "add, fail, sleep, sum_numbers" in message and info.value.field == "tool"
 
 
 async def test_a_tool_of_several_arguments_needs_a_mapping() -> None:
@@ -171,7 +183,7 @@ async def test_without_the_mcp_extra_is_one_line(monkeypatch: pytest.MonkeyPatch
 async def test_a_server_that_cannot_start_is_one_line() -> None:
     b = McpToolBackend(
         McpToolOptions.model_validate(
-            {"command": sys.executable, "args": ["-c", "pass"], "tool": "add", "timeout_s": 10}
+            {"command": sys.executable, "args": ["-c", "pass"], "tool": "add"}
         )
     )
     with pytest.raises(ConfigError) as info:

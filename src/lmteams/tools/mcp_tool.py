@@ -76,6 +76,9 @@ class McpToolOptions(BaseModel):
         "the message. Other values are passed as they are.",
     )
     timeout_s: float = Field(30.0, gt=0, le=3600, description="Longest wait for one call.")
+    start_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="Longest wait to start the server and open the session."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> McpToolOptions:
@@ -199,7 +202,7 @@ class McpToolBackend(ModelBackend):
                     # asyncio.timeout, not wait_for: wait_for would enter the transports in
                     # a task of its own, and anyio requires they be left by the one that
                     # entered them.
-                    async with asyncio.timeout(self.options.timeout_s):
+                    async with asyncio.timeout(self.options.start_timeout_s):
                         session = await self._open(stack)
                         listed = await session.list_tools()
                     problem = self._adopt(session, listed.tools)
@@ -221,7 +224,7 @@ class McpToolBackend(ModelBackend):
             return leaf
         field = "command" if self.options.transport == "stdio" else "url"
         if isinstance(leaf, TimeoutError):
-            why = f"no answer within {self.options.timeout_s:g} s"
+            why = f"no answer within {self.options.start_timeout_s:g} s"
         else:
             why = str(leaf) or type(leaf).__name__ if leaf is not None else "session ended"
         return ConfigError(f"cannot open MCP session with {self._where()}: {why}", field=field)
@@ -335,7 +338,7 @@ class McpToolBackend(ModelBackend):
         if self._stop is not None:
             self._stop.set()
         try:
-            await asyncio.wait_for(asyncio.shield(holder), timeout=self.options.timeout_s)
+            await asyncio.wait_for(asyncio.shield(holder), timeout=self.options.start_timeout_s)
         except TimeoutError:
             holder.cancel()
             try:
