@@ -226,3 +226,27 @@ async def test_an_unknown_tool_stops_the_team_with_the_field(store: EventStore) 
     with pytest.raises(ConfigError) as info:
         await ask(team(stdio(tool="nope")), "What is 2 + 3?", store)
     assert str(info.value).startswith("models.tool.tool: the MCP server has no tool 'nope'")
+
+
+def test_lmteams_ask_with_an_unknown_tool_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import yaml
+
+    team_file = tmp_path / "team.yaml"
+    model = stdio(tool="nope")
+    team_file.write_text(
+        yaml.safe_dump(
+            {"models": {"tool": model}, "nodes": [{"name": "calc", "role": "x", "model": "tool"}]}
+        )
+    )
+    args = ["ask", "What is 2 + 3?", "--team", str(team_file), "--db", str(tmp_path / "log.db")]
+    done = subprocess.run(
+        [sys.executable, "-m", "lmteams.cli.app", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "models.tool.tool: the MCP server has no tool 'nope'" in lines[0]
+    assert "its tools: add, fail, sleep, sum_numbers" in lines[0]
