@@ -272,6 +272,7 @@ BUILTIN_TEAMS = {
     "coders": "coding_team.yaml",
     "specialists": "specialists_team.yaml",
     "oracle": "oracle_team.yaml",
+    "teamwork": "teamwork_team.yaml",
 }
 
 
