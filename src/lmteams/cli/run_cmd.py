@@ -16,13 +16,20 @@ from rich.text import Text
 
 from lmteams.analysis.metrics import RunMetrics, compute, with_baseline
 from lmteams.cli.errors import run_exit_code
-from lmteams.cli.options import DbOption, JsonOption, RayAddressOption, RuntimeOption
+from lmteams.cli.options import (
+    DbOption,
+    JsonOption,
+    RayAddressOption,
+    RuntimeOption,
+    ThreadsOption,
+)
 from lmteams.cli.session import open_store, run_async
 from lmteams.cli.trace_option import TraceOption, traced
 from lmteams.config import load_team
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
 from lmteams.errors import ConfigError
+from lmteams.models.embedded import prepare_engines
 from lmteams.runtime.factory import make_runtime
 from lmteams.scheduling.graph import amdahl
 from lmteams.scheduling.imports import effective_graph, undeclared_imports
@@ -374,6 +381,7 @@ def run_command(
     db: DbOption = None,
     runtime: RuntimeOption = "local",
     ray_address: RayAddressOption = None,
+    threads: ThreadsOption = None,
     trace: TraceOption = None,
 ) -> None:
     """Run a project (a graph of tasks) with a team under a coordination topology.
@@ -407,6 +415,7 @@ def run_command(
     if spec_project is not None and check and not spec_project.check:
         spec_project = spec_project.model_copy(update={"check": check})
     spec = load_team(team, default="coders")
+    prepare_engines(spec, threads)
     settings = RunSettings(
         topology=topology,
         workers=workers,
@@ -528,7 +537,13 @@ def sweep_command(
         str, typer.Option("--workers", "-w", help="Team sizes: 1..5 or 1,2,4.")
     ] = "1..5",
     topology: Annotated[
-        str, typer.Option("--topology", "-T", help="Comma-separated topologies.")
+        str,
+        typer.Option(
+            "--topology",
+            "-T",
+            help="Comma-separated topologies.",
+            show_default="preassign, steal, decentralized",
+        ),
     ] = "preassign,steal,decentralized",
     reps: Annotated[int, typer.Option("--reps", "-r", min=1, max=1000)] = 1,
     team: RunTeamOption = None,
