@@ -287,3 +287,19 @@ def test_live_view_renders_every_part() -> None:
         "steal: 1",
     ):
         assert fragment in text, text
+
+
+def test_run_shows_what_resilience_cost(tmp_path: Path) -> None:
+    """Resent calls are counted in the totals, and the human output says what they cost."""
+    team = tmp_path / "retrying.yaml"
+    team.write_text(
+        TEAM
+        + "resilience: {retries: {max_attempts: 6, base_s: 0}}\n"
+        + "faults: {seed: 3, nodes: {w1: {error_rate: 0.5}}}\n"
+    )
+    path = next(x for x in STUDY if x.stem == "mathutilities20_p05")
+    proc = lmteams("run", str(path), "--team", str(team), "-T", "steal", "-w", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("resilience:"))
+    failed = int(line.split()[1])
+    assert failed > 0 and "resent" in line and "hedge copies" in line

@@ -274,6 +274,12 @@ def print_run(console: Console, result: RunResult, metrics: RunMetrics) -> None:
         f"write conflicts {metrics.write_conflicts} · rewrites {metrics.rewrites} · "
         f"checks {metrics.checks} ({metrics.checks_failed} failed) · straggler gap {metrics.straggler_gap_s:.2f}s"
     )
+    if metrics.retries or metrics.hedges or metrics.failed_calls:
+        console.print(
+            f"resilience: {metrics.failed_calls} calls failed · {metrics.retries} resent · "
+            f"{metrics.hedges} hedge copies ({metrics.hedges_won} won) costing "
+            f"{metrics.hedge_extra_tokens} extra tokens (all counted in the calls and tokens above)"
+        )
     if metrics.undeclared_writes or metrics.read_only_refused or metrics.parked:
         console.print(
             f"undeclared writes {metrics.undeclared_writes} · writes to project files refused "
