@@ -30,6 +30,4 @@ async def test_a_node_that_starts_its_next_task_is_not_shown_idle(store: EventSt
     node = spec.nodes[0].name
     second_started = next(t for t, s in seen if s.counts.get("done") == 1)
     during_second = [s for t, s in seen if second_started <= t < second_started + 5.0]
-    assert during_second[-1].nodes[node] == "working on second", [
-        (t, s.nodes) for t, s in seen
-    ]
+    assert during_second[-1].nodes[node] == "working on second", [(t, s.nodes) for t, s in seen]

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lmteams.cli.errors import interrupted
-from lmteams.models.embedded import close_all_engines
 from lmteams.errors import StoreError
+from lmteams.models.embedded import close_all_engines
 from lmteams.state.store import EventStore, default_db_path
 
 T = TypeVar("T")

@@ -561,9 +561,7 @@ async def run_project(
         else:
             from lmteams.coordinator.dynamic import run_class  # it builds on this module
 
-            run = run_class(settings)(
-                team, project, settings, workdir=workdir, on_update=on_update
-            )
+            run = run_class(settings)(team, project, settings, workdir=workdir, on_update=on_update)
             result = await run.run()
         team.status = result.status
         team.result = result.model_dump(mode="json")

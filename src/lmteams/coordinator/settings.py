@@ -96,7 +96,6 @@ class RunResult(BaseModel):
     success: str = "checks"  # the rule the status was decided by
 
 
-
 @dataclass
 class Snapshot:
     """What the live view shows."""
