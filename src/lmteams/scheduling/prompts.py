@@ -98,6 +98,13 @@ def extract_files(reply: str, expected: Sequence[str]) -> dict[str, str]:
             named.setdefault(name.lstrip("./"), content)
         else:
             unnamed.append(content)
+    for path in list(named):
+        # "repo/add.py" or "src/add.py" for the expected "add.py": the model named the folder
+        # it imagines the project in; the file is the one asked for.
+        if path not in expected:
+            alias = next((e for e in expected if e not in named and path.endswith("/" + e)), None)
+            if alias is not None:
+                named[alias] = named.pop(path)
     if not named and not unnamed and expected and _looks_like_file(reply, expected[0]):
         unnamed.append(reply.strip() + "\n")
     for path in expected:
