@@ -93,13 +93,18 @@ async def test_every_strategy_reports_its_cost(store: EventStore) -> None:
     from lmteams.consensus.catalog import STRATEGIES
 
     def script(call):  # type: ignore[no-untyped-def]
+        if "program" in call.prompt.lower():  # program and gentest ask coders for code
+            return "```python\nprint(12)\n```"
         return '{"choice": 1, "answer": ""}' if "JSON" in call.prompt else "Answer: 12"
 
     for name in STRATEGIES:
         spec, backends = scripted_team(4, script)
         result = await ask(spec, "What is 3 x 4?", store, backends=backends, consensus=name)
         assert result.consensus == name
-        assert result.answer == "12" and result.answer_key == "12", name
+        # gentest's answer is a program passing the question's tests; this question has none,
+        # so only its cost is checked here (its answers: tests/strategies/test_gentest.py)
+        if name != "gentest":
+            assert result.answer == "12" and result.answer_key == "12", name
         assert result.calls >= 1 and result.prompt_tokens > 0 and result.completion_tokens > 0
         assert result.wall_s >= 0.0
         decision = store.events(result.run_id, types=["decision"])[-1].data

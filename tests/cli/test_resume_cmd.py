@@ -79,7 +79,8 @@ def test_an_ask_killed_with_sigkill_resumes_without_repeating_calls(tmp_path: Pa
         proc.communicate()
     listed = lmteams("runs", "--json", cwd=tmp_path)
     [run] = json.loads(listed.stdout)
-    assert run["status"] == "running"  # nobody could mark it: the process was killed
+    # nobody could mark it ended (the process was killed); its process is gone, so it reads so
+    assert run["status"] == "interrupted"
     resumed = lmteams("resume", run["run_id"][:16], "--json", cwd=tmp_path, env=env)
     assert resumed.returncode == 0, resumed.stderr
     outcome = json.loads(resumed.stdout)
