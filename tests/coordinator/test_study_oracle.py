@@ -21,7 +21,7 @@ from lmteams.testing import scripted_team
 
 from ..scheduling.test_graph import STUDY
 
-TOPOLOGIES = ["preassign", "steal", "decentralized", "lead"]
+TOPOLOGIES = ["preassign", "steal", "decentralized", "lead", "dynamic"]
 PROJECTS = ["mathutilities20_p05", "dataanalysis_p05", "svgutils_p05"]
 IMPORT_CHECK = '{python} -c "import {module}"'
 # plugins of this environment (hypothesis, asyncio...) are not the study's: skip loading them
@@ -34,7 +34,9 @@ def study_project(name: str, check: str | None = IMPORT_CHECK) -> ProjectSpec:
     return project.model_copy(update={"check": check, "suite": SUITE})
 
 
-async def oracle_run(name: str, topology: str, store: EventStore, project: ProjectSpec):  # type: ignore[no-untyped-def]
+async def oracle_run(  # type: ignore[no-untyped-def]
+    name: str, topology: str, store: EventStore, project: ProjectSpec, harness: str = "lmteams"
+):
     workers = 3
     script = oracle_script(study_folder(name) / "solutions")
     # real time: checks run in the sandbox, whose time limit a virtual clock would skip past
@@ -43,7 +45,7 @@ async def oracle_run(name: str, topology: str, store: EventStore, project: Proje
         spec,
         project,
         store,
-        RunSettings(topology=topology, workers=workers, success="suite"),
+        RunSettings(topology=topology, workers=workers, success="suite", harness=harness),
         backends=backends,
     )
 
@@ -70,6 +72,20 @@ async def test_oracle_completes_study_project_with_passing_suite(
         # tasks 11-18 import chain modules they do not declare: with 3 workers some start
         # before those exist and wait for them
         assert metrics.parked > 0
+
+
+@pytest.mark.parametrize("topology", ["preassign", "decentralized"])
+@pytest.mark.parametrize("name", PROJECTS)
+async def test_oracle_completes_study_project_in_the_studys_rounds(
+    name: str, topology: str, store: EventStore
+) -> None:
+    """The study's own protocol (--harness rounds), both of its modes."""
+    project = study_project(name, None)
+    result = await oracle_run(name, topology, store, project, harness="rounds")
+    assert result.status == "done", result.tasks
+    assert list(result.tasks.values()).count("done") == 20
+    assert result.suite is not None and result.suite.ok, result.suite
+    assert result.suite.failed == 0 and result.suite.errors == 0
 
 
 @pytest.mark.slow
