@@ -80,6 +80,9 @@ class TaskRunner:
         self.checks_failed = 0
         self._dirty: set[str] = set()
         self._writer: asyncio.Future[None] | None = None
+        # one sync at a time: a check that finds nothing left to write must still wait for
+        # the batch another check is writing, or it runs on a half-written folder
+        self._syncing = asyncio.Lock()
         if any(project.check_for(t) for t in project.tasks) or project.suite_command():
             # Refuse (SandboxUnavailable) before any model-written code runs, or log the gaps.
             missing = require_isolation(project.sandbox).missing(
@@ -347,11 +350,12 @@ class TaskRunner:
 
     async def sync_workdir(self) -> None:
         """Write every file changed so far into the run's working directory (in order)."""
-        if self._writer is not None:
-            await self._writer
-            self._writer = None
-        if self._dirty:
-            await self._write_batch(self._take_dirty())
+        async with self._syncing:
+            if self._writer is not None:
+                await self._writer
+                self._writer = None
+            if self._dirty:
+                await self._write_batch(self._take_dirty())
 
     def _hidden(self) -> list[Path]:
         return [self.team.store.path.parent] if str(self.team.store.path) != ":memory:" else []
