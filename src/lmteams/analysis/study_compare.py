@@ -287,17 +287,20 @@ def comparison_plot(comparison: Comparison, path: Path) -> Path:
         for topology in sorted({r.topology for r in rows}):
             mine = sorted((r for r in rows if r.topology == topology), key=lambda r: r.workers)
             ours = [(r.workers, r.speedup) for r in mine if r.speedup is not None]
+            color = None
             if ours:
                 line = ax.plot(*zip(*ours, strict=True), "o-", label=f"{topology} (lmteams)")[0]
-                theirs = [(r.workers, r.study_speedup) for r in mine if r.study_speedup]
-                if theirs:
-                    ax.plot(
-                        *zip(*theirs, strict=True),
-                        "s--",
-                        color=line.get_color(),
-                        alpha=0.6,
-                        label=f"{topology} (study)",
-                    )
+                color = line.get_color()
+            # the study's medians are drawn even when no run of ours finished (none kept)
+            theirs = [(r.workers, r.study_speedup) for r in mine if r.study_speedup]
+            if theirs:
+                ax.plot(
+                    *zip(*theirs, strict=True),
+                    "s--",
+                    color=color,
+                    alpha=0.6,
+                    label=f"{topology} (study)",
+                )
         label = condition.rsplit("_", 1)[-1]
         if label in P_LABELS:
             ns = [n / 10 for n in range(10, 10 * max(r.workers for r in rows) + 1)]
