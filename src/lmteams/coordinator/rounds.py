@@ -29,7 +29,7 @@ from lmteams.messages import Envelope, Kind
 from lmteams.scheduling import prompts
 from lmteams.scheduling import rounds as rules
 from lmteams.scheduling.policy import Assign, Decision, Note, Policy, TaskState
-from lmteams.scheduling.project import ProjectSpec, brought_files
+from lmteams.scheduling.project import ProjectSpec
 from lmteams.scheduling.topologies import eligibility, make_policy
 from lmteams.state.workspace import Workspace
 from lmteams.team import Reply, Team
@@ -91,11 +91,7 @@ class RoundsRun:
             success=settings.success,
             is_done=lambda task: self.policy.board.state[task] is TaskState.DONE,
         )
-        self.brought = brought_files(project)
-        declared = {path for task in project.tasks for path in task.files}
-        for path, content in self.brought.items():
-            self.workspace.provide(path, content, read_only=path not in declared)
-            self.runner._mirror(path, content)
+        self.brought = self.runner.bring_files()
         self.history: dict[str, list[str]] = {w: [] for w in self.workers}
         self.failures: dict[str, int] = {}
         self.task_failures: dict[str, int] = {}
@@ -363,15 +359,7 @@ class RoundsRun:
                 "p": self.graph.p,
             },
         )
-        if self.brought:
-            self.team.event(
-                "project_files",
-                {
-                    "folder": self.project.files_dir,
-                    "paths": sorted(self.brought),
-                    "read_only": sorted(self.workspace.read_only),
-                },
-            )
+        self.runner.log_brought(self.brought)
         self.handle(self.policy.start())
         stalled = unfinished = False
         while not self.policy.complete and self.stopped is None:

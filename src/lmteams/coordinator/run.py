@@ -33,7 +33,7 @@ from lmteams.scheduling.policy import (
     RequestClaim,
     TaskState,
 )
-from lmteams.scheduling.project import ProjectSpec, brought_files
+from lmteams.scheduling.project import ProjectSpec
 from lmteams.scheduling.topologies import eligibility, make_policy
 from lmteams.state.store import EventStore
 from lmteams.state.workspace import FileVersion, Workspace
@@ -91,12 +91,7 @@ class ProjectRun:
             success=settings.success,
             is_done=lambda task: self.policy.board.state[task] is TaskState.DONE,
         )
-        # files the project brings: read-only, except starter code a task declares as its own
-        self.brought = brought_files(project)
-        declared = {path for task in project.tasks for path in task.files}
-        for path, content in self.brought.items():
-            self.workspace.provide(path, content, read_only=path not in declared)
-            self.runner._mirror(path, content)
+        self.brought = self.runner.bring_files()
         self.claim_counter: dict[str, int] = {}
         self.lead_counter = 0
         self.failures: dict[str, int] = {}  # node -> consecutive failures
@@ -342,15 +337,7 @@ class ProjectRun:
                         "p": self.graph.p,
                     },
                 )
-                if self.brought:
-                    self.team.event(
-                        "project_files",
-                        {
-                            "folder": self.project.files_dir,
-                            "paths": sorted(self.brought),
-                            "read_only": sorted(self.workspace.read_only),
-                        },
-                    )
+                self.runner.log_brought(self.brought)
                 self.apply("start")
             else:
                 self._rebuild(resume_events)

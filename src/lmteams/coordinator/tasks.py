@@ -22,7 +22,7 @@ from lmteams.coordinator.suite import check_feedback, suite_result, suite_shell
 from lmteams.errors import BudgetExceeded, ModelError
 from lmteams.sandbox import SandboxResult, require_isolation, run_sandboxed
 from lmteams.scheduling.imports import missing_module, module_owners
-from lmteams.scheduling.project import ProjectSpec, TaskSpec
+from lmteams.scheduling.project import ProjectSpec, TaskSpec, brought_files
 from lmteams.scheduling.prompts import extract_files, task_prompt
 from lmteams.state.workspace import Workspace
 from lmteams.team import Team
@@ -332,6 +332,30 @@ class TaskRunner:
             )
             # the holder may have crashed: its lease lapses at expires_at at the latest
             await asyncio.sleep(max(0.01, min(result.lease.expires_at - now, 1.0)))
+
+    def bring_files(self) -> dict[str, str]:
+        """Put the files the project brings into the workspace, and return them by path.
+
+        They are read-only to nodes, except starter code a task declares as its own.
+        """
+        brought = brought_files(self.project)
+        declared = {path for task in self.project.tasks for path in task.files}
+        for path, content in brought.items():
+            self.workspace.provide(path, content, read_only=path not in declared)
+            self._mirror(path, content)
+        return brought
+
+    def log_brought(self, brought: dict[str, str]) -> None:
+        """The ``project_files`` event: which files the project brought, which are read-only."""
+        if brought:
+            self.team.event(
+                "project_files",
+                {
+                    "folder": self.project.files_dir,
+                    "paths": sorted(brought),
+                    "read_only": sorted(self.workspace.read_only),
+                },
+            )
 
     def _mirror(self, path: str, content: str) -> None:
         # Files reach the disk in batches, on a thread: creating a file costs a fraction of a
