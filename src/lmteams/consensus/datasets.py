@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -140,12 +140,20 @@ def generate(kinds: Sequence[str], n: int, *, seed: int = 0) -> list[Item]:
         raise ConfigError(f"generate at most {MAX_GENERATED:,} questions", field="-n")
     for kind in kinds:
         parse_kinds(kind)
+    return draw_distinct(GENERATORS, kinds, n, seed)
+
+
+def draw_distinct(
+    generators: Mapping[str, Generator], kinds: Sequence[str], n: int, seed: int
+) -> list[Item]:
+    """``n`` items cycling through ``kinds``, none repeated while that is possible (a kind
+    with few distinct questions repeats after 50 draws per item)."""
     rng = random.Random(seed)
     items: list[Item] = []
     seen: set[str] = set()
     attempts = 0
     while len(items) < n:
-        item = GENERATORS[kinds[len(items) % len(kinds)]](rng)
+        item = generators[kinds[len(items) % len(kinds)]](rng)
         attempts += 1
         if item.question in seen and attempts < 50 * n:
             continue

@@ -13,7 +13,7 @@ import calendar
 import random
 from collections.abc import Callable, Sequence
 
-from lmteams.consensus.datasets import Item
+from lmteams.consensus.datasets import Item, draw_distinct
 from lmteams.errors import ConfigError
 
 KINDS: tuple[str, ...] = ("knowledge", "arithmetic", "dates", "strings", "logic")
@@ -261,15 +261,4 @@ def mixed(n: int, *, seed: int = 0, kinds: Sequence[str] = KINDS) -> list[Item]:
             else "name at least one question kind",
             field="--kinds",
         )
-    rng = random.Random(seed)
-    items: list[Item] = []
-    seen: set[str] = set()
-    attempts = 0
-    while len(items) < n:
-        item = GENERATORS[kinds[len(items) % len(kinds)]](rng)
-        attempts += 1
-        if item.question in seen and attempts < 50 * n:
-            continue
-        seen.add(item.question)
-        items.append(item)
-    return items
+    return draw_distinct(GENERATORS, kinds, n, seed)
