@@ -25,9 +25,9 @@ from pathlib import Path
 
 from lmteams.config import load_team
 from lmteams.consensus.datasets import GENERATORS, generate
-from lmteams.evaluation import EvalReport, evaluate
 from lmteams.models.embedded import close_all_engines
 from lmteams.state.store import EventStore
+from lmteams.strategies.evaluation import EvalReport, evaluate
 
 STRATEGIES = [
     "single",
@@ -139,7 +139,7 @@ def main() -> None:
     print(f"wall time {report.wall_s:.0f}s\n")
     table(report)
     if args.plot:
-        from lmteams.evaluation import plot_accuracy_cost
+        from lmteams.strategies.evaluation import plot_accuracy_cost
 
         plot_accuracy_cost(report.model_dump(mode="json"), args.plot)
         print(f"\nplot: {args.plot}")

@@ -24,11 +24,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lmteams.ask import ask, ask_team
 from lmteams.consensus.answers import extract_auto
 from lmteams.consensus.voting import Vote, majority
 from lmteams.models.base import ChatMessage, Sampling
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask, ask_team
 from lmteams.team import Team
 from lmteams.testing import scripted_team
 

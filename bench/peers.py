@@ -66,8 +66,8 @@ async def floor_us(n: int, rounds: int) -> float:
 
 
 async def lmteams_us(n: int, rounds: int, db: Path) -> float:
-    from lmteams.ask import ask_team
     from lmteams.state.store import EventStore
+    from lmteams.strategies.ask import ask_team
     from lmteams.team import Team
     from lmteams.testing import scripted_team
 
@@ -88,8 +88,8 @@ async def lmteams_us(n: int, rounds: int, db: Path) -> float:
 
 async def fixed_cost_us(asks: int, db: Path) -> float:
     """One ask of a one-node team, from opening its run to its decision, averaged."""
-    from lmteams.ask import ask
     from lmteams.state.store import EventStore
+    from lmteams.strategies.ask import ask
     from lmteams.testing import scripted_team
 
     spec, backends = scripted_team(1, lambda call: INSTANT)

@@ -32,15 +32,15 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
-from lmteams.ask import ask_team  # noqa: E402
 from lmteams.config import TeamSpec, parse_team  # noqa: E402
 from lmteams.models.base import ModelBackend  # noqa: E402
 from lmteams.runtime.base import Runtime  # noqa: E402
 from lmteams.runtime.local import LocalRuntime  # noqa: E402
-from lmteams.runtime.ray import RayRuntime  # noqa: E402
-from lmteams.runtime.ray_cluster import start_local  # noqa: E402
-from lmteams.runtime.ray_settings import RaySettings  # noqa: E402
+from lmteams.runtime.ray.cluster import start_local  # noqa: E402
+from lmteams.runtime.ray.runtime import RayRuntime  # noqa: E402
+from lmteams.runtime.ray.settings import RaySettings  # noqa: E402
 from lmteams.state.store import EventStore  # noqa: E402
+from lmteams.strategies.ask import ask_team  # noqa: E402
 from lmteams.team import Team  # noqa: E402
 from lmteams.testing import scripted_team  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 A generated set of mixed questions (knowledge, arithmetic, dates, string manipulation, logic;
 seeded; ``lmteams.consensus.questions``), or any JSONL set given with ``--dataset``, goes
-through ``lmteams.evaluation.evaluate``: every strategy side by side with every member alone
+through ``lmteams.strategies.evaluation.evaluate``: every strategy side by side with every member alone
 and with the team's largest model alone (greedy), each difference with McNemar's exact test.
 
 Teams, from what is installed (``lmteams models``):
@@ -47,11 +47,11 @@ from lmteams.consensus.catalog import STRATEGIES
 from lmteams.consensus.datasets import Item
 from lmteams.consensus.questions import mixed
 from lmteams.consensus.scoring import paired
-from lmteams.evaluation import EvalReport, StrategyScore, evaluate, load_dataset
 from lmteams.models.assembly import model_file
 from lmteams.models.catalog import CATALOG
 from lmteams.models.embedded import close_all_engines
 from lmteams.state.store import EventStore
+from lmteams.strategies.evaluation import EvalReport, StrategyScore, evaluate, load_dataset
 
 SMALL, MEDIUM, LARGE = "smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
 DEFAULT_STRATEGIES = ("majority", "adaptive", "cascade", "routed", "program")

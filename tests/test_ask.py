@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from lmteams.ask import ask, ask_team
 from lmteams.config import load_team
 from lmteams.errors import ModelUnavailable
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask, ask_team
 from lmteams.team import Team
 from lmteams.testing import scripted_team
 

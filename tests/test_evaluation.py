@@ -6,8 +6,8 @@ import pytest
 
 from lmteams.consensus.datasets import Item
 from lmteams.errors import ConfigError
-from lmteams.evaluation import evaluate, load_dataset, plot_accuracy_cost
 from lmteams.state.store import EventStore
+from lmteams.strategies.evaluation import evaluate, load_dataset, plot_accuracy_cost
 from lmteams.strategies.reliability import ReliabilityBook
 from lmteams.testing import scripted_team
 from tests.consensus.simulated import simulate
@@ -164,7 +164,7 @@ async def test_members_are_asked_when_no_strategy_asked_them(store: EventStore) 
 
 async def test_greedy_runs_on_a_node_of_the_largest_model(store: EventStore) -> None:
     from lmteams.config import TeamSpec
-    from lmteams.evaluation import largest_model_node, model_size_bytes
+    from lmteams.strategies.evaluation import largest_model_node, model_size_bytes
 
     spec = TeamSpec.model_validate(
         {

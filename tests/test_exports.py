@@ -26,8 +26,8 @@ def test_transient_and_permanent_errors_are_distinguished() -> None:
 def test_ask_and_run_project_block_and_their_async_forms_await() -> None:
     import inspect
 
-    from lmteams.ask import ask
     from lmteams.coordinator.run import run_project
+    from lmteams.strategies.ask import ask
 
     assert lmteams.ask_async is ask and lmteams.run_project_async is run_project
     assert not inspect.iscoroutinefunction(lmteams.ask)

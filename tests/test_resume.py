@@ -7,7 +7,6 @@ from collections import Counter
 
 import pytest
 
-from lmteams.ask import ask
 from lmteams.config import TeamSpec
 from lmteams.errors import ConfigError, RunNotFound
 from lmteams.models.scripted import ScriptedBackend, ScriptedCall, ScriptedReply
@@ -20,6 +19,7 @@ from lmteams.resume import (
     team_of,
 )
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 from lmteams.team import Team
 from lmteams.testing import VirtualClock, scripted_team
 

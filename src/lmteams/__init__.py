@@ -4,7 +4,6 @@
 ``ask_async`` and ``run_project_async`` are the same calls to ``await`` (see lmteams.sync).
 """
 
-from lmteams.ask import AskResult, NodeAnswer, ask_team
 from lmteams.config import ModelSpec, NodeSpec, TeamSpec, load_team, parse_team
 from lmteams.coordinator.settings import RunResult, RunSettings
 from lmteams.errors import (
@@ -31,6 +30,8 @@ from lmteams.runtime.factory import make_runtime
 from lmteams.runtime.local import LocalRuntime
 from lmteams.scheduling.project import ProjectSpec, TaskSpec, load_project
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask_team
+from lmteams.strategies.result import AskResult, NodeAnswer
 from lmteams.sync import ask, ask_async, run_project, run_project_async
 from lmteams.team import Reply, Team
 

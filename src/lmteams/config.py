@@ -20,7 +20,7 @@ from lmteams.indexed import IndexedModel
 from lmteams.limits import MAX_TEXT_CHARS, load_yaml, read_text
 from lmteams.models.base import Sampling
 from lmteams.routing.roles import RoleConfig
-from lmteams.runtime.ray_settings import RaySettings
+from lmteams.runtime.ray.settings import RaySettings
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 DEFAULT_TEAM = "default"

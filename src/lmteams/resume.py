@@ -208,8 +208,8 @@ async def resume_ask(context: ResumeContext) -> None:
     The question, strategy, consensus settings and answer extractor come from the run's
     parameters (runs logged before the settings were recorded use the team file's).
     """
-    from lmteams.ask import ask_team
     from lmteams.consensus.settings import ConsensusSpec
+    from lmteams.strategies.ask import ask_team
 
     params = context.run.params
     question = params.get("question")

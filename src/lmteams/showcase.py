@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from lmteams.ask import AskResult, ask
 from lmteams.config import TeamSpec
 from lmteams.consensus.datasets import Item
 from lmteams.consensus.scoring import gold_key, item_extractor
 from lmteams.models.base import ModelBackend
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
+from lmteams.strategies.result import AskResult
 
 TOOL_BACKENDS = ("python", "retrieval", "mcp")
 

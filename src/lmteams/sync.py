@@ -2,7 +2,7 @@
 script or a notebook, without ``asyncio.run``.
 
 The async API stays as it is (``lmteams.ask_async``, ``lmteams.run_project_async``, and their
-modules ``lmteams.ask`` and ``lmteams.coordinator.run``), as httpx offers ``Client`` beside
+modules ``lmteams.strategies.ask`` and ``lmteams.coordinator.run``), as httpx offers ``Client`` beside
 ``AsyncClient``. With no event loop running in the calling thread, a call runs on a loop of its
 own (``asyncio.run``). Inside a running loop (a notebook cell, an async web handler) that loop
 cannot be re-entered, so the call runs on a fresh loop in a worker thread while the caller
@@ -17,8 +17,8 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-from lmteams.ask import ask as ask_async
 from lmteams.coordinator.run import run_project as run_project_async
+from lmteams.strategies.ask import ask as ask_async
 
 __all__ = ["ask", "ask_async", "run_project", "run_project_async", "run_sync"]
 

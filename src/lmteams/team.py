@@ -27,10 +27,10 @@ from lmteams.faults.validation import OutputRules
 from lmteams.faults.watchdog import Watchdog
 from lmteams.messages import ZERO_USAGE, Envelope, Kind, Usage
 from lmteams.models.base import ChatMessage, ModelBackend
-from lmteams.replay import EVENT_TYPES, payload_digest, unkeyed_replies
 from lmteams.runtime.base import NodeStats, Runtime
 from lmteams.runtime.local import LocalRuntime
 from lmteams.state.journal import Journal
+from lmteams.state.replay import EVENT_TYPES, payload_digest, unkeyed_replies
 from lmteams.state.store import EventStore
 
 COORDINATOR = "coordinator"
@@ -138,7 +138,7 @@ class Team:
     ) -> None:
         """``replay_unkeyed`` (with ``resume``): also replay calls made without a key, matched
         by node and request in the order they were made (for deterministic callers such as
-        ``ask``; see :mod:`lmteams.replay`)."""
+        ``ask``; see :mod:`lmteams.state.replay`)."""
         self.spec = spec
         self.store = store
         self.kind = kind

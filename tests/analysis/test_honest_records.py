@@ -7,10 +7,10 @@ from pathlib import Path
 
 from lmteams.analysis.metrics import compute
 from lmteams.analysis.report import report
-from lmteams.analysis.sweep import SweepRow, median_cells, medians
 from lmteams.cli.render import clip
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunSettings
+from lmteams.coordinator.sweep import SweepRow, median_cells, medians
 from lmteams.models.scripted import ScriptedCall
 from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.project import load_project, parse_project

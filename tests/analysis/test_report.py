@@ -14,10 +14,9 @@ from lmteams.analysis.report import (
     report,
     simulated_pairs,
 )
-from lmteams.analysis.sweep import sweep, write_table
-from lmteams.ask import ask
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunSettings
+from lmteams.coordinator.sweep import sweep, write_table
 from lmteams.errors import ConfigError, RunNotFound
 from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.project import load_project
@@ -26,6 +25,7 @@ from lmteams.sim.latency import parse_latency
 from lmteams.sim.setup import SimInputs, SimSettings
 from lmteams.sim.summary import run_grid
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 from lmteams.testing import project_script, scripted_team
 
 from ..scheduling.test_graph import STUDY

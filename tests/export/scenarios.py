@@ -8,7 +8,6 @@ from typing import Any
 
 import yaml
 
-from lmteams.ask import ask
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunSettings
 from lmteams.errors import ModelUnavailable
@@ -16,6 +15,7 @@ from lmteams.faults.config import ResilienceSpec
 from lmteams.models.scripted import ScriptedCall
 from lmteams.scheduling.project import parse_project
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 from lmteams.team import Team
 from lmteams.testing import VirtualClock, project_script, scripted_team
 

@@ -300,8 +300,8 @@ async def test_without_the_otel_extra_the_error_names_it(
 
 
 async def test_an_interrupted_and_resumed_ask_is_one_trace(store: EventStore) -> None:
-    from lmteams.ask import ask
     from lmteams.resume import resume_run
+    from lmteams.strategies.ask import ask
     from lmteams.testing import VirtualClock, scripted_team
 
     spec, backends = scripted_team(
@@ -372,9 +372,9 @@ def test_a_bad_trace_target_is_one_line_before_any_call(
 
 
 def test_resume_trace_writes_the_whole_run(tmp_path: Path) -> None:
-    from lmteams.ask import ask
     from lmteams.config import parse_team
     from lmteams.models.scripted import ScriptedBackend, ScriptedOptions
+    from lmteams.strategies.ask import ask
     from lmteams.testing import VirtualClock
 
     spec = parse_team(yaml.safe_load(SCRIPTED_TEAM), source="team.yaml")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lmteams.ask import ask
 from lmteams.config import parse_team
 from lmteams.faults.injection import apply_inject
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

@@ -525,7 +525,7 @@ async def test_a_budget_stop_escaping_the_run_still_stops_it_cleanly() -> None:
 
 
 async def test_strict_budget_is_never_exceeded_and_ask_reports_partial_answers() -> None:
-    from lmteams.ask import ask
+    from lmteams.strategies.ask import ask
 
     spec, backends = scripted_team(5, lambda c: "Answer: 4", max_tokens=20, latency_s=1.0)
     # Each call may spend its prompt (14 tokens with the system prompt) + 20: two fit in 70.

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from lmteams.ask import ask
 from lmteams.config import parse_team
 from lmteams.models import embedded
 from lmteams.models.base import ChatMessage, Sampling
@@ -20,6 +19,7 @@ from lmteams.models.embedded import (
 )
 from lmteams.models.threads import split_cores
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 
 pytestmark = pytest.mark.model
 

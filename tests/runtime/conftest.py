@@ -48,7 +48,7 @@ def ray_cluster() -> Iterator[None]:
     import ray
     from ray import cloudpickle
 
-    from lmteams.runtime.ray_cluster import start_local
+    from lmteams.runtime.ray.cluster import start_local
 
     owned = not ray.is_initialized()
     if owned:
@@ -70,8 +70,8 @@ def ray_runtime(ray_cluster: None) -> Iterator[Callable[..., Any]]:
     Keyword arguments are :class:`RaySettings` fields (``actors_per_machine=3``). Runtimes a
     test leaves open are closed (their actors killed) when it ends; Ray keeps running.
     """
-    from lmteams.runtime.ray import RayRuntime
-    from lmteams.runtime.ray_settings import RaySettings
+    from lmteams.runtime.ray.runtime import RayRuntime
+    from lmteams.runtime.ray.settings import RaySettings
 
     made: list[RayRuntime] = []
 

@@ -5,9 +5,9 @@ import pytest
 from lmteams.errors import ConfigError
 from lmteams.runtime.factory import make_runtime
 from lmteams.runtime.local import LocalRuntime
-from lmteams.runtime.ray import RayRuntime
-from lmteams.runtime.ray_cluster import check_address
-from lmteams.runtime.ray_settings import RaySettings
+from lmteams.runtime.ray.cluster import check_address
+from lmteams.runtime.ray.runtime import RayRuntime
+from lmteams.runtime.ray.settings import RaySettings
 
 
 def test_runtimes_by_name() -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from lmteams.ask import ask, ask_team
 from lmteams.config import load_team, parse_team
 from lmteams.errors import ConfigError, InvalidRequest, ModelUnavailable, RateLimited
 from lmteams.messages import Envelope, Kind, Usage
@@ -20,6 +19,7 @@ from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
 from lmteams.models.scripted import ScriptedBackend, ScriptedCall, ScriptedReply
 from lmteams.runtime.local import LocalRuntime
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask, ask_team
 from lmteams.team import Team
 from lmteams.testing import scripted_team
 from tests.runtime.conftest import comparable

@@ -7,7 +7,7 @@ from lmteams.config import ModelSpec, NodeSpec, TeamSpec, parse_team
 from lmteams.errors import ConfigError
 from lmteams.models.embedded import EmbeddedBackend, EmbeddedOptions
 from lmteams.models.scripted import ScriptedBackend
-from lmteams.runtime.ray_models import model_homes
+from lmteams.runtime.ray.models import model_homes
 
 
 def team(models: dict[str, dict[str, object]]) -> TeamSpec:

@@ -18,9 +18,9 @@ import pytest
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunSettings
 from lmteams.models.scripted import ScriptedCall
-from lmteams.runtime.ray import RayRuntime
-from lmteams.runtime.ray_placement import ActorPlan
-from lmteams.runtime.ray_settings import RaySettings, RolePlacement
+from lmteams.runtime.ray.placement import ActorPlan
+from lmteams.runtime.ray.runtime import RayRuntime
+from lmteams.runtime.ray.settings import RaySettings, RolePlacement
 from lmteams.scheduling.project import load_project
 from lmteams.state.store import EventStore
 from lmteams.team import Team
@@ -69,7 +69,7 @@ def machines(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Machines
     from ray import cloudpickle
     from ray.cluster_utils import Cluster
 
-    from lmteams.runtime.ray_cluster import start_local
+    from lmteams.runtime.ray.cluster import start_local
 
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     had_ray = ray.is_initialized()

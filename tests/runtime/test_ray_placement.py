@@ -7,14 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmteams.errors import ConfigError
-from lmteams.runtime.ray_placement import (
+from lmteams.runtime.ray.placement import (
     SHARED,
     Machine,
     NodeDemand,
     machines_for,
     plan_actors,
 )
-from lmteams.runtime.ray_settings import RaySettings
+from lmteams.runtime.ray.settings import RaySettings
 
 ONE = [Machine("m1", "10.0.0.1", {"CPU": 2.0})]
 TWO = [*ONE, Machine("m2", "10.0.0.2", {"CPU": 8.0, "GPU": 1.0, "big": 1.0})]

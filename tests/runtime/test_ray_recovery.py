@@ -3,8 +3,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lmteams.runtime.ray_recovery import after_actor_loss, probe_delay_s
-from lmteams.runtime.ray_settings import RaySettings
+from lmteams.runtime.ray.recovery import after_actor_loss, probe_delay_s
+from lmteams.runtime.ray.settings import RaySettings
 
 
 def test_in_flight_requests_are_resent_up_to_the_limit_on_a_restarted_actor() -> None:

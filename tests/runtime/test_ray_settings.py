@@ -4,7 +4,7 @@ import pytest
 
 from lmteams.config import parse_team
 from lmteams.errors import ConfigError
-from lmteams.runtime.ray_settings import RaySettings
+from lmteams.runtime.ray.settings import RaySettings
 
 NODES = [{"name": "a", "role": "solver"}, {"name": "b", "role": "critic"}]
 

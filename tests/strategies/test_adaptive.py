@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from lmteams.ask import ask, ask_team
 from lmteams.config import ModelSpec, Prices
 from lmteams.models.scripted import ScriptedCall
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask, ask_team
 from lmteams.team import Team
 from lmteams.testing import scripted_team
 from tests.consensus.simulated import simulate

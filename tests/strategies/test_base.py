@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lmteams.ask import ask
 from lmteams.config import parse_team
 from lmteams.consensus.answers import extract_auto
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.models.scripted import ScriptedCall, ScriptedReply
 from lmteams.state.store import EventStore
 from lmteams.strategies import FirstAnswers, run_strategy
+from lmteams.strategies.ask import ask
 from lmteams.strategies.base import Context, backend_can
 from lmteams.team import Team
 from lmteams.testing import scripted_team

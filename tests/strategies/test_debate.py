@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from lmteams.ask import ask
 from lmteams.errors import ModelUnavailable
 from lmteams.models.scripted import ScriptedCall
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 from lmteams.testing import scripted_team
 
 

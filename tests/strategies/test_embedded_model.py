@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lmteams.ask import ask
 from lmteams.config import TeamSpec, load_team
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 
 pytestmark = pytest.mark.model
 

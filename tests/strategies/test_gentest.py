@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from lmteams.ask import ask
 from lmteams.config import TeamSpec
 from lmteams.models.base import ModelBackend
 from lmteams.models.scripted import ScriptedCall
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 from lmteams.testing import scripted_team
 
 QUESTION = """Write a Python function `is_prime(n)` that says whether n is a prime number.

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import json
 
-from lmteams.ask import ask
 from lmteams.config import NodeSpec, TeamSpec
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.errors import ModelUnavailable
 from lmteams.models.base import ModelBackend
 from lmteams.models.scripted import ScriptedCall
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 from lmteams.strategies.judge import judge_and_candidates
 from lmteams.testing import event_types, scripted_team
 

@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import pytest
 
-from lmteams.ask import ask
 from lmteams.config import ModelSpec, NodeSpec, TeamSpec
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.models.base import ModelBackend
 from lmteams.models.scripted import ScriptedCall
 from lmteams.sandbox import network_isolation_available
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 from lmteams.strategies.program import coders_of, runnable
 from lmteams.testing import scripted_team
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 
-from lmteams.ask import AskResult, ask, ask_team
 from lmteams.config import ModelSpec, NodeSpec, TeamSpec
 from lmteams.consensus.answers import extract_auto
 from lmteams.models.base import ModelBackend
 from lmteams.models.scripted import ScriptedCall
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask, ask_team
 from lmteams.strategies.reliability import ReliabilityBook, question_id
+from lmteams.strategies.result import AskResult
 from lmteams.strategies.routed import node_costs
 from lmteams.team import Team
 from lmteams.testing import scripted_team

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from lmteams.ask import ask
 from lmteams.config import TeamSpec, parse_team
 from lmteams.errors import LMTeamsError
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 
 pytestmark = pytest.mark.model
 

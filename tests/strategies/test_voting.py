@@ -4,11 +4,11 @@ import math
 
 import pytest
 
-from lmteams.ask import ask
 from lmteams.config import NodeSpec
 from lmteams.errors import ConfigError, ModelUnavailable
 from lmteams.models.scripted import ScriptedCall, ScriptedReply
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 from lmteams.testing import scripted_team
 
 
@@ -122,7 +122,7 @@ def test_node_spec_weight_is_validated() -> None:
 
 
 def test_a_rerouted_call_does_not_vote_twice_in_a_quorum() -> None:
-    from lmteams.ask import NodeAnswer
+    from lmteams.strategies.result import NodeAnswer
     from lmteams.strategies.voting import independent
 
     def answer(node: str, served_by: str | None = None) -> NodeAnswer:

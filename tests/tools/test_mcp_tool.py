@@ -14,12 +14,12 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from lmteams.ask import ask
 from lmteams.config import parse_team
 from lmteams.errors import ConfigError, ModelTimeout, ModelUnavailable
 from lmteams.models.base import ChatMessage, Sampling
 from lmteams.models.registry import validate_options
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 from lmteams.tools.mcp_tool import (
     McpToolBackend,
     McpToolOptions,

@@ -6,13 +6,13 @@ import time
 
 import pytest
 
-from lmteams.ask import ask
 from lmteams.config import parse_team
 from lmteams.errors import ConfigError, InvalidRequest
 from lmteams.models.base import ChatMessage, Completion, Sampling
 from lmteams.models.registry import validate_options
 from lmteams.sandbox import network_isolation_available, process_isolation_available
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
 from lmteams.tools.python_tool import (
     PythonToolBackend,
     PythonToolOptions,

@@ -269,7 +269,7 @@ def report_run(
 
 
 def report_sweep(folder: Path, store: EventStore | None, out: Path) -> list[Path]:
-    from lmteams.analysis.sweep import MEDIAN_COLUMNS, SweepRow, median_cells, medians
+    from lmteams.coordinator.sweep import MEDIAN_COLUMNS, SweepRow, median_cells, medians
 
     source = folder / "sweep.json" if folder.is_dir() else folder
     data = load_json(read_text(source, max_bytes=MAX_DATASET_BYTES), source=str(source))

@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from lmteams.ask import AskResult, ask, resolve
 from lmteams.cli.consensus_options import (
     ConsensusOption,
     FaultsOption,
@@ -42,6 +41,8 @@ from lmteams.faults.injection import apply_inject
 from lmteams.models.embedded import prepare_engines
 from lmteams.routing.roles import restrict_to_role
 from lmteams.runtime.factory import make_runtime
+from lmteams.strategies.ask import ask, resolve
+from lmteams.strategies.result import AskResult
 
 
 def ask_command(

@@ -29,9 +29,9 @@ from lmteams.errors import (
 )
 
 if TYPE_CHECKING:
-    from lmteams.ask import AskResult
     from lmteams.coordinator.settings import RunResult
-    from lmteams.evaluation import EvalReport
+    from lmteams.strategies.evaluation import EvalReport
+    from lmteams.strategies.result import AskResult
 
 EXIT_OK = 0
 EXIT_ERROR = 1

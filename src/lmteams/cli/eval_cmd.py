@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lmteams.ask import AskResult, resolve
 from lmteams.cli.consensus_options import (
     FaultsOption,
     JudgeOption,
@@ -32,9 +31,11 @@ from lmteams.config import load_team
 from lmteams.consensus.catalog import STRATEGIES, parse_strategies
 from lmteams.consensus.datasets import GENERATORS, generate, parse_kinds, to_jsonl
 from lmteams.errors import ConfigError
+from lmteams.strategies.ask import resolve
+from lmteams.strategies.result import AskResult
 
 if TYPE_CHECKING:
-    from lmteams.evaluation import EvalReport
+    from lmteams.strategies.evaluation import EvalReport
 
 
 def eval_command(
@@ -96,7 +97,7 @@ def eval_command(
     no strategy answered any question, 4 every node call failed, 2 bad input, 1 internal error,
     130 interrupted.
     """
-    from lmteams.evaluation import evaluate, load_dataset, plot_accuracy_cost
+    from lmteams.strategies.evaluation import evaluate, load_dataset, plot_accuracy_cost
 
     strategies = parse_strategies(consensus)
     spec = load_team(team)
@@ -185,7 +186,7 @@ def eval_plot_command(
 
     Example: lmteams eval-plot eval-2026 -o cost.png
     """
-    from lmteams.evaluation import plot_accuracy_cost
+    from lmteams.strategies.evaluation import plot_accuracy_cost
 
     store = open_store(db)
     run = store.run(run_id)

@@ -10,10 +10,10 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from lmteams.ask import AskResult, NodeAnswer, NodeStatus
+from lmteams.strategies.result import AskResult, NodeAnswer, NodeStatus
 
 if TYPE_CHECKING:
-    from lmteams.evaluation import EvalReport, StrategyScore
+    from lmteams.strategies.evaluation import EvalReport, StrategyScore
 
 
 def clip(text: str | None, width: int = 60) -> str:

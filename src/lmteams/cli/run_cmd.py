@@ -572,7 +572,7 @@ def sweep_command(
     Example: lmteams sweep tiny-math --workers 1..3 --topology preassign,steal --reps 2
     """
     from lmteams.analysis import plots
-    from lmteams.analysis.sweep import (
+    from lmteams.coordinator.sweep import (
         MEDIAN_COLUMNS,
         median_cells,
         medians,
@@ -666,6 +666,6 @@ COMMANDS = [
 
 
 def _ray_lease(address: str | None) -> Any:
-    from lmteams.runtime.ray_cluster import connect
+    from lmteams.runtime.ray.cluster import connect
 
     return connect(address)

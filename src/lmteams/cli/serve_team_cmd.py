@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from lmteams.ask import resolve
 from lmteams.cli.consensus_options import ConsensusOption
 from lmteams.cli.options import DbOption, TeamOption
 from lmteams.cli.serve_options import (
@@ -29,6 +28,7 @@ from lmteams.cli.session import open_store
 from lmteams.config import load_team
 from lmteams.consensus.answers import get_extractor
 from lmteams.models.embedded import check_embedded_models
+from lmteams.strategies.ask import resolve
 
 
 def serve_team_command(

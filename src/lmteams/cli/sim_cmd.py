@@ -211,7 +211,7 @@ def _run_grid(
     profiles: str = "condition",
     dynamic: dict[str, float] | None = None,
 ) -> Any:
-    from lmteams.analysis.sweep import parse_range
+    from lmteams.coordinator.sweep import parse_range
     from lmteams.sim.setup import SimSettings
     from lmteams.sim.summary import run_grid
 

@@ -14,7 +14,7 @@ def make_runtime(name: str = "local", address: str | None = None, **settings: An
     """A new runtime: ``local`` (this process) or ``ray`` (Ray actors).
 
     ``address`` (Ray only): ``auto`` or ``HOST:PORT`` joins a running cluster; ``None`` starts
-    a local one for the run. ``settings`` go to :class:`~lmteams.runtime.ray.RayRuntime`
+    a local one for the run. ``settings`` go to :class:`~lmteams.runtime.ray.runtime.RayRuntime`
     (``settings=RaySettings(...)``, ``num_cpus=...``). Raises
     :class:`~lmteams.errors.ConfigError` for an unknown name or an address without Ray.
     """
@@ -35,8 +35,8 @@ def make_runtime(name: str = "local", address: str | None = None, **settings: An
         return LocalRuntime()
     if name == "ray":
         # Neither module imports Ray itself: that happens when the runtime starts.
-        from lmteams.runtime.ray import RayRuntime
-        from lmteams.runtime.ray_cluster import check_address
+        from lmteams.runtime.ray.cluster import check_address
+        from lmteams.runtime.ray.runtime import RayRuntime
 
         return RayRuntime(check_address(address), **settings)
     raise ConfigError(

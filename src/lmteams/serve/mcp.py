@@ -2,7 +2,7 @@
 
 An assistant that speaks MCP (over stdio, or Streamable HTTP on a loopback address) can then
 drive a team. Each tool is a thin call into the same library functions the CLI commands use,
-and returns JSON-able data: an ask's :class:`~lmteams.ask.AskResult`, a project run's
+and returns JSON-able data: an ask's :class:`~lmteams.strategies.result.AskResult`, a project run's
 :class:`~lmteams.coordinator.settings.RunResult`, rows of the event log. An error of the
 library (a bad team file, an unknown run) reaches the client as the tool's one-line error.
 """
@@ -94,9 +94,9 @@ def build_server(
         weighted, confidence, quorum, judge, debate, moa, learned, adaptive or cascade
         (default: the team file's).
         """
-        from lmteams.ask import ask as ask_team
         from lmteams.config import load_team
         from lmteams.models.embedded import prepare_engines
+        from lmteams.strategies.ask import ask as ask_team
 
         spec = load_team(team or default_team)
         prepare_engines(spec, None)

@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 
-from lmteams.ask import AskResult, NodeAnswer, NodeStatus, ask
 from lmteams.config import TeamSpec
 from lmteams.errors import LMTeamsError
 from lmteams.models.base import ModelBackend
@@ -26,6 +25,8 @@ from lmteams.serve.app import api_error_for
 from lmteams.serve.limits import prompt_token_bound
 from lmteams.serve.protocol import ApiError, Message
 from lmteams.state.store import EventStore
+from lmteams.strategies.ask import ask
+from lmteams.strategies.result import AskResult, NodeAnswer, NodeStatus
 
 
 @dataclass(frozen=True, slots=True)

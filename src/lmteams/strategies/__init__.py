@@ -1,7 +1,7 @@
 """Consensus strategies that call models: the imperative shell around :mod:`lmteams.consensus`.
 
 Each strategy is a coroutine taking a :class:`~lmteams.strategies.base.Context` (an open team,
-the question, the settings) and returning an :class:`~lmteams.ask.AskResult` with its cost.
+the question, the settings) and returning an :class:`~lmteams.strategies.result.AskResult` with its cost.
 The pure rules it applies live in :mod:`lmteams.consensus`; the names match its catalog.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from lmteams.ask import AskResult, ProgressCallback
 from lmteams.consensus.answers import Extractor
 from lmteams.consensus.catalog import STRATEGIES, check_strategy
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.strategies import adaptive, debate, gentest, judge, learned, program, routed, voting
 from lmteams.strategies.base import Context, FirstAnswers
 from lmteams.strategies.embeddings import Embedder
+from lmteams.strategies.result import AskResult, ProgressCallback
 from lmteams.team import Team
 
 Strategy = Callable[[Context], Awaitable[AskResult]]

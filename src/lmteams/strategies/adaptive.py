@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from lmteams.ask import AskResult, NodeAnswer
 from lmteams.consensus import adaptive as rules
 from lmteams.consensus.voting import Decision, majority, weighted
 from lmteams.strategies.base import Context, votes
+from lmteams.strategies.result import AskResult, NodeAnswer
 
 
 def _decide(answers: list[NodeAnswer], weights: dict[str, float]) -> Decision:

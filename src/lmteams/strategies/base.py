@@ -1,5 +1,5 @@
 """What every strategy shares: calling nodes through the team, counting what it cost, grouping
-answers, and turning a decision into an :class:`~lmteams.ask.AskResult` plus a decision event.
+answers, and turning a decision into an :class:`~lmteams.strategies.result.AskResult` plus a decision event.
 
 A strategy's cost is what its answer used: the calls it made, their tokens and its wall time.
 When an evaluation runs several strategies on one question, their independent first answers are
@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lmteams.ask import AskResult, NodeAnswer, ProgressCallback, decided, node_answer
 from lmteams.config import TeamSpec
 from lmteams.consensus.answers import Answer, Extractor
 from lmteams.consensus.confidence import confidence_of
@@ -28,6 +27,7 @@ from lmteams.errors import ConfigError, ModelError
 from lmteams.models.base import ModelBackend
 from lmteams.models.registry import backend_type
 from lmteams.strategies.embeddings import Embedder, embedder_for
+from lmteams.strategies.result import AskResult, NodeAnswer, ProgressCallback, decided, node_answer
 from lmteams.team import Team
 
 Chat = str | list[dict[str, str]]

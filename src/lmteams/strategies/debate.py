@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from lmteams.ask import AskResult, NodeAnswer
 from lmteams.consensus.answers import Answer
 from lmteams.consensus.debate import Peer, agreed, debate_chat, layer_prompt
 from lmteams.consensus.quorum import quorum_size
 from lmteams.consensus.voting import Decision, majority
 from lmteams.strategies.base import Context, votes
 from lmteams.strategies.judge import judge_and_candidates
+from lmteams.strategies.result import AskResult, NodeAnswer
 
 
 def _round_record(number: int, answers: Sequence[NodeAnswer], decision: Decision) -> dict[str, Any]:

@@ -18,13 +18,13 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from lmteams.ask import AskResult, NodeAnswer
 from lmteams.consensus import gentest as rules
 from lmteams.consensus import program as program_rules
 from lmteams.consensus.answers import Answer
 from lmteams.consensus.voting import Decision
 from lmteams.strategies.base import Chat, Context
 from lmteams.strategies.program import coders_of, limits_of, run_python
+from lmteams.strategies.result import AskResult, NodeAnswer
 
 RESEED = 7919  # a repeat candidate of one coder: seed + RESEED * round
 

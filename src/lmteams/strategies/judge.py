@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from lmteams.ask import AskResult, NodeAnswer
 from lmteams.config import TeamSpec
 from lmteams.consensus import judge as rules
 from lmteams.consensus.answers import Answer
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.consensus.voting import Decision, majority
 from lmteams.strategies.base import Context, backend_can, votes
+from lmteams.strategies.result import AskResult, NodeAnswer
 
 
 def judge_and_candidates(spec: TeamSpec, settings: ConsensusSpec) -> tuple[str, list[str]]:

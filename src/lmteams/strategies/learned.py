@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from lmteams.ask import AskResult, NodeAnswer
 from lmteams.consensus import dawid_skene, meta
 from lmteams.consensus import judge as rules
 from lmteams.consensus.answers import Answer
@@ -20,6 +19,7 @@ from lmteams.consensus.dawid_skene import Reliability
 from lmteams.strategies.base import Context, votes
 from lmteams.strategies.judge import ask_judge, candidates_of, judge_and_candidates
 from lmteams.strategies.reliability import ReliabilityBook
+from lmteams.strategies.result import AskResult, NodeAnswer
 
 
 def ballots(answers: list[NodeAnswer]) -> list[meta.Ballot]:

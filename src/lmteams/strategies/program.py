@@ -17,7 +17,6 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from lmteams.ask import AskResult, NodeAnswer
 from lmteams.config import TeamSpec
 from lmteams.consensus import program as rules
 from lmteams.consensus.settings import ConsensusSpec
@@ -25,6 +24,7 @@ from lmteams.consensus.voting import majority
 from lmteams.errors import ModelUnavailable
 from lmteams.sandbox import SandboxLimits, SandboxResult, python_argv, run_sandboxed
 from lmteams.strategies.base import Context, votes
+from lmteams.strategies.result import AskResult, NodeAnswer
 from lmteams.tools.python_tool import print_last_expression
 
 CODE_ROLES = ("coder", "developer", "programmer", "engineer")

@@ -19,13 +19,13 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from lmteams.ask import AskResult, NodeAnswer
 from lmteams.config import TeamSpec
 from lmteams.consensus import kinds
 from lmteams.consensus.adaptive import settled
 from lmteams.consensus.voting import Decision, weighted
 from lmteams.strategies.base import Context, votes
 from lmteams.strategies.reliability import ReliabilityBook
+from lmteams.strategies.result import AskResult, NodeAnswer
 
 
 def node_costs(spec: TeamSpec) -> dict[str, tuple[float, float]]:

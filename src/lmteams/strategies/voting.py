@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lmteams.ask import AskResult, NodeAnswer
 from lmteams.consensus import quorum as quorum_rule
 from lmteams.consensus import voting
 from lmteams.consensus.confidence import STATE_CONFIDENCE
 from lmteams.strategies.base import Context, votes
+from lmteams.strategies.result import AskResult, NodeAnswer
 
 
 async def majority(ctx: Context) -> AskResult:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from lmteams.runtime.ray_settings import RaySettings
+from lmteams.runtime.ray.settings import RaySettings
 
 Decision = Literal["resend", "fail"]
 

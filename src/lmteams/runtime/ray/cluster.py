@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lmteams.errors import ConfigError
-from lmteams.runtime.ray_placement import Machine
+from lmteams.runtime.ray.placement import Machine
 
 ADDRESS_FIELD = "--ray-address"
 LOCAL_MAX_CPUS = 8

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from lmteams.ask import AskResult, NodeAnswer
 from lmteams.config import TeamSpec
 from lmteams.consensus import dawid_skene, meta
 from lmteams.consensus.answers import Extractor, get_extractor
@@ -39,6 +38,7 @@ from lmteams.state.store import EventStore
 from lmteams.strategies import Context, FirstAnswers, run_strategy
 from lmteams.strategies.learned import ballots
 from lmteams.strategies.reliability import ReliabilityBook
+from lmteams.strategies.result import AskResult, NodeAnswer
 from lmteams.team import Team
 
 BASELINE = "greedy"

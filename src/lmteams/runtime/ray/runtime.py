@@ -4,13 +4,13 @@ What lives where:
 
 * the driver (this process): the coordinator, the event log, each node's concurrency limit
   (backpressure happens here, exactly as in the local runtime) and the delivery bookkeeping;
-* node-host actors: many nodes per async actor, placed by :mod:`.ray_placement`;
+* node-host actors: many nodes per async actor, placed by :mod:`.placement`;
 * model-server actors: one per machine and embedded model, shared by that machine's nodes.
 
 Requests addressed to one actor within one event-loop tick travel as one actor call carrying a
-list of envelopes; replies stream back in groups as they finish (see :mod:`.ray_actors`). When
+list of envelopes; replies stream back in groups as they finish (see :mod:`.actors`). When
 an actor dies, requests in flight on it are resent to the restarted actor or failed as
-:class:`~lmteams.errors.ModelUnavailable`, as :mod:`.ray_recovery` decides.
+:class:`~lmteams.errors.ModelUnavailable`, as :mod:`.recovery` decides.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from lmteams.errors import (
 from lmteams.messages import Envelope
 from lmteams.models.base import ModelBackend
 from lmteams.runtime.base import NodeStats, Runtime, acquire_slot
-from lmteams.runtime.ray_cluster import (
+from lmteams.runtime.ray.cluster import (
     ClusterLease,
     cause_of,
     connect,
@@ -41,10 +41,10 @@ from lmteams.runtime.ray_cluster import (
     machines,
     on_machine,
 )
-from lmteams.runtime.ray_models import model_homes
-from lmteams.runtime.ray_placement import ActorPlan, NodeDemand, machines_for, plan_actors
-from lmteams.runtime.ray_recovery import after_actor_loss, probe_delay_s
-from lmteams.runtime.ray_settings import RaySettings
+from lmteams.runtime.ray.models import model_homes
+from lmteams.runtime.ray.placement import ActorPlan, NodeDemand, machines_for, plan_actors
+from lmteams.runtime.ray.recovery import after_actor_loss, probe_delay_s
+from lmteams.runtime.ray.settings import RaySettings
 
 
 @dataclass(slots=True)
@@ -124,7 +124,7 @@ class RayRuntime(Runtime):
         :class:`~lmteams.errors.ConfigError` for bad settings, an unreachable cluster, a model
         that cannot serve, or actors that cannot be placed within ``start_timeout_s``.
         """
-        from lmteams.runtime.ray_actors import MAX_CONCURRENCY, ModelServer, NodeHost
+        from lmteams.runtime.ray.actors import MAX_CONCURRENCY, ModelServer, NodeHost
 
         self._loop = asyncio.get_running_loop()
         settings = self._explicit_settings or team.ray or RaySettings()
@@ -147,7 +147,7 @@ class RayRuntime(Runtime):
         )
         common = {
             "max_restarts": settings.max_restarts,
-            "max_task_retries": 0,  # resending is ours to decide: see ray_recovery
+            "max_task_retries": 0,  # resending is ours to decide: see recovery
             "max_concurrency": MAX_CONCURRENCY,
         }
         server_names: dict[str, dict[str, str]] = {}

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lmteams.errors import ConfigError
-from lmteams.runtime.ray_settings import RaySettings
+from lmteams.runtime.ray.settings import RaySettings
 
 SHARED = "*"
 _EPSILON = 1e-9
