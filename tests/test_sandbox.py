@@ -9,7 +9,6 @@ import pytest
 
 from lmteams.sandbox import (
     Isolation,
-    SandboxLimits,
     SandboxResult,
     _kept_folders,
     hidden_folders,
@@ -19,6 +18,7 @@ from lmteams.sandbox import (
     run_sandboxed,
     sandbox_isolation,
 )
+from lmteams.sandbox_settings import SandboxLimits
 
 
 async def run_python(code: str, **limits: float) -> SandboxResult:

@@ -126,3 +126,13 @@ class AuthenticationFailed(PermanentModelError):
 
 class BadOutput(PermanentModelError):
     """The reply was empty, malformed or degenerate."""
+
+
+#: Model errors by the short name that team files use (scripted ``error:``, ``faults:`` rules).
+MODEL_ERRORS: dict[str, type[ModelError]] = {
+    "timeout": ModelTimeout,
+    "rate_limited": RateLimited,
+    "unavailable": ModelUnavailable,
+    "invalid": InvalidRequest,
+    "bad_output": BadOutput,
+}

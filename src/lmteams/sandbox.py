@@ -44,11 +44,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from lmteams.errors import SandboxUnavailable
+from lmteams.sandbox_settings import SandboxLimits
 
 logger = logging.getLogger(__name__)
 
@@ -59,27 +57,6 @@ INNER_UID = 1000  # the uid a program sees inside, when lmteams runs as root
 DRAIN_S = 2.0  # after a kill, how long to wait for the last output of escaped children
 _CHUNK = 65536
 _warned: set[tuple[str, ...]] = set()
-
-
-class SandboxLimits(BaseModel):
-    """Limits of one sandboxed run (also the ``sandbox:`` settings of projects and tools)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    time_limit_s: float = Field(30.0, gt=0, le=3600)
-    memory_mb: int = Field(1024, ge=16, le=65536)
-    output_limit_bytes: int = Field(
-        64_000, ge=256, le=16_000_000, description="Kept of each of stdout and stderr."
-    )
-    max_processes: int = Field(
-        128, ge=1, le=4096, description="Processes and threads the program may have at once."
-    )
-    network: bool = Field(False, description="Allow network access (off by default).")
-    isolation: Literal["required", "best_effort"] = Field(
-        "required",
-        description="required: refuse to run where the sandbox cannot isolate the program; "
-        "best_effort: run with what isolation there is and say what is missing.",
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from lmteams.config import TeamSpec
 from lmteams.errors import BudgetExceeded, ModelError, ModelTimeout
 from lmteams.faults.budget import Spend
 from lmteams.faults.config import ResilienceSpec
-from lmteams.faults.inject import FaultInjectingRuntime
+from lmteams.faults.injection.injector import FaultInjectingRuntime
 from lmteams.faults.resilient import Resilience, ResilienceStats
 from lmteams.faults.validation import OutputRules
 from lmteams.faults.watchdog import Watchdog

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lmteams.config import parse_team
-from lmteams.faults.injection import apply_inject
+from lmteams.faults.injection.rules import apply_inject
 from lmteams.state.store import EventStore
 from lmteams.strategies.ask import ask
 

@@ -8,7 +8,7 @@ import pytest
 
 from lmteams.errors import ModelUnavailable, RateLimited
 from lmteams.faults.config import FaultRule, FaultsSpec
-from lmteams.faults.inject import FaultInjectingRuntime
+from lmteams.faults.injection.injector import FaultInjectingRuntime
 from lmteams.faults.validation import OutputRules, problem
 from lmteams.models.scripted import ScriptedBackend, ScriptedCall
 from lmteams.state.store import EventStore

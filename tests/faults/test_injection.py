@@ -6,7 +6,7 @@ import pytest
 
 from lmteams.errors import ConfigError
 from lmteams.faults.config import FaultRule, FaultsSpec
-from lmteams.faults.injection import (
+from lmteams.faults.injection.rules import (
     Action,
     NodeFaults,
     apply_inject,

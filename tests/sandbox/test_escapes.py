@@ -9,7 +9,8 @@ import pytest
 
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunSettings
-from lmteams.sandbox import SandboxLimits, SandboxResult, python_argv, run_sandboxed
+from lmteams.sandbox import SandboxResult, python_argv, run_sandboxed
+from lmteams.sandbox_settings import SandboxLimits
 from lmteams.scheduling.project import parse_project
 from lmteams.state.store import EventStore
 from lmteams.testing import project_script, scripted_team

@@ -12,7 +12,8 @@ from lmteams import sandbox
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunSettings
 from lmteams.errors import ConfigError, SandboxUnavailable
-from lmteams.sandbox import Isolation, SandboxLimits, python_argv, run_sandboxed
+from lmteams.sandbox import Isolation, python_argv, run_sandboxed
+from lmteams.sandbox_settings import SandboxLimits
 from lmteams.scheduling.project import load_project, parse_project
 from lmteams.state.store import EventStore
 from lmteams.testing import project_script, scripted_team

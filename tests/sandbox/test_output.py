@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lmteams.sandbox import CappedOutput, SandboxLimits, python_argv, run_sandboxed
+from lmteams.sandbox import CappedOutput, python_argv, run_sandboxed
+from lmteams.sandbox_settings import SandboxLimits
 
 
 async def run_python(code: str, **limits: object):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from lmteams.analysis.metrics import compute
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunSettings
-from lmteams.faults.injection import apply_inject, parse_inject
+from lmteams.faults.injection.rules import apply_inject, parse_inject
 from lmteams.models.scripted import ScriptedCall
 from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.graph import TaskGraph

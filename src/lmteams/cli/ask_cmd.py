@@ -37,7 +37,7 @@ from lmteams.cli.session import open_store, run_async
 from lmteams.cli.trace_option import TraceOption, traced
 from lmteams.config import load_team
 from lmteams.consensus.answers import EXTRACTORS
-from lmteams.faults.injection import apply_inject
+from lmteams.faults.injection.rules import apply_inject
 from lmteams.models.embedded import prepare_engines
 from lmteams.routing.roles import restrict_to_role
 from lmteams.runtime.factory import make_runtime

@@ -25,25 +25,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from lmteams.errors import (
-    BadOutput,
-    ConfigError,
-    InvalidRequest,
-    ModelError,
-    ModelTimeout,
-    ModelUnavailable,
-    RateLimited,
-)
+from lmteams.errors import MODEL_ERRORS, ConfigError
 from lmteams.messages import Usage
 from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling, current_node
-
-ERRORS: dict[str, type[ModelError]] = {
-    "timeout": ModelTimeout,
-    "rate_limited": RateLimited,
-    "unavailable": ModelUnavailable,
-    "invalid": InvalidRequest,
-    "bad_output": BadOutput,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +74,9 @@ class ScriptedOptions(BaseModel):
     )
     latency_s: float = Field(0.0, ge=0.0, le=3600.0)
     error_rate: float = Field(0.0, ge=0.0, le=1.0)
-    error: str = Field("unavailable", description=f"Error raised at error_rate: {sorted(ERRORS)}")
+    error: str = Field(
+        "unavailable", description=f"Error raised at error_rate: {sorted(MODEL_ERRORS)}"
+    )
     seed: int = 0
 
     @field_validator("script")
@@ -235,8 +221,10 @@ class ScriptedBackend(ModelBackend):
     ) -> None:
         self.options = options or ScriptedOptions()
         self.name = name
-        if self.options.error not in ERRORS:
-            raise ConfigError(f"unknown error {self.options.error!r}; one of {sorted(ERRORS)}")
+        if self.options.error not in MODEL_ERRORS:
+            raise ConfigError(
+                f"unknown error {self.options.error!r}; one of {sorted(MODEL_ERRORS)}"
+            )
         if script is None and self.options.script:
             script = load_script(self.options.script)
         self._script = script
@@ -266,7 +254,9 @@ class ScriptedBackend(ModelBackend):
         if isinstance(reply, BaseException):
             raise reply
         if self.options.error_rate and self._rng.random() < self.options.error_rate:
-            raise ERRORS[self.options.error](f"scripted {self.options.error}", model=self.name)
+            raise MODEL_ERRORS[self.options.error](
+                f"scripted {self.options.error}", model=self.name
+            )
         text: str = scripted.text if scripted is not None else reply  # type: ignore[assignment]
         completion_tokens = _count_tokens(text)
         logprobs = None

@@ -22,7 +22,7 @@ from lmteams.config import format_location
 from lmteams.errors import ConfigError
 from lmteams.indexed import IndexedModel
 from lmteams.limits import MAX_TEXT_CHARS, load_json, load_yaml, read_text
-from lmteams.sandbox import SandboxLimits
+from lmteams.sandbox_settings import SandboxLimits
 from lmteams.scheduling.graph import GraphError, TaskGraph
 
 

@@ -26,7 +26,7 @@ import itertools
 import random
 from typing import Any
 
-from lmteams.faults.injection import Action
+from lmteams.faults.injection.rules import Action
 from lmteams.scheduling.dynamic import AddDependency, AddTask, DynamicPolicy, Edit, SplitTask
 from lmteams.sim.engine import CLAIM_END, TASK_END, Engine
 from lmteams.sim.setup import SimInputs, SimSettings, SimTeam

@@ -6,7 +6,7 @@ failed check up to the project's retries), a ``RequestClaim`` one claim call on 
 before the task, a ``RequestAssignment`` one call on the lead node. A failed call counts
 against its node (``node_failure_limit`` in a row and the node is lost) and its task is put
 back (up to ``max_task_attempts``) away from that node. Faults follow the fault-injection spec
-(:mod:`lmteams.faults.injection`, the same per-node decisions as ``--inject``): a crashed node
+(:mod:`lmteams.faults.injection.rules`, the same per-node decisions as ``--inject``): a crashed node
 fails every later call at once, a straggler's calls take ``slow`` times longer, an error fails a
 call at once, a garbage reply costs another call.
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from lmteams.faults.injection import Action, NodeFaults, garbage, wrong_answer
+from lmteams.faults.injection.rules import Action, consume_corruption
 from lmteams.scheduling.policy import (
     Assign,
     Decision,
@@ -343,17 +343,6 @@ class Engine:
             if status is TaskState.PENDING and (ready is None or (missing[task] == 0) == ready):
                 return task
         return None
-
-
-def consume_corruption(faults: NodeFaults) -> Action:
-    """What happens to a reply, drawing from the node's stream exactly as the injector does
-    (it also draws the garbage text), so a simulated run makes the same fault decisions."""
-    action = faults.corrupt()
-    if action is Action.GARBAGE:
-        garbage(faults.rng)
-    elif action is Action.BYZANTINE:
-        wrong_answer("", faults.rng, faults.rule.wrong_answer)
-    return action
 
 
 def simulate(

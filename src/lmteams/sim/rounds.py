@@ -34,7 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lmteams.faults.injection import Action
+from lmteams.faults.injection.rules import Action, consume_corruption
 from lmteams.scheduling.decentralized import DecentralizedPolicy
 from lmteams.scheduling.policy import (
     Assign,
@@ -46,7 +46,6 @@ from lmteams.scheduling.policy import (
     TaskState,
 )
 from lmteams.sim.calibration import CallProfile, ModelCalibration
-from lmteams.sim.engine import consume_corruption
 from lmteams.sim.record import Recorder
 from lmteams.sim.setup import (
     NodeModel,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lmteams.analysis.metrics import RunMetrics
 from lmteams.config import TeamSpec
 from lmteams.faults.config import FaultsSpec
-from lmteams.faults.injection import NodeFaults, rule_for
+from lmteams.faults.injection.rules import NodeFaults, rule_for
 from lmteams.scheduling.graph import TaskGraph
 from lmteams.scheduling.policy import Decision, Policy
 from lmteams.scheduling.topologies import make_policy

@@ -22,7 +22,8 @@ from lmteams.consensus import program as rules
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.consensus.voting import majority
 from lmteams.errors import ModelUnavailable
-from lmteams.sandbox import SandboxLimits, SandboxResult, python_argv, run_sandboxed
+from lmteams.sandbox import SandboxResult, python_argv, run_sandboxed
+from lmteams.sandbox_settings import SandboxLimits
 from lmteams.strategies.base import Context, votes
 from lmteams.strategies.result import AskResult, NodeAnswer
 from lmteams.tools.python_tool import print_last_expression

@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from lmteams.errors import InvalidRequest, ModelUnavailable
 from lmteams.messages import ZERO_USAGE
 from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
-from lmteams.sandbox import SandboxLimits, SandboxResult, python_argv, run_sandboxed
+from lmteams.sandbox import SandboxResult, python_argv, run_sandboxed
+from lmteams.sandbox_settings import SandboxLimits
 from lmteams.tools.retrieval import last_user_message
 
 TOOL_LIMITS = SandboxLimits(time_limit_s=10.0, memory_mb=512, output_limit_bytes=16_000)

@@ -2,7 +2,7 @@
 
 :class:`FaultInjectingRuntime` wraps any :class:`~lmteams.runtime.base.Runtime` and, for the
 nodes a ``faults:`` section names, carries out the decisions of
-:class:`~lmteams.faults.injection.NodeFaults`: a crashed node refuses every call (or, in
+:class:`~lmteams.faults.injection.rules.NodeFaults`: a crashed node refuses every call (or, in
 ``hang`` mode, never answers) and the calls it had in flight when it crashed fail; a straggler
 answers ``slow`` times later; a fraction of calls fail with the configured error; replies are
 replaced by garbage or by a plausible wrong answer. Nodes without a rule pass straight through.
@@ -17,12 +17,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lmteams.config import TeamSpec
-from lmteams.errors import ModelError, ModelUnavailable, RateLimited
+from lmteams.errors import MODEL_ERRORS, ModelError, ModelUnavailable, RateLimited
 from lmteams.faults.config import FaultsSpec
-from lmteams.faults.injection import Action, NodeFaults, garbage, rule_for, wrong_answer
+from lmteams.faults.injection.rules import Action, NodeFaults, garbage, rule_for, wrong_answer
 from lmteams.messages import Envelope
 from lmteams.models.base import ModelBackend
-from lmteams.models.scripted import ERRORS
 from lmteams.runtime.base import NodeStats, Runtime
 
 Emit = Callable[[str, dict[str, Any], str | None], None]
@@ -140,7 +139,7 @@ def _injected_error(kind: str, node: str, retry_after_s: float | None) -> ModelE
     message = f"injected {kind}"
     if kind == "rate_limited":
         return RateLimited(message, retry_after_s=retry_after_s, node=node)
-    return ERRORS[kind](message, node=node)
+    return MODEL_ERRORS[kind](message, node=node)
 
 
 def _with_text(reply: Envelope, text: str) -> Envelope:

@@ -2,7 +2,8 @@
 
 Pure: a :class:`NodeFaults` decides, call by call and from its own seeded random stream, whether
 the node is crashed, fails the call, or corrupts the reply (garbage, or a plausible wrong answer
-for Byzantine nodes). :mod:`lmteams.faults.inject` carries those decisions out around a runtime.
+for Byzantine nodes). :mod:`lmteams.faults.injection.injector` carries those decisions out around a
+runtime; the simulator draws from the same streams (:func:`consume_corruption`).
 
 ``--inject`` syntax, one or more items separated by ``;`` (or repeated flags)::
 
@@ -116,6 +117,17 @@ _YES_NO = re.compile(r"\b(yes|no|true|false)\b", re.I)
 _CHOICE = re.compile(r"\b([A-E])\b(?=\)|\.|\s*$)")
 _ANSWER_LINE = re.compile(r"(answer\s*[:=]\s*)(.+)$", re.I | re.M)
 _FLIP = {"yes": "no", "no": "yes", "true": "false", "false": "true"}
+
+
+def consume_corruption(faults: NodeFaults) -> Action:
+    """What happens to a reply, drawing from the node's stream exactly as the injector does
+    (it also draws the garbage text), so a simulated run makes the same fault decisions."""
+    action = faults.corrupt()
+    if action is Action.GARBAGE:
+        garbage(faults.rng)
+    elif action is Action.BYZANTINE:
+        wrong_answer("", faults.rng, faults.rule.wrong_answer)
+    return action
 
 
 def _same_case(template: str, word: str) -> str:
