@@ -83,7 +83,7 @@ def test_other_write_errors_are_not_retried(tmp_path: Path) -> None:
     sleeps: list[float] = []
     store = quick_store(tmp_path / "log.db", sleeps)
     with pytest.raises(StoreError, match="no such table") as caught:
-        store.execute("INSERT INTO missing VALUES (1)")
+        store._execute("INSERT INTO missing VALUES (1)")
     assert not isinstance(caught.value, StoreBusy) and sleeps == []
     store.close()
 

@@ -87,13 +87,15 @@ def test_default_path_honours_environment(tmp_path: Path, monkeypatch: pytest.Mo
         assert s.path == tmp_path / "env.db"
 
 
-def test_extension_tables_through_query_and_execute(store: EventStore) -> None:
-    store.execute("CREATE TABLE IF NOT EXISTS ext (k TEXT PRIMARY KEY, v INTEGER)")
-    store.executemany("INSERT INTO ext VALUES (?, ?)", [("a", 1), ("b", 2)])
-    store.execute("UPDATE ext SET v = v + 10 WHERE k = ?", ("a",))
+def test_extension_tables_through_query_and_the_private_writes(store: EventStore) -> None:
+    # The writes the stores of lmteams.state (reliability) use; not public API.
+    store._execute("CREATE TABLE IF NOT EXISTS ext (k TEXT PRIMARY KEY, v INTEGER)")
+    store._execute_many("INSERT INTO ext VALUES (?, ?)", [("a", 1), ("b", 2)])
+    store._execute("UPDATE ext SET v = v + 10 WHERE k = ?", ("a",))
     assert store.query("SELECT k, v FROM ext ORDER BY k") == [("a", 11), ("b", 2)]
     with pytest.raises(StoreError):
-        store.execute("INSERT INTO missing VALUES (1)")
+        store._execute("INSERT INTO missing VALUES (1)")
+    assert not hasattr(store, "execute") and not hasattr(store, "executemany")
 
 
 def test_a_drawn_run_id_already_taken_is_drawn_again(

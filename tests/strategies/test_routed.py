@@ -11,7 +11,7 @@ from lmteams.models.base import ModelBackend
 from lmteams.models.scripted import ScriptedCall
 from lmteams.state.store import EventStore
 from lmteams.strategies.ask import ask, ask_team
-from lmteams.strategies.reliability import ReliabilityBook, question_id
+from lmteams.state.reliability import ReliabilityBook, question_id
 from lmteams.strategies.result import AskResult
 from lmteams.strategies.routed import node_costs
 from lmteams.team import Team

@@ -25,7 +25,7 @@ def nodes_command(
 
     Example: lmteams nodes --team team.yaml
     """
-    from lmteams.strategies.reliability import ReliabilityBook
+    from lmteams.state.reliability import ReliabilityBook
 
     spec = load_team(team)
     book = ReliabilityBook(open_store(db), spec.name)

@@ -422,11 +422,14 @@ class EventStore:
         self.flush()
         return self._read(sql, args)
 
-    def execute(self, sql: str, args: Iterable[Any] = ()) -> None:
+    # Writes to those tables are private: only the stores of this package
+    # (:mod:`lmteams.state.reliability`) write them, each behind typed methods of its own.
+
+    def _execute(self, sql: str, args: Iterable[Any] = ()) -> None:
         """Run one write statement in its own transaction."""
         self._write(sql, tuple(args))
 
-    def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+    def _execute_many(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
         """Run one write statement for many rows, in one transaction."""
         batch = [tuple(r) for r in rows]
 

@@ -37,7 +37,7 @@ from lmteams.runtime.base import Runtime
 from lmteams.state.store import EventStore
 from lmteams.strategies import Context, FirstAnswers, run_strategy
 from lmteams.strategies.learned import ballots
-from lmteams.strategies.reliability import ReliabilityBook
+from lmteams.state.reliability import ReliabilityBook
 from lmteams.strategies.result import AskResult, NodeAnswer
 from lmteams.team import Team
 

@@ -18,7 +18,7 @@ from lmteams.consensus.answers import Answer
 from lmteams.consensus.dawid_skene import Reliability
 from lmteams.strategies.base import Context, votes
 from lmteams.strategies.judge import ask_judge, candidates_of, judge_and_candidates
-from lmteams.strategies.reliability import ReliabilityBook
+from lmteams.state.reliability import ReliabilityBook
 from lmteams.strategies.result import AskResult, NodeAnswer
 
 

@@ -24,7 +24,7 @@ from lmteams.consensus import kinds
 from lmteams.consensus.adaptive import settled
 from lmteams.consensus.voting import Decision, weighted
 from lmteams.strategies.base import Context, votes
-from lmteams.strategies.reliability import ReliabilityBook
+from lmteams.state.reliability import ReliabilityBook
 from lmteams.strategies.result import AskResult, NodeAnswer
 
 

@@ -1,4 +1,4 @@
-"""Where learned reliability lives: the workspace's SQLite store, per team.
+"""The reliability store: what a team learned of its nodes, in the workspace's SQLite log.
 
 Tables (migration ``003_consensus_reliability``): ``answer_history`` (each node's answer key to
 each past question), ``answer_labels`` (true answers, from evaluation data or a user),
@@ -43,12 +43,12 @@ class ReliabilityBook:
         now = time.time()
         rows = [(self.team, qid, node, key, run_id, now) for node, key in answers.items() if key]
         if rows:
-            self.store.executemany(
+            self.store._execute_many(
                 "INSERT OR REPLACE INTO answer_history"
                 "(team, question_id, node, answer_key, run_id, created_at) VALUES (?,?,?,?,?,?)",
                 rows,
             )
-            self.store.execute(
+            self.store._execute(
                 "INSERT OR IGNORE INTO question_kinds(team, question_id, kind, created_at) "
                 "VALUES (?,?,?,?)",
                 (self.team, qid, classify(question), now),
@@ -71,7 +71,7 @@ class ReliabilityBook:
 
     def label(self, question: str, answer_key: str, source: str = "user") -> None:
         """Record the true answer (its normalized key) to ``question``."""
-        self.store.execute(
+        self.store._execute(
             "INSERT OR REPLACE INTO answer_labels(team, question_id, answer_key, source, "
             "created_at) VALUES (?,?,?,?,?)",
             (self.team, question_id(question), answer_key, source, time.time()),
@@ -105,7 +105,7 @@ class ReliabilityBook:
 
     def save(self, reliability: Reliability) -> None:
         now = time.time()
-        self.store.executemany(
+        self.store._execute_many(
             "INSERT OR REPLACE INTO node_reliability(team, node, accuracy, answered, items, "
             "labeled, updated_at) VALUES (?,?,?,?,?,?,?)",
             [
@@ -141,7 +141,7 @@ class ReliabilityBook:
         }
 
     def save_meta(self, model: LogisticModel, metrics: Mapping[str, Any]) -> None:
-        self.store.execute(
+        self.store._execute(
             "INSERT OR REPLACE INTO meta_models(team, created_at, model, metrics) VALUES (?,?,?,?)",
             (self.team, time.time(), model.model_dump_json(), json.dumps(dict(metrics))),
         )

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import sqlite3
+
 from lmteams.consensus.dawid_skene import Reliability
 from lmteams.consensus.meta import fit_logistic
+from lmteams.state.reliability import ReliabilityBook, question_id
 from lmteams.state.store import EventStore
-from lmteams.strategies.reliability import ReliabilityBook, question_id
 
 
 def test_history_labels_and_estimates_round_trip(store: EventStore) -> None:
@@ -30,7 +32,8 @@ def test_meta_model_is_kept_per_team(store: EventStore) -> None:
     book.save_meta(model, {"cv_accuracy": 0.7})
     loaded = book.meta()
     assert loaded is not None and loaded[0] == model and loaded[1] == {"cv_accuracy": 0.7}
-    store.execute("UPDATE meta_models SET model = 'garbage'")
+    with sqlite3.connect(store.path) as other:  # written by another (incompatible) version
+        other.execute("UPDATE meta_models SET model = 'garbage'")
     assert book.meta() is None  # unreadable: treated as untrained
 
 
