@@ -28,7 +28,7 @@ from lmteams.config import TeamSpec
 from lmteams.models.base import ModelBackend
 from lmteams.models.scripted import ScriptedBackend, ScriptedCall
 from lmteams.routing.dispatch import Router
-from lmteams.routing.roles import POLICIES
+from lmteams.routing.settings import POLICIES
 from lmteams.runtime.clock import VirtualClock
 from lmteams.state.store import EventStore
 from lmteams.team import Team

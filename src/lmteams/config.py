@@ -18,8 +18,8 @@ from lmteams.errors import ConfigError
 from lmteams.faults.config import BudgetSpec, FaultsSpec, ResilienceSpec, check_references
 from lmteams.indexed import IndexedModel
 from lmteams.limits import MAX_TEXT_CHARS, load_yaml, read_text
-from lmteams.models.base import Sampling
-from lmteams.routing.roles import RoleConfig
+from lmteams.models.sampling import Sampling
+from lmteams.routing.settings import RoleConfig
 from lmteams.runtime.ray.settings import RaySettings
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"

@@ -17,7 +17,7 @@ from lmteams.routing.balance import (
     group_load,
     make_policy,
 )
-from lmteams.routing.roles import POLICIES, RoleConfig
+from lmteams.routing.settings import POLICIES, RoleConfig
 
 
 def replicas(*outstanding: int, capacity: int = 1) -> list[Replica]:

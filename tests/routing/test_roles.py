@@ -97,7 +97,8 @@ def test_roles_section_in_a_team_file() -> None:
         source="t.yaml",
     )
     assert role_config(spec, "coder") == RoleConfig(balance="power_of_two", seed=3)
-    assert role_config(spec, "other").balance == "least_outstanding"
+    assert role_config(spec, "other").policy == "least_outstanding"
+    assert role_config(spec, "other").balance is None  # not a replica group
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import ClassVar, Literal
 
 from lmteams.messages import Usage
+from lmteams.models.sampling import Sampling as Sampling  # re-exported: its old home
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -24,20 +23,6 @@ Role = Literal["system", "user", "assistant", "tool"]
 class ChatMessage:
     role: Role
     content: str
-
-
-class Sampling(BaseModel):
-    """Sampling settings for one call. ``seed`` makes a sampled call repeatable."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
-    max_tokens: int = Field(256, ge=1, le=32768)
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-    logprobs: bool = False
-    json_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,56 +1,8 @@
-"""Routing work to specialists: role and skill matching, and load balancing across replicas.
+"""Routing work to specialists: who may serve a piece of work, and which replica serves it.
 
-The pure parts are importable from here; the shell that sends requests lives in
-:mod:`lmteams.routing.dispatch` (``call_role``, ``Router``), imported on its own because it
-depends on :class:`~lmteams.team.Team`.
+``roles`` (eligibility: role and skill matching, one error text), ``settings`` (the team
+file's ``roles:`` section), ``balance`` (replica policies as pure state machines) and
+``balancer`` (a team's replica groups and their books) are pure; the team's call path
+(:mod:`lmteams.team`) carries out their decisions, and ``dispatch`` is its API for work sent
+to a role. Nothing is imported here, so that reading the settings loads no policy code.
 """
-
-from lmteams.routing.balance import (
-    CheapestFirst,
-    GroupLoad,
-    LeastOutstanding,
-    Policy,
-    PowerOfTwo,
-    Replica,
-    RoundRobin,
-    WeightedThroughput,
-    group_load,
-    make_policy,
-)
-from lmteams.routing.roles import (
-    POLICIES,
-    Requirement,
-    RoleConfig,
-    UnroutableTask,
-    check_routable,
-    nodes_for,
-    restrict_to_role,
-    role_config,
-    roles_of,
-    serves,
-    unroutable_reason,
-)
-
-__all__ = [
-    "POLICIES",
-    "CheapestFirst",
-    "GroupLoad",
-    "LeastOutstanding",
-    "Policy",
-    "PowerOfTwo",
-    "Replica",
-    "Requirement",
-    "RoleConfig",
-    "RoundRobin",
-    "UnroutableTask",
-    "WeightedThroughput",
-    "check_routable",
-    "group_load",
-    "make_policy",
-    "nodes_for",
-    "restrict_to_role",
-    "role_config",
-    "roles_of",
-    "serves",
-    "unroutable_reason",
-]

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from lmteams.routing.roles import BalancePolicy, RoleConfig
+from lmteams.routing.settings import BalancePolicy, RoleConfig
 
 Outcome = Literal["ok", "failed", "cancelled"]
 
@@ -246,7 +246,7 @@ class CheapestFirst(Policy):
 
 def make_policy(config: RoleConfig, rng: random.Random | None = None) -> Policy:
     """A fresh policy for a role's settings; ``rng`` defaults to one seeded with ``config.seed``."""
-    match config.balance:
+    match config.policy:
         case "round_robin":
             return RoundRobin()
         case "least_outstanding":
@@ -257,7 +257,7 @@ def make_policy(config: RoleConfig, rng: random.Random | None = None) -> Policy:
             return WeightedThroughput()
         case "cheapest":
             return CheapestFirst(config.spill_at)
-    raise ValueError(f"unknown balancing policy {config.balance!r}")  # pragma: no cover
+    raise ValueError(f"unknown balancing policy {config.policy!r}")  # pragma: no cover
 
 
 def _require(replicas: Sequence[Replica]) -> None:

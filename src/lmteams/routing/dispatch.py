@@ -215,7 +215,7 @@ class Router:
             latency = sum(r.latency_sum_s for r in group)
             stats[role] = RoleStats(
                 role=role,
-                policy=role_config(self.team.spec, role).balance,
+                policy=role_config(self.team.spec, role).policy,
                 replicas=[
                     ReplicaStats(
                         node=r.name,

@@ -9,39 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING
 
 from lmteams.errors import ConfigError
+from lmteams.routing.settings import RoleConfig
 
-if TYPE_CHECKING:  # config imports this module for RoleConfig; no runtime import back
+if TYPE_CHECKING:  # only the types: config stays a leaf that knows nothing of routing
     from lmteams.config import NodeSpec, TeamSpec
-
-BalancePolicy = Literal[
-    "round_robin", "least_outstanding", "power_of_two", "weighted_throughput", "cheapest"
-]
-POLICIES: tuple[str, ...] = get_args(BalancePolicy)
-DEFAULT_POLICY: BalancePolicy = "least_outstanding"
-
-
-class RoleConfig(BaseModel):
-    """Settings of one role in a team file's ``roles:`` section."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    balance: BalancePolicy = Field(
-        DEFAULT_POLICY, description="How a request picks one of the role's nodes."
-    )
-    description: str = Field("", max_length=500, description="What the role does (for planners).")
-    spill_at: int | None = Field(
-        None,
-        ge=1,
-        le=4096,
-        description="`cheapest`: outstanding requests at which a node counts as busy and work "
-        "spills to the next cheapest; default: the node's max_concurrent.",
-    )
-    seed: int = Field(0, description="`power_of_two`: seed of the random choices.")
 
 
 class UnroutableTask(ConfigError):
