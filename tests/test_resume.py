@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -184,11 +186,36 @@ async def test_registered_resumers_redo_their_work_with_keyed_calls(store: Event
     assert outcome.result == {"done": [f"did task {i}" for i in range(4)]}
 
 
-def test_resumers_can_be_registered_by_reference() -> None:
-    register_resumer("by-ref", "lmteams.resume:resume_ask")
-    from lmteams.resume import resume_ask
+def test_each_feature_registers_its_own_kind_when_first_looked_up() -> None:
+    """The built-in resumers live with their features; the registry imports them on first use,
+    so `lmteams resume` finds every kind although importing the registry loaded none of ask's."""
+    probe = (
+        "import sys\n"
+        "import lmteams.resume as r\n"
+        "before = 'lmteams.strategies.resume' in sys.modules\n"
+        "from lmteams.coordinator.resume import resume_graph\n"
+        "kinds = r.resumable_kinds()\n"
+        "from lmteams.strategies.resume import resume_ask\n"
+        "print(before, kinds, r.resumer_for('ask') is resume_ask,"
+        " r.resumer_for('run') is resume_graph)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "['ask',", "'run']", "True", "True"]
 
-    assert resumer_for("by-ref") is resume_ask
+
+@pytest.mark.parametrize("kind", ["eval", "mystery"])
+async def test_a_kind_nobody_resumes_is_one_line(store: EventStore, kind: str) -> None:
+    run_id = store.new_run(kind)
+    with pytest.raises(ConfigError) as refused:
+        await resume_run(store, run_id)
+    message = str(refused.value)
+    prefix = f"RUN: runs of kind {kind!r} cannot be resumed; resumable kinds: "
+    assert message.startswith(prefix) and message.endswith("; start it again")
+    kinds = message[len(prefix) : -len("; start it again")].split(", ")
+    assert {"ask", "run"} <= set(kinds) and kind not in kinds  # other tests may register more
+    assert refused.value.field == "RUN" and "\n" not in message
 
 
 async def test_the_team_comes_from_the_log(store: EventStore) -> None:

@@ -1,29 +1,29 @@
-"""Resuming runs whose coordinator died: a registry of resumers by run kind.
+"""Resuming runs whose coordinator died: one registry of resumers by run kind.
 
-A run kind makes itself resumable by registering a coroutine that redoes its work on a team
-opened with ``resume=True``: completed calls are then replayed from the event log instead of
-being sent again (keyed calls from ``call_results``; with ``replay_unkeyed`` also unkeyed ones,
-from the logged messages), so the resumed run pays only for what was never finished and ends
-with the result an uninterrupted run would have had.
+A feature makes its runs resumable by registering, when its module is imported, a coroutine
+that redoes its work on a team reopened for resuming: completed calls are then replayed from
+the event log instead of being sent again (:class:`lmteams.state.replay.ReplayLog`), so the
+resumed run pays only for what was never finished and ends with the result an uninterrupted
+run would have had.
 
-    async def resume_graph(ctx: ResumeContext) -> None:
-        project = load_project(ctx.run.params["project"])
+    async def resume_batch(ctx: ResumeContext) -> None:
         async with ctx.team() as team:
-            team.result = await run_graph(team, project, ...)
+            team.result = await run_batch(team, ctx.run.params["items"])
 
-    register_resumer("run", resume_graph)                    # or lazily, by reference:
-    register_resumer("run", "lmteams.coordinator.resume:resume_graph")
+    register_resumer("batch", resume_batch)
+
+The kinds that ship with lmteams register in their own feature's module: ``ask`` in
+:mod:`lmteams.strategies.resume`, ``run`` (project runs) in :mod:`lmteams.coordinator.resume`.
+:func:`load_features` is the one list of those modules, imported when a resumer is first
+looked up, so ``lmteams resume`` finds every kind whichever modules happen to be imported. Runs of other kinds (``eval``, a project run in rounds) are refused with one line.
 
 ``lmteams resume RUN`` looks the run up, refuses one that is finished or whose coordinator is
-still alive, rebuilds its team from the ``run_started`` event (or ``--team``), and calls the
-kind's resumer.
+still alive (:mod:`lmteams.state.liveness`), rebuilds its team from the ``run_started`` event
+(or ``--team``), and calls the kind's resumer.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +34,7 @@ from lmteams.config import TeamSpec, parse_team
 from lmteams.errors import ConfigError
 from lmteams.models.base import ModelBackend
 from lmteams.runtime.base import Runtime
+from lmteams.state.liveness import STAMPED, coordinator_alive
 from lmteams.state.store import EventStore, RunRecord
 from lmteams.team import REDACTED, Team
 
@@ -67,37 +68,53 @@ class ResumeContext:
 
 Resumer = Callable[[ResumeContext], Awaitable[None]]
 
-# Kinds resumable out of the box, by "module:function" so their modules load only when used.
-_RESUMERS: dict[str, Resumer | str] = {
-    "ask": "lmteams.resume:resume_ask",
-    "run": "lmteams.coordinator.resume:resume_graph",
-}
+_RESUMERS: dict[str, Resumer] = {}
+_features_loaded = False
 
 
-def register_resumer(kind: str, resumer: Resumer | str) -> None:
-    """Make runs of ``kind`` resumable by ``resumer`` (a coroutine function, or its
-    ``"module:function"`` reference, imported when first needed)."""
+def register_resumer(kind: str, resumer: Resumer) -> None:
+    """Make runs of ``kind`` resumable by ``resumer`` (call it when your feature's module is
+    imported; a later registration of the same kind replaces the earlier one)."""
     _RESUMERS[kind] = resumer
 
 
+def load_features() -> None:
+    """Import every feature of lmteams whose runs can be resumed; each registers its resumer.
+
+    The one list of them. Imported here, on first use, rather than at the top of this module:
+    each of them imports this module to register, and a plain ``import lmteams.resume`` stays
+    free of them. (A list of imports rather than entry points: mypy, ruff and the layer test
+    check it, and it needs no reinstall when a kind is added. A kind from outside lmteams
+    registers by importing this module and calling :func:`register_resumer`.)
+    """
+    global _features_loaded
+    if _features_loaded:
+        return
+    import lmteams.coordinator.resume  # registers "run"
+    import lmteams.strategies.resume  # noqa: F401  (registers "ask")
+
+    _features_loaded = True
+
+
 def resumable_kinds() -> list[str]:
+    load_features()
     return sorted(_RESUMERS)
 
 
 def resumer_for(kind: str) -> Resumer:
-    entry = _RESUMERS.get(kind)
-    if entry is None:
+    """The resumer of runs of ``kind``; :class:`~lmteams.errors.ConfigError` (one line) when
+    no feature resumes that kind."""
+    resumer = _RESUMERS.get(kind)
+    if resumer is None:
+        load_features()
+        resumer = _RESUMERS.get(kind)
+    if resumer is None:
         raise ConfigError(
             f"runs of kind {kind!r} cannot be resumed; resumable kinds: "
-            f"{', '.join(resumable_kinds())}",
+            f"{', '.join(resumable_kinds())}; start it again",
             field="RUN",
         )
-    if isinstance(entry, str):
-        module, _, name = entry.partition(":")
-        resolved: Resumer = getattr(importlib.import_module(module), name)
-        _RESUMERS[kind] = resolved
-        return resolved
-    return entry
+    return resumer
 
 
 class ResumeOutcome(BaseModel):
@@ -129,32 +146,6 @@ def team_of(store: EventStore, run: RunRecord) -> TeamSpec:
     return parse_team(logged, source=f"run {run.run_id}")
 
 
-def coordinator_alive(store: EventStore, run: RunRecord) -> int | None:
-    """The pid of the process still running ``run`` on this host, if there is one."""
-    events = store.events(run.run_id, types=["run_started", "run_resumed"])
-    if not events:
-        return None
-    last = events[-1].data
-    pid, host = last.get("pid"), last.get("host")
-    if not isinstance(pid, int) or host != socket.gethostname() or pid == os.getpid():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid  # alive, owned by someone else
-    return pid if _not_zombie(pid) else None
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 async def resume_run(
     store: EventStore,
     run_id: str,
@@ -175,7 +166,7 @@ async def resume_run(
             f"run {run.run_id} already finished (done); nothing to resume", field="RUN"
         )
     if run.status == "running" and not force:
-        pid = coordinator_alive(store, run)
+        pid = coordinator_alive(store.events(run.run_id, types=list(STAMPED)))
         if pid is not None:
             raise ConfigError(
                 f"run {run.run_id} is still running (process {pid}); stop it first or pass --force",
@@ -200,31 +191,3 @@ async def resume_run(
         new_calls=team.totals.calls if team is not None else 0,
         result=finished.result,
     )
-
-
-async def resume_ask(context: ResumeContext) -> None:
-    """Resume an ``ask`` run: ask again; answers already logged are replayed, not re-asked.
-
-    The question, strategy, consensus settings and answer extractor come from the run's
-    parameters (runs logged before the settings were recorded use the team file's).
-    """
-    from lmteams.consensus.settings import ConsensusSpec
-    from lmteams.strategies.ask import ask_team
-
-    params = context.run.params
-    question = params.get("question")
-    if not isinstance(question, str):
-        raise ConfigError(f"run {context.run.run_id} has no question to resume", field="RUN")
-    options = params.get("options")
-    decided = len(context.store.events(context.run.run_id, types=["decision"]))
-    async with context.team(replay_unkeyed=True) as team:
-        # Killed after its decision was committed: the redo replays it without logging it twice.
-        team.already_logged["decision"] = decided
-        result = await ask_team(
-            team,
-            question,
-            consensus=params.get("consensus"),
-            options=ConsensusSpec.model_validate(options) if options is not None else None,
-            extractor=params.get("extractor", "auto"),
-        )
-        team.result = result.model_dump(mode="json")

@@ -8,10 +8,6 @@ runtime, logs the reply, waits until both are durable and returns a typed :class
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import socket
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -30,7 +26,8 @@ from lmteams.models.base import ChatMessage, ModelBackend
 from lmteams.runtime.base import NodeStats, Runtime
 from lmteams.runtime.local import LocalRuntime
 from lmteams.state.journal import Journal
-from lmteams.state.replay import EVENT_TYPES, payload_digest, unkeyed_replies
+from lmteams.state.liveness import coordinator_stamp
+from lmteams.state.replay import ReplayLog, payload_digest
 from lmteams.state.store import EventStore
 
 COORDINATOR = "coordinator"
@@ -151,11 +148,9 @@ class Team:
         self.run_id = run_id or ""
         self.resume = resume
         self.journal: Journal | None = None
-        # Committed call results of this run by idempotency key: replayed, never re-sent.
-        self._replay: dict[str, dict[str, Any]] = {}
+        # A resumed run's completed calls: replayed, never re-sent (empty unless resuming).
+        self._replay = ReplayLog()
         self._replay_unkeyed_wanted = replay_unkeyed
-        self._replay_unkeyed: dict[tuple[str, str], deque[Envelope]] = {}
-        self.replayed = 0
         # Events a resumed run redoes but had already logged before it died (type -> count):
         # the redo skips logging them again (see :meth:`event`).
         self.already_logged: dict[str, int] = {}
@@ -174,13 +169,9 @@ class Team:
             if not self.run_id:
                 raise ValueError("resuming needs the run id")
             self.store.set_status(self.run_id, "running")
-            self._replay = {
-                k: json.loads(v) for k, v in self.store.call_results(self.run_id).items()
-            }
-            if self._replay_unkeyed_wanted:
-                self._replay_unkeyed = unkeyed_replies(
-                    self.store.events(self.run_id, types=EVENT_TYPES)
-                )
+            self._replay = ReplayLog.load(
+                self.store, self.run_id, unkeyed=self._replay_unkeyed_wanted
+            )
         else:
             self.run_id = self.store.new_run(
                 self.kind, params=self.params, team=self.spec.name, run_id=self.run_id or None
@@ -188,14 +179,14 @@ class Team:
         self.journal = Journal(self.store, self.run_id)
         self.journal.start_clock()
         # Who runs the coordinator: `lmteams resume` refuses to resume a run still alive.
-        host = {"pid": os.getpid(), "host": socket.gethostname()}
+        host = coordinator_stamp()
         if self.resume:
             self.journal.event(
                 "run_resumed",
                 {
                     "runtime": self.runtime.name,
-                    "committed_calls": len(self._replay),
-                    "logged_replies": sum(len(v) for v in self._replay_unkeyed.values()),
+                    "committed_calls": len(self._replay.keyed),
+                    "logged_replies": self._replay.logged_replies,
                     **host,
                 },
             )
@@ -342,15 +333,15 @@ class Team:
             node, messages, sampling=sampling, meta=meta, parent_id=parent_id
         )
         if key is None:
-            if self._replay_unkeyed:
-                replayed = self._take_unkeyed(node, envelope.payload)
-                if replayed is not None:
-                    return replayed
+            if self._replay.unkeyed:
+                logged = self._replay.take_unkeyed(node, envelope.payload)
+                if logged is not None:
+                    self._journal().event("call_replayed", {"reply_id": logged.id}, node=node)
+                    return Reply.from_envelope(logged, node=node)
             return await self.deliver(envelope, durable=durable, validate=validate)
         call_key = idempotency_key(self.run_id, node, key, envelope.payload)
-        record = self._replay.get(call_key)
+        record = self._replay.take_keyed(call_key)
         if record is not None:
-            self.replayed += 1
             self._journal().event("call_replayed", {"key": key}, node=node)
             return Reply.from_record(record)
         reply = await self.deliver(envelope, durable=False, validate=validate)
@@ -358,14 +349,10 @@ class Team:
         await self.wait_durable()
         return reply
 
-    def _take_unkeyed(self, node: str, payload: dict[str, Any]) -> Reply | None:
-        logged = self._replay_unkeyed.get((node, payload_digest(payload)))
-        if not logged:
-            return None
-        envelope = logged.popleft()
-        self.replayed += 1
-        self._journal().event("call_replayed", {"reply_id": envelope.id}, node=node)
-        return Reply.from_envelope(envelope, node=node)
+    @property
+    def replayed(self) -> int:
+        """Calls of this (resumed) run answered from the log instead of sent again."""
+        return self._replay.replayed
 
     async def wait_durable(self) -> None:
         """Return once every message and event logged so far is committed."""

@@ -106,6 +106,18 @@ def test_resume_human_output_and_errors(tmp_path: Path) -> None:
     assert "kill -9" in help_text and "Example" in help_text
 
 
+def test_resuming_an_eval_run_is_one_line(tmp_path: Path) -> None:
+    from lmteams.state.store import EventStore
+
+    (tmp_path / ".lmteams").mkdir()
+    store = EventStore(tmp_path / ".lmteams" / "lmteams.db")
+    run_id = store.new_run("eval")
+    store.close()
+    proc = lmteams("resume", run_id, cwd=tmp_path)
+    assert_clean_error(proc, "runs of kind 'eval' cannot be resumed; resumable kinds: ask, run")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_ask_inject_crashes_a_node_and_the_others_still_answer(tmp_path: Path) -> None:
     team, env = setup(tmp_path)
     proc = lmteams(

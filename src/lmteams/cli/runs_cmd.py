@@ -15,7 +15,7 @@ from rich.table import Table
 from lmteams.cli.options import DbOption, JsonOption
 from lmteams.cli.render import clip
 from lmteams.cli.session import open_store
-from lmteams.coordinator.liveness import effective_status
+from lmteams.state.liveness import STAMPED, effective_status
 from lmteams.errors import ConfigError
 from lmteams.export import TABLE_FORMATS, export_tables
 from lmteams.state.store import EventRecord, RunRecord
@@ -93,7 +93,7 @@ def _status(store: Any, run: RunRecord) -> str:
     if run.status != "running":
         return run.status
     # every run logs its process at the start and at each resume; project runs per segment too
-    started = store.events(run.run_id, types=["run_started", "run_resumed", "coordinator"])
+    started = store.events(run.run_id, types=list(STAMPED))
     return effective_status(run.status, started)
 
 

@@ -1,6 +1,8 @@
 """Resuming a project run whose coordinator died: rebuild it from the log, finish the work.
 
-Registered in :mod:`lmteams.resume` as the resumer of ``run`` runs.
+Registers the ``run`` kind with :mod:`lmteams.resume` when imported. The coordinator's own
+state is rebuilt by replaying its logged schedule (``ProjectRun._rebuild``); a run in rounds
+(``--harness rounds``) is refused: its rounds would have to be replayed event by event.
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ from lmteams.coordinator.run import make_workdir, workdir_for
 from lmteams.coordinator.settings import RunResult, RunSettings
 from lmteams.errors import ConfigError
 from lmteams.models.base import ModelBackend
-from lmteams.resume import ResumeContext
+from lmteams.resume import ResumeContext, register_resumer, resume_run
 from lmteams.runtime.base import Runtime
 from lmteams.scheduling.project import ProjectSpec
 from lmteams.state.store import EventStore
 
 
 async def resume_graph(context: ResumeContext) -> None:
-    """Resumer of ``run`` runs (registered in :mod:`lmteams.resume`): rebuild the coordinator
-    from the log and finish the project. Completed calls are replayed, never sent again."""
+    """Resumer of ``run`` runs: rebuild the coordinator from the log and finish the project.
+    Completed calls are replayed, never sent again."""
     record = context.run
     events = [e.model_dump() for e in context.store.events(record.run_id)]
     project = _project_of(record.params, events, record.run_id)
@@ -59,8 +61,6 @@ async def resume_project(
     force: bool = False,
 ) -> RunResult:
     """Continue a project run whose coordinator died (see :func:`resume_graph`)."""
-    from lmteams.resume import resume_run
-
     record = store.run(run_id)
     if record.kind != "run":
         raise ConfigError(
@@ -69,3 +69,6 @@ async def resume_project(
     await resume_run(store, record.run_id, runtime=runtime, backends=backends, force=force)
     finished = store.run(record.run_id)
     return RunResult.model_validate(finished.result)
+
+
+register_resumer("run", resume_graph)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from lmteams.config import TeamSpec
-from lmteams.coordinator.liveness import coordinator_stamp
 from lmteams.coordinator.planner import plan_project
 from lmteams.coordinator.rounds import RoundsRun, check_rounds_settings
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot, select_workers
@@ -35,6 +34,7 @@ from lmteams.scheduling.policy import (
 )
 from lmteams.scheduling.project import ProjectSpec
 from lmteams.scheduling.topologies import eligibility, make_policy
+from lmteams.state.liveness import coordinator_stamp
 from lmteams.state.store import EventStore
 from lmteams.state.workspace import FileVersion, Workspace
 from lmteams.team import Team

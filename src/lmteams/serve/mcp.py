@@ -40,11 +40,11 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 def _status(store: EventStore, run: RunRecord) -> str:
     # as `lmteams runs`: a run still marked running whose coordinator died is interrupted
-    from lmteams.coordinator.liveness import effective_status
+    from lmteams.state.liveness import STAMPED, effective_status
 
     if run.status != "running":
         return run.status
-    started = store.events(run.run_id, types=["run_started", "run_resumed", "coordinator"])
+    started = store.events(run.run_id, types=list(STAMPED))
     return effective_status(run.status, started)
 
 

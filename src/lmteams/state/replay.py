@@ -1,11 +1,14 @@
 """Replaying a run's completed calls from its event log, so a resumed run never pays twice.
 
-Keyed calls are replayed from the ``call_results`` table (see :meth:`lmteams.team.Team.call`).
-This module covers calls made without a key (``ask`` makes those): every request and reply
-envelope is in the log, so a resumed run can match a new request to the reply its logical
-predecessor received, by (node, request hash), in the order they were made. Retries, reroutes
-and hedges carry the logical call's id in ``meta.delivery.first_id``; replies that failed output
-validation are skipped.
+:class:`ReplayLog` is what a resumed team (:meth:`lmteams.team.Team.call`) looks a call up in
+before sending it. Keyed calls are replayed from the ``call_results`` table. Calls made without
+a key (``ask`` makes those) are replayed from the logged envelopes: a resumed run matches a new
+request to the reply its logical predecessor received, by (node, request hash), in the order
+they were made. Retries, reroutes and hedges carry the logical call's id in
+``meta.delivery.first_id``; replies that failed output validation are skipped.
+
+The rest of resuming (which runs can be resumed, how, and whether their coordinator is still
+alive) is :mod:`lmteams.resume`.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import hashlib
 import json
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from lmteams.messages import Envelope, Kind, validate_envelope
-from lmteams.state.store import EventRecord
+from lmteams.state.store import EventRecord, EventStore
 
 #: Event types :func:`unkeyed_replies` reads.
 EVENT_TYPES = ("message", "output_rejected")
@@ -62,3 +66,45 @@ def unkeyed_replies(events: Iterable[EventRecord]) -> dict[tuple[str, str], dequ
         key = (logical.recipients[0], payload_digest(logical.payload))
         table.setdefault(key, deque()).append(reply)
     return table
+
+
+@dataclass(slots=True)
+class ReplayLog:
+    """A resumed run's completed calls, taken one by one as the redo makes them again.
+
+    Empty for a run that is not resumed, so the team's call path checks it for free.
+    """
+
+    #: Committed results of keyed calls, by idempotency key.
+    keyed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Accepted replies of unkeyed calls (see :func:`unkeyed_replies`).
+    unkeyed: dict[tuple[str, str], deque[Envelope]] = field(default_factory=dict)
+    #: Calls answered from this log so far.
+    replayed: int = 0
+
+    @classmethod
+    def load(cls, store: EventStore, run_id: str, *, unkeyed: bool = False) -> ReplayLog:
+        """Run ``run_id``'s committed calls; with ``unkeyed``, its unkeyed replies too (only
+        for deterministic callers, which make the same calls in the same order)."""
+        keyed = {k: json.loads(v) for k, v in store.call_results(run_id).items()}
+        replies = unkeyed_replies(store.events(run_id, types=EVENT_TYPES)) if unkeyed else {}
+        return cls(keyed, replies)
+
+    @property
+    def logged_replies(self) -> int:
+        return sum(len(replies) for replies in self.unkeyed.values())
+
+    def take_keyed(self, call_key: str) -> dict[str, Any] | None:
+        """The committed result under ``call_key``, if the run had one."""
+        record = self.keyed.get(call_key)
+        if record is not None:
+            self.replayed += 1
+        return record
+
+    def take_unkeyed(self, node: str, payload: dict[str, Any]) -> Envelope | None:
+        """The next logged reply to this request to ``node``, if one is left."""
+        logged = self.unkeyed.get((node, payload_digest(payload)))
+        if not logged:
+            return None
+        self.replayed += 1
+        return logged.popleft()
