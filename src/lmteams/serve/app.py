@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from lmteams.errors import (
@@ -43,7 +43,7 @@ from lmteams.serve.limits import (
     forwarded_body,
     prompt_token_bound,
 )
-from lmteams.serve.protocol import ApiError, ChatRequest, CompletionHandler
+from lmteams.serve.protocol import ApiError, ChatRequest, CompletionHandler, RoutesProvider
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def error_response(error: ApiError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
-class _Gate:
+class Gate:
     """Counts requests in flight; one event loop, so a plain counter is enough."""
 
     __slots__ = ("cap", "in_flight")
@@ -90,15 +90,22 @@ class _Gate:
         self.cap = cap
         self.in_flight = 0
 
+    def full(self) -> ApiError | None:
+        """The 429 a request gets now, or None while there is room."""
+        if self.in_flight < self.cap:
+            return None
+        return ApiError(
+            429,
+            f"this server is serving its limit of {self.cap} concurrent requests; retry shortly",
+            type="rate_limit_error",
+            code="too_many_requests",
+            headers={"Retry-After": "1"},
+        )
+
     def enter(self) -> None:
-        if self.in_flight >= self.cap:
-            raise ApiError(
-                429,
-                f"this server is serving its limit of {self.cap} concurrent requests; retry shortly",
-                type="rate_limit_error",
-                code="too_many_requests",
-                headers={"Retry-After": "1"},
-            )
+        refused = self.full()
+        if refused is not None:
+            raise refused
         self.in_flight += 1
 
     def leave(self) -> None:
@@ -184,8 +191,11 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise ApiError(400, f"{param}: {problem}" if param else problem, param=param) from None
 
 
-class _Front:
-    """The endpoints, bound to one handler, one set of limits and one key."""
+class Front:
+    """The endpoints, bound to one handler, one set of limits and one key.
+
+    Other protocols served beside the OpenAI one (A2A) use the same key, limits and gate.
+    """
 
     def __init__(
         self, handler: CompletionHandler, limits: ServeLimits, api_key: SecretStr | None
@@ -193,8 +203,12 @@ class _Front:
         self.handler = handler
         self.limits = limits
         self._key = api_key.get_secret_value().encode() if api_key else None
-        self._gate = _Gate(limits.max_concurrent)
+        self.gate = Gate(limits.max_concurrent)
         self._created = int(time.time())
+
+    @property
+    def has_key(self) -> bool:
+        return self._key is not None
 
     def authorize(self, request: Request) -> None:
         if self._key is None:
@@ -238,7 +252,7 @@ class _Front:
         chat = parse_chat_request(raw)
         model = check_request(chat, self.limits, self.handler.models)
         body = forwarded_body(chat, self.limits)
-        self._gate.enter()
+        self.gate.enter()
         streaming = False
         try:
             if prompt_token_bound(chat.messages) > self.limits.max_prompt_tokens:
@@ -247,11 +261,11 @@ class _Front:
             if chat.stream:
                 chunks = await self.handler.open_stream(model, body)
                 streaming = True
-                return _GatedStream(chunks, self._gate.leave)
+                return _GatedStream(chunks, self.gate.leave)
             return JSONResponse(await self.handler.complete(model, body))
         finally:
             if not streaming:
-                self._gate.leave()
+                self.gate.leave()
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -278,17 +292,22 @@ def build_app(
 ) -> Starlette:
     """The OpenAI-compatible app: ``/v1/models``, ``/v1/chat/completions`` and ``/health``.
 
+    A handler that also provides routes (a team's A2A endpoints) gets them mounted beside.
+
     With ``api_key`` every ``/v1`` request needs ``Authorization: Bearer <key>``; without it
     the app serves anyone who can reach it (the server binds loopback only, then).
     """
-    front = _Front(handler, limits, api_key)
+    front = Front(handler, limits, api_key)
+    routes: list[BaseRoute] = [
+        Route("/health", front.health, methods=["GET"]),
+        Route("/v1/models", front.list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", front.get_model, methods=["GET"]),
+        Route("/v1/chat/completions", front.chat_completions, methods=["POST"]),
+    ]
+    if isinstance(handler, RoutesProvider):
+        routes.extend(handler.routes(front))
     return Starlette(
-        routes=[
-            Route("/health", front.health, methods=["GET"]),
-            Route("/v1/models", front.list_models, methods=["GET"]),
-            Route("/v1/models/{model:path}", front.get_model, methods=["GET"]),
-            Route("/v1/chat/completions", front.chat_completions, methods=["POST"]),
-        ],
+        routes=routes,
         exception_handlers={
             LMTeamsError: _api_error,
             HTTPException: _http_error,

@@ -8,11 +8,16 @@ plugs in the embedded engine (``lmteams.serve.engine``); a team can plug in the 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from lmteams.errors import LMTeamsError
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from lmteams.serve.app import Front
 
 ErrorType = Literal[
     "invalid_request_error", "authentication_error", "rate_limit_error", "server_error"
@@ -141,3 +146,13 @@ class CompletionHandler(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class RoutesProvider(Protocol):
+    """A handler that serves more than the OpenAI endpoints (a team's A2A agent).
+
+    Its routes get the front, so they keep the same key, limits and concurrency gate.
+    """
+
+    def routes(self, front: Front) -> Sequence[BaseRoute]: ...

@@ -10,10 +10,12 @@ comments (``: node n0 done 4``), which OpenAI clients skip, then the answer as o
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -27,6 +29,14 @@ from lmteams.serve.protocol import ApiError, Message
 from lmteams.state.store import EventStore
 from lmteams.strategies.ask import ask
 from lmteams.strategies.result import AskResult, NodeAnswer, NodeStatus
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from lmteams.serve.app import Front
+    from lmteams.strategies.result import ProgressCallback
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +178,21 @@ class TeamHandler:
         # A team's nodes may run different tokenizers; the byte bound holds for all of them.
         return prompt_token_bound([Message.model_validate(m) for m in body["messages"]])
 
-    async def _ask(
-        self, model: str, question: str, progress: Any = None
+    def routes(self, front: Front) -> Sequence[BaseRoute]:
+        """The first team's A2A agent (card and task API), when the a2a-sdk is installed."""
+        if importlib.util.find_spec("a2a") is None:
+            log.info(
+                "a2a-sdk is not installed: serving no A2A endpoints (pip install lmteams[a2a])"
+            )
+            return ()
+        from lmteams.serve.a2a import a2a_routes  # the a2a-sdk: only when it is there
+
+        return a2a_routes(self, self._teams[self.models[0]], front)
+
+    async def ask(
+        self, model: str, question: str, progress: ProgressCallback | None = None
     ) -> tuple[AskResult, ServedTeam]:
+        """One ask run of the team served as ``model``."""
         team = self._teams[model]
         result = await ask(
             team.spec,
@@ -184,7 +206,7 @@ class TeamHandler:
         return result, team
 
     async def complete(self, model: str, body: dict[str, Any]) -> dict[str, Any]:
-        result, _ = await self._ask(model, question_of(body["messages"]))
+        result, _ = await self.ask(model, question_of(body["messages"]))
         failed = all_failed(model, result)
         if failed is not None:
             raise failed
@@ -203,7 +225,7 @@ class TeamHandler:
 
         # Owned by this generator, not a TaskGroup: it must outlive each yield, and the
         # finally below cancels it when the client hangs up.
-        task = asyncio.ensure_future(self._ask(model, question, progress))
+        task = asyncio.ensure_future(self.ask(model, question, progress))
         task.add_done_callback(lambda _: queue.put_nowait(None))
         try:
             yield b": lmteams ask started\n\n"
