@@ -6,8 +6,14 @@ phi-accrual heartbeats, healthy/suspect/dead), :mod:`~lmteams.faults.retry`,
 :mod:`~lmteams.faults.breaker`, :mod:`~lmteams.faults.hedge`,
 :mod:`~lmteams.faults.ratelimit`, :mod:`~lmteams.faults.budget`,
 :mod:`~lmteams.faults.reroute`, :mod:`~lmteams.faults.validation` and
-:mod:`~lmteams.faults.injection`. The shell that carries their decisions out around every
-node call is :mod:`~lmteams.faults.resilient` (routing, retries, hedging) over
-:mod:`~lmteams.faults.attempt` (admission, deadlines, accounting of single attempts); :mod:`~lmteams.faults.inject` injects faults at
-the runtime's edge. Team-file sections are the pydantic models of :mod:`~lmteams.faults.config`.
+:mod:`~lmteams.faults.injection.rules`.
+
+The shell that carries their decisions out around every node call is
+:class:`~lmteams.faults.resilient.Resilience` (the retry loop), composed of collaborators that
+share one :class:`~lmteams.faults.board.FaultBoard` (health, breakers, limiters, budget,
+counters; every transition logged): :mod:`~lmteams.faults.admission` (may an attempt be sent),
+:mod:`~lmteams.faults.attempt` (one attempt and the accounting of its outcome),
+:mod:`~lmteams.faults.router` (where each attempt goes) and :mod:`~lmteams.faults.hedging`
+(copies of stragglers). :mod:`~lmteams.faults.injection.injector` injects faults at the
+runtime's edge. Team-file sections are the pydantic models of :mod:`~lmteams.faults.config`.
 """
