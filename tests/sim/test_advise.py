@@ -29,6 +29,10 @@ def grid() -> SimGrid:
 def test_parse_price() -> None:
     assert parse_price("input=3,output=15") == Price(input_per_mtok=3, output_per_mtok=15)
     assert parse_price("in=$1, out=2, node_hour=0.5").node_hour == 0.5
+    # one number: the same price for input and output tokens (the README's example)
+    assert parse_price("0.002") == Price(input_per_mtok=0.002, output_per_mtok=0.002)
+    with pytest.raises(ConfigError, match="finite number >= 0"):
+        parse_price("-1")
     for bad, message in [("input", "expected"), ("input=x", "not a number"), ("", "empty price"),
                          ("input=-1", "finite number >= 0"), ("input=nan", "finite number >= 0"), ("gpu=3", "expected")]:  # fmt: skip
         with pytest.raises(ConfigError, match=message):

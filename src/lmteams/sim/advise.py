@@ -36,7 +36,18 @@ class Price(BaseModel):
 
 
 def parse_price(text: str) -> Price:
-    """``input=3,output=15[,node_hour=0.8]``: per million tokens, and per node-hour."""
+    """``input=3,output=15[,node_hour=0.8]``: per million tokens, and per node-hour.
+
+    A bare number (``0.002``) is one price for every token, input and output alike.
+    """
+    try:
+        flat = float(text.strip().lstrip("$"))
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(flat) or flat < 0:
+            raise ConfigError(f"{text.strip()!r}: a price is a finite number >= 0", field=FLAG)
+        return Price(input_per_mtok=flat, output_per_mtok=flat)
     names = {
         "input": "input_per_mtok",
         "in": "input_per_mtok",
@@ -53,7 +64,8 @@ def parse_price(text: str) -> Price:
         field = names.get(key.strip().lower())
         if not eq or field is None:
             raise ConfigError(
-                f"{part!r}: expected input=USD_PER_MTOK,output=USD_PER_MTOK[,node_hour=USD]",
+                f"{part!r}: expected USD_PER_MTOK or "
+                "input=USD_PER_MTOK,output=USD_PER_MTOK[,node_hour=USD]",
                 field=FLAG,
             )
         try:
