@@ -23,6 +23,7 @@ from lmteams.faults.validation import OutputRules
 from lmteams.faults.watchdog import Watchdog
 from lmteams.messages import ZERO_USAGE, Envelope, Kind, Usage
 from lmteams.models.base import ChatMessage, ModelBackend
+from lmteams.models.embeddings import open_embedding_backend
 from lmteams.runtime.base import NodeStats, Runtime
 from lmteams.runtime.local import LocalRuntime
 from lmteams.state.journal import Journal
@@ -145,6 +146,10 @@ class Team:
         if spec.faults is not None and any(r.active for r in spec.faults.nodes.values()):
             self.runtime = FaultInjectingRuntime(self.runtime, spec.faults, emit=self._emit)
         self._backends = backends
+        # Backends that embed for this team (consensus similarity), by model: opened on first
+        # use, closed with the team when it opened them.
+        self._embedders: dict[str, tuple[ModelBackend, bool]] = {}
+        self._embedders_lock = asyncio.Lock()  # two first uses at once open one backend
         self.run_id = run_id or ""
         self.resume = resume
         self.journal: Journal | None = None
@@ -257,6 +262,24 @@ class Team:
         finally:
             self._watchdog.close()
             await self.runtime.aclose()
+            await self._close_embedders()
+
+    async def embedding_backend(self, model: str) -> ModelBackend:
+        """The backend that embeds texts with ``model`` (of ``models:``), for this team's life.
+
+        Raises :class:`~lmteams.errors.ConfigError` when the model cannot embed.
+        """
+        async with self._embedders_lock:
+            if model not in self._embedders:
+                opened = await open_embedding_backend(self.spec, model, self._backends)
+                self._embedders[model] = opened
+        return self._embedders[model][0]
+
+    async def _close_embedders(self) -> None:
+        embedders, self._embedders = self._embedders, {}
+        for backend, owned in embedders.values():
+            if owned:
+                await backend.aclose()
 
     def _journal(self) -> Journal:
         if self.journal is None:

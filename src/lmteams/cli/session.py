@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 from lmteams.cli.errors import interrupted
 from lmteams.errors import StoreError
-from lmteams.models.embedded import close_all_engines
 from lmteams.state.store import EventStore, default_db_path
 
 T = TypeVar("T")
@@ -26,10 +25,10 @@ def open_store(db: Path | None) -> EventStore:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro``; Ctrl-C cancels it (runs are then marked cancelled) and exits with 130."""
+    """Run ``coro``; Ctrl-C cancels it (runs are then marked cancelled) and exits with 130.
+
+    Engines are closed by the runtimes and teams that opened them, not here."""
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:
         interrupted()
-    finally:
-        close_all_engines()

@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from lmteams.errors import InvalidRequest
 from lmteams.messages import Usage
 from lmteams.models.sampling import Sampling as Sampling  # re-exported: its old home
 
@@ -52,6 +53,8 @@ class ModelBackend(ABC):
     can_json_schema: ClassVar[bool] = False
     #: Calls run on this machine's CPU or GPU, not on a remote service.
     is_local: ClassVar[bool] = False
+    #: The backend can embed texts (:meth:`embed`).
+    can_embed: ClassVar[bool] = False
 
     #: Model name as reported in completions and events.
     name: str = ""
@@ -71,8 +74,17 @@ class ModelBackend(ABC):
         """
         return None
 
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order (backends that declare :attr:`can_embed`).
+
+        Cancelling the awaiting task abandons the call. The default raises
+        :class:`~lmteams.errors.InvalidRequest`: this backend cannot embed.
+        """
+        raise InvalidRequest(f"the {self.kind} backend cannot embed texts", model=self.name)
+
     async def aclose(self) -> None:
-        """Release what the backend holds. Shared engines outlive a single backend."""
+        """Release what the backend holds (an engine shared with other backends is released
+        when the last of them closes)."""
         return None
 
 

@@ -2,7 +2,10 @@
 
 One :class:`EmbeddedEngine` exists per model file and settings per process, shared by every node
 that names that model, so a team's concurrent calls are batched across the engine's slots
-instead of queueing behind each other.
+instead of queueing behind each other. Each :class:`EmbeddedBackend` holds its engine; the
+engine is closed when the last backend holding it closes (the runtime closes the backends it
+made). Embeddings (:meth:`EmbeddedBackend.embed`) run on a second engine of the backend's own,
+loaded in llama.cpp's embedding mode on first use and closed with the backend.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -223,9 +227,10 @@ class EmbeddedEngine:
 
 
 _engines: dict[EngineKey, EmbeddedEngine] = {}
-# Engines that backends of this process will load: the CPU budget splits the cores among
-# them, so it must count the ones not loaded yet (a team builds every backend first).
-_declared: set[EngineKey] = set()
+# Backends of this process holding each engine, loaded or not yet: the CPU budget splits the
+# cores among those engines, so it must count the ones not loaded yet (a team builds every
+# backend first); the last backend to let go of an engine closes it.
+_holders: Counter[EngineKey] = Counter()
 _engines_lock = threading.Lock()
 
 
@@ -264,9 +269,22 @@ def resolve_key(options: EmbeddedOptions) -> EngineKey:
 
 
 def declare_engine(key: EngineKey) -> None:
-    """Count ``key`` in this process's CPU budget before it is loaded."""
+    """Hold ``key``'s engine: counted in this process's CPU budget before it is loaded, and
+    kept until every holder has called :func:`release_engine`."""
     with _engines_lock:
-        _declared.add(key)
+        _holders[key] += 1
+
+
+def release_engine(key: EngineKey) -> None:
+    """Let go of ``key``'s engine; the last holder's release closes it."""
+    with _engines_lock:
+        _holders[key] -= 1
+        if _holders[key] > 0:
+            return
+        del _holders[key]
+        engine = _engines.pop(key, None)
+    if engine is not None:
+        engine.close()
 
 
 def shared_engine(key: EngineKey) -> EmbeddedEngine:
@@ -274,10 +292,9 @@ def shared_engine(key: EngineKey) -> EmbeddedEngine:
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            _declared.add(key)
             threads = engine_threads(
                 available_cores(),
-                len(_declared | _engines.keys()),
+                len(_holders.keys() | _engines.keys() | {key}),
                 len(_engines),
                 key.n_threads,
                 load_average(),
@@ -287,11 +304,12 @@ def shared_engine(key: EngineKey) -> EmbeddedEngine:
 
 
 def close_all_engines() -> None:
+    """Close every engine of this process at once (benchmarks and tests between phases)."""
     with _engines_lock:
         for engine in _engines.values():
             engine.close()
         _engines.clear()
-        _declared.clear()
+        _holders.clear()
 
 
 def sampling_to_request(messages: Sequence[ChatMessage], sampling: Sampling) -> dict[str, Any]:
@@ -356,12 +374,17 @@ class EmbeddedBackend(ModelBackend):
     can_json_schema = True
     is_local = True
 
+    can_embed = True
+
     def __init__(self, options: EmbeddedOptions, *, name: str = DEFAULT_MODEL_NAME) -> None:
         self.options = options
         self.name = name
         self._key = resolve_key(options)
         declare_engine(self._key)
+        self._held = True
         self._engine: EmbeddedEngine | None = None
+        self._embedder: EmbeddingEngine | None = None
+        self._embedder_lock = threading.Lock()
 
     @property
     def engine(self) -> EmbeddedEngine:
@@ -379,3 +402,56 @@ class EmbeddedBackend(ModelBackend):
         started = time.perf_counter()
         result = await engine.chat(request)
         return parse_chat_response(result, self.name, time.perf_counter() - started)
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self._embed_sync, list(texts))
+
+    def _embed_sync(self, texts: list[str]) -> list[list[float]]:
+        with self._embedder_lock:  # loaded once, even when two calls ask at once
+            if self._embedder is None:
+                self._embedder = EmbeddingEngine(self._key.path)
+            embedder = self._embedder
+        return embedder.embed(texts, self.name)
+
+    async def aclose(self) -> None:
+        if self._held:
+            self._held = False
+            self._engine = None
+            release_engine(self._key)
+        with self._embedder_lock:
+            embedder, self._embedder = self._embedder, None
+        if embedder is not None:
+            embedder.close()
+
+
+class EmbeddingEngine:
+    """A model file loaded in llama.cpp's embedding mode (mean pooling), for one backend.
+
+    A chat model's pooled hidden states are a weak embedding (SmolLM2-135M's barely separate
+    unrelated words); prefer a real embedding model.
+    """
+
+    def __init__(self, path: str) -> None:
+        import xllamacpp  # the native library loads only when embeddings are asked for
+
+        params = xllamacpp.CommonParams()
+        params.model.path = path
+        params.embedding = True
+        params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
+        params.n_parallel = 2
+        params.n_ctx = 2048
+        params.verbosity = -1
+        params.hostnames = ["127.0.0.1"]
+        params.port = 0
+        params.api_keys = [secrets.token_urlsafe(24)]  # nobody else may use the listener
+        self._server = xllamacpp.Server(params)
+
+    def embed(self, texts: list[str], model_name: str) -> list[list[float]]:
+        result = dict(self._server.handle_embeddings({"input": texts}))
+        if "error" in result:
+            raise InvalidRequest(f"embedding failed: {result['error']}", model=model_name)
+        rows = sorted(result["data"], key=lambda d: int(d.get("index", 0)))
+        return [[float(x) for x in row["embedding"]] for row in rows]
+
+    def close(self) -> None:
+        del self._server

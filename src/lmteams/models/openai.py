@@ -55,6 +55,7 @@ class OpenAIBackend(ModelBackend):
     kind = "openai"
     can_logprobs = True
     can_json_schema = True
+    can_embed = True  # through the endpoint's /embeddings route
 
     def __init__(self, options: OpenAIOptions, *, name: str = "openai") -> None:
         self.options = options
@@ -164,6 +165,14 @@ class OpenAIBackend(ModelBackend):
             model=self.name,
             token_logprobs=logprobs,
         )
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        try:
+            response = await self._client.embeddings.create(model=self.model, input=list(texts))
+        except openai_sdk.APIError as exc:
+            raise self.translate(exc) from None
+        rows = sorted(response.data, key=lambda item: item.index)
+        return [[float(x) for x in item.embedding] for item in rows]
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -16,6 +16,7 @@ import random
 import re
 import sys
 import sysconfig
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,11 @@ class ScriptedOptions(BaseModel):
         "unavailable", description=f"Error raised at error_rate: {sorted(MODEL_ERRORS)}"
     )
     seed: int = 0
+    embeddings: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="Vector of each text `embed` is asked for; any other text gets a hashed "
+        "bag of its words.",
+    )
 
     @field_validator("script")
     @classmethod
@@ -89,6 +95,18 @@ class ScriptedOptions(BaseModel):
             except ConfigError as exc:
                 raise PydanticCustomError("script", "{problem}", {"problem": exc.problem}) from None
         return reference
+
+
+BAG_DIMENSIONS = 64
+
+
+def bag_of_words(text: str) -> list[float]:
+    """A deterministic stand-in for an embedding: each word hashed into one of
+    :data:`BAG_DIMENSIONS` counts (texts sharing words point the same way)."""
+    vector = [0.0] * BAG_DIMENSIONS
+    for word in re.findall(r"\w+", text.lower()):
+        vector[zlib.crc32(word.encode()) % BAG_DIMENSIONS] += 1.0
+    return vector
 
 
 def _count_tokens(text: str) -> int:
@@ -209,6 +227,7 @@ class ScriptedBackend(ModelBackend):
 
     kind = "scripted"
     can_logprobs = True
+    can_embed = True
     is_local = True
 
     def __init__(
@@ -231,6 +250,12 @@ class ScriptedBackend(ModelBackend):
         self._latency = self.options.latency_s if latency_s is None else latency_s
         self._rng = random.Random(self.options.seed)
         self.calls = 0
+        self.embedded: list[list[str]] = []  # the texts of each embed call, in order
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.embedded.append(list(texts))
+        table = self.options.embeddings
+        return [list(table[t]) if t in table else bag_of_words(t) for t in texts]
 
     def _reply_for(self, call: ScriptedCall) -> str | ScriptedReply | BaseException:
         if self._script is not None:

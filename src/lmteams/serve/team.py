@@ -159,6 +159,9 @@ class TeamHandler:
         self.consensus = consensus
         self.extractor = extractor
         self.owns_store = owns_store
+        # Backends loaded by wait_ready: they hold their engines (shared by name with the
+        # asks' backends) for the server's life, and are closed with it.
+        self._warm: list[ModelBackend] = []
 
     @property
     def models(self) -> Sequence[str]:
@@ -172,6 +175,7 @@ class TeamHandler:
                     continue
                 options = validate_options(model.backend, dict(model.options))
                 backend = create_backend(model.backend, options, model_name)
+                self._warm.append(backend)
                 await backend.check_ready()  # the engine is shared by name: this one stays
 
     async def count_prompt_tokens(self, model: str, body: dict[str, Any]) -> int:
@@ -256,5 +260,8 @@ class TeamHandler:
                 await asyncio.wait({task})
 
     async def aclose(self) -> None:
+        warm, self._warm = self._warm, []
+        for backend in warm:
+            await backend.aclose()
         if self.owns_store:
             self.store.close()

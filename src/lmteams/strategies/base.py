@@ -26,7 +26,7 @@ from lmteams.consensus.voting import Decision, Vote
 from lmteams.errors import ConfigError, ModelError
 from lmteams.models.base import ModelBackend
 from lmteams.models.registry import backend_type
-from lmteams.strategies.embeddings import Embedder, embedder_for
+from lmteams.strategies.embeddings import Embedder, team_embedder
 from lmteams.strategies.result import AskResult, NodeAnswer, ProgressCallback, decided, node_answer
 from lmteams.team import Team
 
@@ -183,7 +183,7 @@ class Context:
                 raise ConfigError(
                     "similarity: embedding needs embedding_model", field="embedding_model"
                 )
-            self.embedder = embedder_for(self.spec, model)
+            self.embedder = team_embedder(self.team, model)
         vectors = await self.embedder(texts)
         return dict(zip(texts, vectors, strict=True))
 
