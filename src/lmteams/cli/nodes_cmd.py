@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -25,55 +24,30 @@ def nodes_command(
 
     Example: lmteams nodes --team team.yaml
     """
-    from lmteams.state.reliability import ReliabilityBook
+    from lmteams.analysis.nodes import nodes_report
 
-    spec = load_team(team)
-    book = ReliabilityBook(open_store(db), spec.name)
-    estimates = book.estimates()
-    trained = book.meta()
-    rows: list[dict[str, Any]] = []
-    for node in spec.nodes:
-        sampling = spec.sampling(node)
-        estimate = estimates.get(node.name)
-        rows.append(
-            {
-                "node": node.name,
-                "role": node.role,
-                "model": spec.model_of(node),
-                "backend": spec.models[spec.model_of(node)].backend,
-                "weight": node.weight,
-                "temperature": sampling.temperature,
-                "reliability": estimate["accuracy"] if estimate else None,
-                "answered": estimate["answered"] if estimate else 0,
-                "labeled_questions": estimate["labeled"] if estimate else 0,
-            }
-        )
+    report = nodes_report(load_team(team), open_store(db))
     if json_output:
-        out = {
-            "team": spec.name,
-            "nodes": rows,
-            "meta_model": trained[1] if trained else None,
-        }
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("node", "role", "model", "weight", "temp", "reliability", "answers seen"):
         table.add_column(column, justify="right" if column in ("weight", "temp") else "left")
-    for row in rows:
+    for row in report.nodes:
         table.add_row(
-            row["node"],
-            row["role"],
-            f"{row['model']} ({row['backend']})",
-            f"{row['weight']:g}",
-            f"{row['temperature']:g}",
-            f"{row['reliability']:.2f}" if row["reliability"] is not None else "—",
-            f"{row['answered']} ({row['labeled_questions']} labeled q.)" if row["answered"] else "",
+            row.node,
+            row.role,
+            f"{row.model} ({row.backend})",
+            f"{row.weight:g}",
+            f"{row.temperature:g}",
+            f"{row.reliability:.2f}" if row.reliability is not None else "—",
+            f"{row.answered} ({row.labeled_questions} labeled q.)" if row.answered else "",
         )
     console = Console()
-    console.print(f"[bold]{spec.name}[/]: {len(rows)} nodes", highlight=False)
+    console.print(f"[bold]{report.team}[/]: {len(report.nodes)} nodes", highlight=False)
     console.print(table)
-    if trained is not None:
-        metrics = trained[1]
+    if report.meta_model is not None:
+        metrics = report.meta_model
         cv = metrics.get("cv_accuracy")
         console.print(
             f"meta-model: trained on {metrics.get('questions')} questions"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,7 +14,11 @@ from rich.table import Table
 
 from lmteams.cli.options import JsonOption
 from lmteams.cli.tables import Column, fitted_table
-from lmteams.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lmteams.sim.advise import Advice
+    from lmteams.sim.request import SimulationRequest
+    from lmteams.sim.summary import SimGrid
 
 LATENCY_HELP = (
     "Call latency: constant:S, lognormal:MEDIAN,SIGMA, empirical:V1,V2,... or empirical:@FILE, "
@@ -59,219 +63,32 @@ HarnessOpt = Annotated[
 ]
 
 
-def _inputs(
-    project: str,
-    latency: str,
-    tokens: str | None,
-    faults: str | None,
-    redo: float,
-) -> tuple[Any, str, Any]:
-    """(SimInputs, label, the project if its tasks need roles or skills) for a project file,
-    shipped name or generator spec."""
-    from lmteams.cli.run_cmd import resolve_project
-    from lmteams.faults.injection import parse_inject
-    from lmteams.sim.generators import generate, is_generator
-    from lmteams.sim.latency import parse_latency, parse_tokens
-    from lmteams.sim.setup import SimInputs
-
-    latency_model = parse_latency(latency)
-    token_model = parse_tokens(tokens)
-    try:
-        faults_spec = parse_inject([faults]) if faults else None
-    except ConfigError as exc:
-        raise ConfigError(exc.problem, field="--faults") from None
-    if is_generator(project):
-        graph = generate(project)
-        return (
-            SimInputs(graph, latency_model, token_model, faults_spec, project=project),
-            project,
-            None,
-        )
-    spec = resolve_project(project)
-    roles = any(t.role or t.skills for t in spec.tasks)
-    label = Path(project).stem
-    checks = any(spec.check_for(t) for t in spec.tasks)
-    inputs = SimInputs(
-        spec.graph(),
-        latency_model,
-        token_model,
-        faults_spec,
-        project_checks=checks or redo > 0,
-        project=label,
-    )
-    return inputs, spec.project, spec if roles else None
-
-
-def _team_factory(team: str | None, project: Any) -> tuple[Any, Any]:
-    from lmteams.config import load_team
-    from lmteams.scheduling.topologies import eligibility
-    from lmteams.sim.setup import SimTeam
-
-    if team is None:
-        if project is not None:
-            raise ConfigError(
-                "the project's tasks need roles or skills: pass --team with nodes that have them",
-                field="--team",
-            )
-        return None, None
-    spec = load_team(team)
-
-    def factory(topology: str, n: int) -> SimTeam:
-        return SimTeam.from_spec(spec, topology, n)
-
-    if project is None:
-        return factory, None
-
-    def eligible(members: SimTeam) -> dict[str, list[str]]:
-        workers = [
-            spec.node(m.source or m.name).model_copy(update={"name": m.name})
-            for m in members.workers
-        ]
-        return eligibility(project, workers)
-
-    return factory, eligible
-
-
-def _check_faults(faults: Any, factory: Any, topologies: list[str], largest: int) -> None:
-    """Fault rules must name nodes the simulated teams have (n0.. or the team file's)."""
-    from lmteams.faults.config import check_references
-    from lmteams.sim.setup import SimTeam
-
-    if faults is None:
-        return
-    names: set[str] = set()
-    roles: set[str] = set()
-    for topology in topologies:
-        members = (
-            factory(topology, largest)
-            if factory
-            else SimTeam.numbered(largest, lead=topology == "lead")
-        )
-        names |= {m.name for m in members.everyone}
-        roles |= {m.role for m in members.everyone}
-    try:
-        check_references(
-            node_names=tuple(sorted(names)),
-            roles=roles,
-            models=set(),
-            faults=faults,
-            resilience=None,
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc).removeprefix("faults.nodes."), field="--faults") from None
-
-
-def _topologies(text: str) -> list[str]:
-    from lmteams.scheduling.topologies import POLICIES
-
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    for name in names:
-        if name not in POLICIES:
-            raise ConfigError(
-                f"unknown topology {name!r}; one of: {', '.join(POLICIES)}", field="--topology"
-            )
-    if not names:
-        raise ConfigError("no topology given", field="--topology")
-    return names
-
-
-def _dynamic_settings(
-    lease_s: float, split_rate: float, split_size: float, add_rate: float, dep_rate: float
-) -> dict[str, float]:
-    """The dynamic topology's lease and edit model (docs/simulator.md), checked as flags."""
-    for flag, value in (("--lease-s", lease_s), ("--split-size", split_size)):
-        if not value > 0 or value == float("inf"):
-            raise ConfigError(f"must be a number above 0, not {value}", field=flag)
-    if lease_s > 86_400:
-        raise ConfigError(f"at most 86400 s, not {lease_s:g}", field="--lease-s")
-    return {
-        "lease_s": lease_s,
-        "split_rate": split_rate,
-        "split_size": split_size,
-        "add_rate": add_rate,
-        "dep_rate": dep_rate,
-    }
-
-
-def _run_grid(
-    project: str,
-    workers: str,
-    topology: str,
-    latency: str,
-    tokens: str | None,
-    faults: str | None,
-    reps: int,
-    harness: str,
-    balance: str,
-    chooser: str,
-    redo: float,
-    seed: int,
-    team: str | None,
-    quiet: bool,
-    profiles: str = "condition",
-    dynamic: dict[str, float] | None = None,
-) -> Any:
-    from lmteams.coordinator.sweep import parse_range
-    from lmteams.sim.setup import SimSettings
-    from lmteams.sim.summary import run_grid
-
-    if harness not in ("lmteams", "rounds"):
-        raise ConfigError(
-            f"unknown harness {harness!r}; one of: lmteams, rounds", field="--harness"
-        )
-    if profiles not in ("condition", "solo"):
-        raise ConfigError(
-            f"unknown profiles {profiles!r}; one of: condition, solo", field="--profiles"
-        )
-    if chooser not in ("ready", "first-pending"):
-        raise ConfigError(
-            f"unknown chooser {chooser!r}; one of: ready, first-pending", field="--chooser"
-        )
-    counts = parse_range(workers)
-    topologies = _topologies(topology)
-    inputs, label, needs_roles = _inputs(project, latency, tokens, faults, redo)
-    factory, eligible = _team_factory(team, needs_roles)
-    _check_faults(inputs.faults, factory, topologies, max(counts))
-    base = SimSettings(
-        topology=topologies[0],
-        workers=1,
-        seed=seed,
-        balance=balance,
-        harness=harness,
-        chooser=chooser,
-        redo_rate=redo,
-        profiles=profiles,
-        **(dynamic or {}),
-    )
-    total = len(topologies) * len(set(counts) | {1}) * reps
-    console = Console(stderr=True)
-    with Progress(
+def _progress_bar(total: int, quiet: bool) -> Progress:
+    """A progress bar on stderr over ``total`` simulated runs (none with ``quiet``)."""
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=Console(stderr=True),
         transient=True,
         disable=quiet,
-    ) as progress:
-        bar = progress.add_task("simulating", total=total)
+    )
 
-        def step(top: str, n: int, rep: int, result: Any) -> None:
+
+def _simulated(request: SimulationRequest, quiet: bool) -> Any:
+    """The request's grid (or advice, for an AdviceRequest), with a progress bar."""
+    from lmteams.sim.request import AdviceRequest, recommend, simulate
+
+    with _progress_bar(request.runs, quiet) as progress:
+        bar = progress.add_task("simulating", total=request.runs)
+
+        def step(top: str, n: int, rep: int, result: object) -> None:
             progress.update(bar, advance=1, description=f"{top} n={n} rep {rep}")
 
-        return run_grid(
-            inputs,
-            base,
-            workers=counts,
-            topologies=topologies,
-            reps=reps,
-            project=label,
-            latency=latency,
-            faults=faults,
-            team=factory,
-            eligibility=eligible,
-            on_run=step,
-        )
+        if isinstance(request, AdviceRequest):
+            return recommend(request, on_run=step)
+        return simulate(request, on_run=step)
 
 
 def simulate_command(
@@ -374,11 +191,15 @@ def simulate_command(
 
       lmteams simulate tiny-math --latency "lognormal:8,0.5;n2=constant:40" --faults "n1:crash=2"
     """
-    grid = _run_grid(
-        project, workers, topology, latency, tokens, faults, reps, harness, balance, chooser,
-        redo, seed, team, quiet=json_output, profiles=profiles,
-        dynamic=_dynamic_settings(lease_s, split_rate, split_size, add_rate, dep_rate),
+    from lmteams.sim.request import SimulationRequest
+
+    request = SimulationRequest(
+        project=project, workers=workers, topologies=topology, latency=latency, tokens=tokens,
+        faults=faults, reps=reps, harness=harness, balance=balance, chooser=chooser, redo=redo,
+        seed=seed, team=team, profiles=profiles, lease_s=lease_s, split_rate=split_rate,
+        split_size=split_size, add_rate=add_rate, dep_rate=dep_rate,
     )  # fmt: skip
+    grid: SimGrid = _simulated(request, quiet=json_output)
     written: list[Path] = []
     if out is not None:
         from lmteams.analysis.report import report_simulation
@@ -505,7 +326,8 @@ def advise_command(
         typer.Option(
             "--price",
             help="Prices: input=USD_PER_MTOK, output=USD_PER_MTOK, optionally node_hour=USD "
-            "(e.g. 'input=3, output=15'). Default: the team file's model prices.",
+            "(e.g. 'input=3, output=15'), or one USD_PER_MTOK for every token. Default: the "
+            "team file's model prices.",
         ),
     ] = None,
     tokens: TokensOpt = None,
@@ -542,25 +364,14 @@ def advise_command(
     Example: lmteams advise ../shared/paper/tasks/dataanalysis_p09.json
     --latency lognormal:12,0.5 --price input=3,output=15
     """
-    from lmteams.sim.advise import Price, advise, parse_price
+    from lmteams.sim.request import AdviceRequest
 
-    if price is not None:
-        chosen = parse_price(price)
-    elif team is not None:
-        from lmteams.config import load_team
-
-        spec = load_team(team)
-        prices = spec.models[spec.default_model].prices
-        chosen = Price(input_per_mtok=prices.input_per_mtok, output_per_mtok=prices.output_per_mtok)
-    else:
-        raise ConfigError(
-            "give --price input=...,output=... (or a --team with prices)", field="--price"
-        )
-    grid = _run_grid(
-        project, f"1..{max_workers}", topology, latency, tokens, faults, reps, harness,
-        "least-loaded", "ready", 0.0, seed, team, quiet=json_output,
+    request = AdviceRequest(
+        project=project, workers=f"1..{max_workers}", topologies=topology, latency=latency,
+        tokens=tokens, faults=faults, reps=reps, harness=harness, seed=seed, team=team,
+        price=price, tolerance=tolerance, deadline_s=deadline, budget=budget,
     )  # fmt: skip
-    advice = advise(grid, chosen, tolerance=tolerance, deadline_s=deadline, budget=budget)
+    advice: Advice = _simulated(request, quiet=json_output)
     if json_output:
         sys.stdout.write(advice.model_dump_json(indent=2) + "\n")
         return

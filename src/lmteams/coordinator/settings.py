@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from lmteams.config import TeamSpec
 from lmteams.errors import ConfigError
+from lmteams.request import Request
 
 
-class RunSettings(BaseModel):
-    """How to run a project (the `lmteams run` flags)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RunSettings(Request):
+    """How to run a project (the `lmteams run` flags; a bad one is named by its flag)."""
 
     topology: str = "steal"
     workers: int = Field(3, ge=1, le=4096)
@@ -57,15 +56,6 @@ class RunSettings(BaseModel):
         description="Where the run's files are written (default: beside the event log, "
         "runs/RUN/workspace).",
     )
-
-    def __init__(self, **values: Any) -> None:
-        # These are flags: a bad one is bad input (--balance: ...), not a pydantic traceback.
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            name = "-".join(str(part) for part in error["loc"]).replace("_", "-")
-            raise ConfigError(str(error["msg"]), field=f"--{name}" if name else None) from None
 
 
 class SuiteResult(BaseModel):

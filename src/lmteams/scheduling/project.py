@@ -221,3 +221,13 @@ def builtin_project(name: str) -> Path:
 
     path = resources.files("lmteams.data").joinpath(f"projects/{name}.yaml")
     return Path(str(path))
+
+
+def resolve_project(name: str) -> ProjectSpec:
+    """A project file, or the name of a shipped project (``tiny-math``) when no such file is."""
+    path = Path(name)
+    if not path.exists():
+        shipped = builtin_project(name)
+        if shipped.exists():
+            return load_project(shipped)
+    return load_project(path)
