@@ -1,10 +1,4 @@
-SAMPLE_DATA = [
-    {"product": "Alpha", "units": 10, "price": 5.0, "region": "North", "month": "Jan"},
-    {"product": "Beta", "units": 5, "price": 12.0, "region": "South", "month": "Jan"},
-    {"product": "Alpha", "units": 8, "price": 5.0, "region": "East", "month": "Feb"},
-    {"product": "Gamma", "units": 3, "price": 20.0, "region": "West", "month": "Feb"},
-    {"product": "Beta", "units": 12, "price": 12.0, "region": "North", "month": "Mar"},
-]
+from sample_data import SAMPLE as SAMPLE_DATA  # the description's records
 
 
 def filter_by_product(records: list, product: str) -> list:
