@@ -46,6 +46,19 @@ def test_team_file_section_is_validated_with_the_team() -> None:
         ({"route_width": 0}, "t.yaml: consensus.route_width"),
         ({"route_min_labels": -1}, "t.yaml: consensus.route_min_labels"),
         ({"route_margin": 2}, "t.yaml: consensus.route_margin"),
+        ({"answer_format": "xml"}, "t.yaml: consensus.answer_format: Input should be 'text'"),
+        (
+            {"answer_format": "json", "answer_schema": {"type": "string"}},
+            "t.yaml: consensus.answer_schema: must be an object schema",
+        ),
+        (
+            {"answer_format": "json", "answer_schema": {"type": "object", "properties": {}}},
+            "t.yaml: consensus.answer_schema: must have an `answer` property",
+        ),
+        (
+            {"answer_schema": {"type": "object", "properties": {"answer": {}}}},
+            "t.yaml: consensus: answer_schema needs answer_format: json",
+        ),
     ],
 )
 def test_bad_sections_name_file_and_field(section: dict[str, object], message: str) -> None:

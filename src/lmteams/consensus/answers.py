@@ -479,18 +479,45 @@ def json_field(field: str) -> Extractor:
         raise ConfigError("a JSON field name is required, e.g. json:answer", field="--answer")
 
     def extract_json(reply: str) -> Answer:
-        value: object = first_json_object(reply)
-        for part in path:
-            if not isinstance(value, dict) or part not in value:
-                return NO_ANSWER
-            value = value[part]
-        if value is None or isinstance(value, dict | list):
-            return NO_ANSWER
-        if isinstance(value, bool):
-            value = "yes" if value else "no"
-        return extract_auto(f"Answer: {value}")
+        value = json_value(reply, path)
+        return NO_ANSWER if value is None else extract_auto(f"Answer: {value}")
 
     return extract_json
+
+
+def json_value(reply: str, path: list[str]) -> str | None:
+    """The scalar at ``path`` in the first JSON object of ``reply``, as text (true/false read
+    as yes/no), or None when there is no such object or field."""
+    value: object = first_json_object(reply)
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    if value is None or isinstance(value, dict | list):
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+_ANSWER_PATH = ["answer"]
+
+
+def json_first(extract: Extractor) -> Extractor:
+    """``extract`` applied to a structured reply's ``{"answer": ...}`` (consensus
+    ``answer_format: json``); a reply without that field, or whose field ``extract`` cannot
+    read, is read as text by ``extract`` like any other reply."""
+
+    def read(reply: str) -> Answer:
+        if "{" in reply:
+            value = json_value(reply, _ANSWER_PATH)
+            if value is not None:
+                answer = extract(value)
+                if not answer.empty:
+                    return answer
+        return extract(reply)
+
+    return read
 
 
 EXTRACTORS: dict[str, Extractor] = {

@@ -8,6 +8,7 @@
       faults: 1                # quorum: tolerated faulty nodes (default: as many as n allows)
       coders: [coder]          # program / gentest: the nodes that write code
       route_width: 2           # routed: nodes per wave, the kind's best first
+      answer_format: json      # first answers as {"answer": ...}, schema-constrained
 
 Validated once, with the team (node and model names must exist). Pure: no I/O.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lmteams.consensus.catalog import STRATEGIES
 from lmteams.errors import ConfigError
@@ -93,6 +94,37 @@ class ConsensusSpec(BaseModel):
         description="Routed: nodes this close to the best accuracy count as equally good "
         "(the cheapest of them is asked first).",
     )
+
+    answer_format: Literal["text", "json"] = Field(
+        "text",
+        description="First answers: free text read by the extraction rules, or json: "
+        '{"answer": ...}, constrained by a schema of the question\'s kind (number, yes/no, '
+        "letter, short text) where the backend can, read JSON-first with the text rules "
+        "as fallback.",
+    )
+    answer_schema: dict[str, Any] | None = Field(
+        None,
+        description="answer_format json: the JSON schema of a first answer instead of the "
+        "question kind's (an object schema with an `answer` property).",
+    )
+
+    @field_validator("answer_schema")
+    @classmethod
+    def _answer_object(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        properties = value.get("properties")
+        if value.get("type") != "object" or not isinstance(properties, dict):
+            raise ValueError('must be an object schema: {"type": "object", "properties": ...}')
+        if not isinstance(properties.get("answer"), dict):
+            raise ValueError("must have an `answer` property (a schema of its own)")
+        return value
+
+    @model_validator(mode="after")
+    def _schema_needs_json(self) -> Self:
+        if self.answer_schema is not None and self.answer_format != "json":
+            raise ValueError("answer_schema needs answer_format: json")
+        return self
 
     @field_validator("strategy")
     @classmethod

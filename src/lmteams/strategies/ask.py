@@ -109,6 +109,7 @@ async def ask_team(
     if (
         settings is not None
         and settings.similarity == "exact"
+        and settings.answer_format == "text"
         and (consensus or settings.strategy) == "majority"
     ):
         return await _majority(

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lmteams.config import TeamSpec
-from lmteams.consensus.answers import Answer, Extractor
+from lmteams.consensus.answers import Answer, Extractor, json_first
 from lmteams.consensus.confidence import confidence_of
 from lmteams.consensus.grouping import group_by_text, group_by_vectors, mergeable
 from lmteams.consensus.settings import ConsensusSpec
+from lmteams.consensus.structured import structured_request
 from lmteams.consensus.voting import Decision, Vote
 from lmteams.errors import ConfigError, ModelError
 from lmteams.models.base import ModelBackend
@@ -72,7 +73,13 @@ class Context:
         self.spec = team.spec
         self.question = question
         self.settings = settings
-        self.extract = extract
+        # answer_format json: the question with the reply's shape, and its schema
+        self.structured = (
+            structured_request(question, settings.answer_schema)
+            if settings.answer_format == "json"
+            else None
+        )
+        self.extract = json_first(extract) if self.structured else extract
         self.on_progress = on_progress
         self.cache = cache if cache is not None and cache.question == question else None
         self.embedder = embedder
@@ -135,12 +142,7 @@ class Context:
         """Each node's independent answer to the question (shared through the cache)."""
         cached = {n: self.cache.by_node[n] for n in nodes if self.cache and n in self.cache.by_node}
         missing = [n for n in nodes if n not in cached]
-        fresh = await self.fan_out(
-            [
-                (n, self.question, {"logprobs": True} if self.wants_logprobs(n) else None)
-                for n in missing
-            ]
-        )
+        fresh = await self.fan_out([self._first_request(n) for n in missing])
         for answer in cached.values():
             self.cost.add(answer)
             if self.on_progress:
@@ -152,6 +154,17 @@ class Context:
                 self.cache.by_node[answer.node] = answer
         merged = {**cached, **{a.node: a for a in fresh}}
         return [merged[n] for n in nodes]
+
+    def _first_request(self, node: str) -> tuple[str, Chat, dict[str, Any] | None]:
+        """A first answer's call: the question (structured: with the reply's shape, and its
+        schema for a backend that can constrain its output)."""
+        sampling: dict[str, Any] = {"logprobs": True} if self.wants_logprobs(node) else {}
+        if self.structured is None:
+            return node, self.question, sampling or None
+        prompt, schema = self.structured
+        if backend_can(self.spec, node, "can_json_schema"):
+            sampling["json_schema"] = schema
+        return node, prompt, sampling or None
 
     # -- answers ---------------------------------------------------------------------------
 
