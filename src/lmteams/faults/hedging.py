@@ -49,6 +49,18 @@ class _Copy:
     started: float
 
 
+@dataclass(slots=True)
+class _Hedged:
+    """One hedged attempt: its copies' task group, the logical call, and its primary copy."""
+
+    group: asyncio.TaskGroup
+    original: Envelope
+    attempt: int
+    chat_of: ChatOf
+    rules: OutputRules
+    primary: _Copy
+
+
 class Hedger:
     """Runs attempts with hedging, as the board's ``hedging`` settings say."""
 
@@ -77,7 +89,8 @@ class Hedger:
             async with asyncio.TaskGroup() as group:
                 task = group.create_task(_capture(self.attempts.one(request, target, rules)))
                 primary = _Copy(task, target, request, self.board.clock())
-                outcome = await self._watch(group, original, primary, attempt, chat_of, rules)
+                hedged = _Hedged(group, original, attempt, chat_of, rules, primary)
+                outcome = await self._watch(hedged)
         except BaseExceptionGroup as errors:
             raise errors.exceptions[0] from None
         if isinstance(outcome, ModelError):
@@ -98,20 +111,13 @@ class Hedger:
         typical = self.board.group_latency[self.board.nodes[target].role].percentile(50)
         return max(0.05, typical if typical is not None else 1.0)
 
-    async def _watch(
-        self,
-        group: asyncio.TaskGroup,
-        original: Envelope,
-        primary: _Copy,
-        attempt: int,
-        chat_of: ChatOf,
-        rules: OutputRules,
-    ) -> Outcome:
+    async def _watch(self, hedged: _Hedged) -> Outcome:
+        primary = hedged.primary
         while True:
             delay = self.delay_s(primary.node)
             elapsed = self.board.clock() - primary.started
             if delay is not None and elapsed >= delay - EPSILON_S:
-                hedge = self._send_hedge(group, original, primary, attempt, chat_of, rules)
+                hedge = self._send_hedge(hedged)
                 if hedge is None:
                     return await primary.task
                 return await self._race(primary, hedge)
@@ -122,25 +128,18 @@ class Hedger:
             if done:
                 return primary.task.result()
 
-    def _send_hedge(
-        self,
-        group: asyncio.TaskGroup,
-        original: Envelope,
-        primary: _Copy,
-        attempt: int,
-        chat_of: ChatOf,
-        rules: OutputRules,
-    ) -> _Copy | None:
+    def _send_hedge(self, hedged: _Hedged) -> _Copy | None:
         """Start the hedge copy, or None when no replica can take it now."""
         board = self.board
+        primary = hedged.primary
         replica = self.router.replica(primary.node)
         if replica is None:
             return None
         request = self.router.variant(
-            original,
+            hedged.original,
             replica,
-            attempt=attempt,
-            messages=chat_of(replica),
+            attempt=hedged.attempt,
+            messages=hedged.chat_of(replica),
             hedge_of=primary.request.id,
         )
         ticket = self.admission.admit(request, replica, optional=True)
@@ -158,7 +157,8 @@ class Hedger:
             primary.node,
         )
         board.in_flight[ticket.target] += 1
-        task = group.create_task(_capture(self._hedge_copy(ticket, request, rules)))
+        copy = self._hedge_copy(ticket, request, hedged.rules)
+        task = hedged.group.create_task(_capture(copy))
         return _Copy(task, ticket.target, request, board.clock())
 
     async def _hedge_copy(self, ticket: Ticket, request: Envelope, rules: OutputRules) -> Envelope:

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from lmteams.errors import InvalidRequest
 from lmteams.messages import Usage
@@ -86,6 +86,29 @@ class ModelBackend(ABC):
         """Release what the backend holds (an engine shared with other backends is released
         when the last of them closes)."""
         return None
+
+
+def sampling_to_request(messages: Sequence[ChatMessage], sampling: Sampling) -> dict[str, Any]:
+    """The OpenAI chat-completion request for ``messages`` under ``sampling`` (the JSON that
+    llama.cpp's server and OpenAI-compatible endpoints take; the endpoint's model name aside)."""
+    request: dict[str, Any] = {
+        "messages": [{"role": m.role, "content": m.content} for m in messages],
+        "max_tokens": sampling.max_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+    }
+    if sampling.seed is not None:
+        request["seed"] = sampling.seed
+    if sampling.stop:
+        request["stop"] = list(sampling.stop)
+    if sampling.logprobs:
+        request["logprobs"] = True
+    if sampling.json_schema is not None:
+        request["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": sampling.json_schema, "strict": True},
+        }
+    return request
 
 
 #: The node on whose behalf the current call runs; set by the runtime around each call, so a

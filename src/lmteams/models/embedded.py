@@ -27,7 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from lmteams.errors import BadOutput, ConfigError, InvalidRequest, ModelUnavailable
 from lmteams.messages import Usage
 from lmteams.models.assembly import ensure_model_file, locate_parts
-from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
+from lmteams.models.base import (
+    ChatMessage,
+    Completion,
+    ModelBackend,
+    Sampling,
+    sampling_to_request,
+)
 from lmteams.models.catalog import CATALOG, DEFAULT_MODEL, catalog_model
 from lmteams.models.threads import THREADS_ENV, engine_threads, requested_threads
 
@@ -310,28 +316,6 @@ def close_all_engines() -> None:
             engine.close()
         _engines.clear()
         _holders.clear()
-
-
-def sampling_to_request(messages: Sequence[ChatMessage], sampling: Sampling) -> dict[str, Any]:
-    """OpenAI chat-completion JSON for llama.cpp's server."""
-    request: dict[str, Any] = {
-        "messages": [{"role": m.role, "content": m.content} for m in messages],
-        "max_tokens": sampling.max_tokens,
-        "temperature": sampling.temperature,
-        "top_p": sampling.top_p,
-    }
-    if sampling.seed is not None:
-        request["seed"] = sampling.seed
-    if sampling.stop:
-        request["stop"] = list(sampling.stop)
-    if sampling.logprobs:
-        request["logprobs"] = True
-    if sampling.json_schema is not None:
-        request["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "reply", "schema": sampling.json_schema, "strict": True},
-        }
-    return request
 
 
 def parse_chat_response(result: dict[str, Any], model_name: str, latency_s: float) -> Completion:

@@ -26,7 +26,13 @@ from lmteams.errors import (
     RateLimited,
 )
 from lmteams.messages import Usage
-from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
+from lmteams.models.base import (
+    ChatMessage,
+    Completion,
+    ModelBackend,
+    Sampling,
+    sampling_to_request,
+)
 
 PLACEHOLDER_KEY = "not-needed"
 
@@ -123,24 +129,7 @@ class OpenAIBackend(ModelBackend):
             ) from None
 
     async def complete(self, messages: Sequence[ChatMessage], sampling: Sampling) -> Completion:
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": sampling.max_tokens,
-            "temperature": sampling.temperature,
-            "top_p": sampling.top_p,
-        }
-        if sampling.seed is not None:
-            kwargs["seed"] = sampling.seed
-        if sampling.stop:
-            kwargs["stop"] = list(sampling.stop)
-        if sampling.logprobs:
-            kwargs["logprobs"] = True
-        if sampling.json_schema is not None:
-            kwargs["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "reply", "schema": sampling.json_schema, "strict": True},
-            }
+        kwargs: dict[str, Any] = {"model": self.model, **sampling_to_request(messages, sampling)}
         started = time.perf_counter()
         try:
             response = await self._client.chat.completions.create(**kwargs)

@@ -330,15 +330,9 @@ def fts_query(text: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Passage:
+class Passage(Chunk):
     """A search hit: the passage and where it came from; higher ``score`` is better."""
 
-    source: str
-    chunk: int
-    start_line: int
-    end_line: int
-    heading: str
-    text: str
     score: float
 
 

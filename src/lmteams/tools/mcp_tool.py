@@ -37,9 +37,8 @@ from lmteams.errors import (
     ModelTimeout,
     ModelUnavailable,
 )
-from lmteams.messages import ZERO_USAGE
 from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
-from lmteams.tools.retrieval import last_user_message
+from lmteams.tools.reply import last_user_message, tool_completion
 
 if TYPE_CHECKING:
     from mcp import ClientSession
@@ -322,13 +321,7 @@ class McpToolBackend(ModelBackend):
             raise ModelUnavailable(
                 f"MCP tool {self.options.tool!r} failed: {first}", model=self.name
             )
-        return Completion(
-            text=text,
-            usage=ZERO_USAGE,  # a tool spends no model tokens
-            latency_s=time.perf_counter() - started,
-            finish_reason="stop",
-            model=self.name,
-        )
+        return tool_completion(text, started, self.name)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -26,11 +26,10 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from lmteams.errors import InvalidRequest, ModelUnavailable
-from lmteams.messages import ZERO_USAGE
 from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
 from lmteams.sandbox import SandboxResult, python_argv, run_sandboxed
 from lmteams.sandbox_settings import SandboxLimits
-from lmteams.tools.retrieval import last_user_message
+from lmteams.tools.reply import last_user_message, tool_completion
 
 TOOL_LIMITS = SandboxLimits(time_limit_s=10.0, memory_mb=512, output_limit_bytes=16_000)
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
@@ -272,13 +271,7 @@ class PythonToolBackend(ModelBackend):
             raise InvalidRequest(str(exc), model=self.name) from None
         result = await self.run(program)
         text, finish_reason = format_result(result, self.options.sandbox)
-        return Completion(
-            text=text,
-            usage=ZERO_USAGE,  # a tool spends no model tokens
-            latency_s=time.perf_counter() - started,
-            finish_reason=finish_reason,
-            model=self.name,
-        )
+        return tool_completion(text, started, self.name, finish_reason)
 
 
 async def run_program(code: str, options: PythonToolOptions | None = None) -> SandboxResult:

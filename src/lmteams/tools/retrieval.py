@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pydantic_core import PydanticCustomError
 
 from lmteams.errors import ConfigError
-from lmteams.messages import ZERO_USAGE
 from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling
 from lmteams.tools.index import (
     DEFAULT_CHUNK_LINES,
@@ -33,6 +32,7 @@ from lmteams.tools.index import (
     open_index,
     search,
 )
+from lmteams.tools.reply import last_user_message, tool_completion
 
 CITATIONS_PREFIX = "citations: "
 
@@ -129,13 +129,6 @@ def strip_citations(text: str) -> str:
     return head.rstrip() if last.startswith(CITATIONS_PREFIX) else text
 
 
-def last_user_message(messages: Sequence[ChatMessage]) -> str:
-    for message in reversed(messages):
-        if message.role == "user":
-            return message.content
-    return ""
-
-
 class RetrievalBackend(ModelBackend):
     """Searches a document index; one instance may serve many nodes concurrently."""
 
@@ -199,13 +192,7 @@ class RetrievalBackend(ModelBackend):
         # the event log's own SQLite writes, so it also works under the virtual clock.
         passages = self.search(query)
         text = format_reply(query, passages, max_chars=self.options.max_passage_chars)
-        return Completion(
-            text=text,
-            usage=ZERO_USAGE,  # a tool spends no model tokens
-            latency_s=time.perf_counter() - started,
-            finish_reason="stop",
-            model=self.name,
-        )
+        return tool_completion(text, started, self.name)
 
     async def aclose(self) -> None:
         with self._lock:
