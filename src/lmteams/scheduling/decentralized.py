@@ -10,7 +10,8 @@ board), otherwise it waits for the next task to finish.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
+from typing import Unpack
 
 from lmteams.scheduling.graph import TaskGraph
 from lmteams.scheduling.policy import (
@@ -18,6 +19,7 @@ from lmteams.scheduling.policy import (
     Decision,
     Note,
     Policy,
+    PolicyOptions,
     RequestClaim,
     TaskState,
 )
@@ -31,11 +33,10 @@ class DecentralizedPolicy(Policy):
         graph: TaskGraph,
         workers: Sequence[str],
         *,
-        eligible: Mapping[str, Iterable[str]] | None = None,
-        seed: int = 0,
         max_retries: int = 2,
+        **common: Unpack[PolicyOptions],
     ) -> None:
-        super().__init__(graph, workers, eligible=eligible, seed=seed)
+        super().__init__(graph, workers, **common)
         self.max_retries = max_retries
         self.asked: set[str] = set()  # nodes with a claim request outstanding
         self.retries: dict[str, int] = {}
@@ -84,8 +85,10 @@ class DecentralizedPolicy(Policy):
     def on_node_lost(self, node: str) -> None:
         self.asked.discard(node)
 
-    def claim(self, node: str, task: str | None, detail: str = "") -> list[Decision]:
-        """``node``'s model chose ``task`` (None: it named no valid task id)."""
+    def claim(
+        self, node: str, task: str | None, detail: str = "", now: float = 0.0
+    ) -> list[Decision]:
+        """``node``'s model chose ``task`` (None: it named no valid task id); no leases here."""
         self.asked.discard(node)
         if node not in self.board.live:
             return self.dispatch()

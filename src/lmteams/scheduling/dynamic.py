@@ -21,12 +21,13 @@ Pure: time comes in as ``now`` on every call that needs it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Unpack
 
 from lmteams.scheduling.decentralized import DecentralizedPolicy
 from lmteams.scheduling.graph import TaskGraph
-from lmteams.scheduling.policy import Decision, Note, TaskState
+from lmteams.scheduling.policy import Decision, Note, PolicyOptions, TaskState
 
 MAX_PARTS = 8
 MAX_ADDED_TASKS = 200  # per run: a team that keeps adding tasks never finishes
@@ -83,14 +84,13 @@ class DynamicPolicy(DecentralizedPolicy):
         graph: TaskGraph,
         workers: Sequence[str],
         *,
-        eligible: Mapping[str, Iterable[str]] | None = None,
-        seed: int = 0,
         max_retries: int = 2,
         lease_s: float = 600.0,
+        **common: Unpack[PolicyOptions],
     ) -> None:
         if not lease_s > 0:
             raise ValueError("lease_s must be above 0")
-        super().__init__(graph, workers, eligible=eligible, seed=seed, max_retries=max_retries)
+        super().__init__(graph, workers, max_retries=max_retries, **common)
         self.lease_s = lease_s
         self.deadline: dict[str, float] = {}  # running task -> when its lease passes
         self.stale: dict[str, str] = {}  # node -> task whose lease expired while it ran it

@@ -9,10 +9,18 @@ up to ``max_attempts``; after that, the remaining ready tasks are assigned by th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
+from typing import Unpack
 
 from lmteams.scheduling.graph import TaskGraph
-from lmteams.scheduling.policy import Assign, Decision, Note, Policy, RequestAssignment
+from lmteams.scheduling.policy import (
+    Assign,
+    Decision,
+    Note,
+    Policy,
+    PolicyOptions,
+    RequestAssignment,
+)
 
 
 class LeadPolicy(Policy):
@@ -23,11 +31,10 @@ class LeadPolicy(Policy):
         graph: TaskGraph,
         workers: Sequence[str],
         *,
-        eligible: Mapping[str, Iterable[str]] | None = None,
-        seed: int = 0,
         max_attempts: int = 3,
+        **common: Unpack[PolicyOptions],
     ) -> None:
-        super().__init__(graph, workers, eligible=eligible, seed=seed)
+        super().__init__(graph, workers, **common)
         self.max_attempts = max_attempts
         self.in_flight = False
         self.rejected = 0

@@ -14,6 +14,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypedDict
 
 from lmteams.scheduling.graph import TaskGraph
 
@@ -184,6 +185,13 @@ class Board:
         return closed
 
 
+class PolicyOptions(TypedDict, total=False):
+    """What every topology takes besides its graph and workers (a subclass adds its own)."""
+
+    eligible: Mapping[str, Iterable[str]] | None  # task -> nodes allowed to run it
+    seed: int
+
+
 class Policy:
     """Base of every topology. Subclasses override the hooks they need."""
 
@@ -266,7 +274,10 @@ class Policy:
         self.on_node_lost(node)
         return self.dispatch()
 
-    def claim(self, node: str, task: str | None, detail: str = "") -> list[Decision]:
+    def claim(
+        self, node: str, task: str | None, detail: str = "", now: float = 0.0
+    ) -> list[Decision]:
+        """``node``'s model chose ``task`` at ``now`` (a leased claim's lease starts then)."""
         raise NotImplementedError(f"{self.name} does not take claims")
 
     def proposal(

@@ -11,11 +11,11 @@ a ready task from the most loaded queue instead of idling.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Literal, Unpack
 
 from lmteams.scheduling.graph import TaskGraph
-from lmteams.scheduling.policy import Assign, Decision, Note, Policy, TaskState
+from lmteams.scheduling.policy import Assign, Decision, Note, Policy, PolicyOptions, TaskState
 
 Balance = Literal["least-loaded", "round-robin"]
 
@@ -100,11 +100,10 @@ class PreassignPolicy(Policy):
         graph: TaskGraph,
         workers: Sequence[str],
         *,
-        eligible: Mapping[str, Iterable[str]] | None = None,
-        seed: int = 0,
         balance: Balance = "least-loaded",
+        **common: Unpack[PolicyOptions],
     ) -> None:
-        super().__init__(graph, workers, eligible=eligible, seed=seed)
+        super().__init__(graph, workers, **common)
         self.balance = balance
         self.index = {w: i for i, w in enumerate(workers)}
         self.queues = place(graph, list(workers), self.eligible, balance)

@@ -28,7 +28,8 @@ from typing import Any
 
 from lmteams.faults.injection.rules import Action
 from lmteams.scheduling.dynamic import AddDependency, AddTask, DynamicPolicy, Edit, SplitTask
-from lmteams.sim.engine import CLAIM_END, TASK_END, Engine
+from lmteams.scheduling.failures import Outcome
+from lmteams.sim.engine import TASK_END, Engine
 from lmteams.sim.setup import SimInputs, SimSettings, SimTeam
 
 LEASE_END = 3
@@ -88,13 +89,6 @@ class DynamicEngine(Engine):
         self.claim_limit = self.settings.max_claims or 20 * self.graph.n
         return True
 
-    # -- claims carry the time they end (the lease starts then) -------------------------------
-
-    def _push(self, at: float, kind: int, payload: tuple[Any, ...]) -> None:
-        if kind == CLAIM_END:
-            payload = (*payload, at)
-        super()._push(at, kind, payload)
-
     def _event(self, kind: int, payload: tuple[Any, ...]) -> None:
         assert kind == LEASE_END
         self._policy_call(self.dynamic.expire, self.now)
@@ -146,7 +140,7 @@ class DynamicEngine(Engine):
         if outcome != "hung":
             self._push(at, TASK_END, (task, node, outcome))
 
-    def _task_end(self, task: str, node: str, outcome: str) -> None:
+    def _task_end(self, task: str, node: str, outcome: Outcome) -> None:
         if not self.dynamic.is_late(task, node):
             self.started[task] = self.begun.pop((task, node), self.now)
             super()._task_end(task, node, outcome)

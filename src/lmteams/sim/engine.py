@@ -24,6 +24,17 @@ from typing import Any
 import numpy as np
 
 from lmteams.faults.injection.rules import Action, consume_corruption
+from lmteams.scheduling.driver import (
+    Claim,
+    Dispatch,
+    Driver,
+    Input,
+    NodeLost,
+    Proposal,
+    Start,
+    take,
+)
+from lmteams.scheduling.failures import FailureAccount, Outcome
 from lmteams.scheduling.policy import (
     Assign,
     Decision,
@@ -64,7 +75,7 @@ class Draws:
         return self.rng.gauss(0.0, 1.0), self.rng.random()
 
 
-class Engine:
+class Engine(Driver):
     """One simulated run under the lmteams harness (see the module docstring)."""
 
     def __init__(self, settings: SimSettings, inputs: SimInputs, team: SimTeam) -> None:
@@ -83,8 +94,7 @@ class Engine:
         self.now = 0.0
         self.attempts: dict[str, int] = {}  # task -> calls made so far (draws after the first)
         self.started: dict[str, float] = {}
-        self.failures: dict[str, int] = {}  # node -> consecutive failed calls
-        self.task_failures: dict[str, int] = {}
+        self.account = FailureAccount(settings.node_failure_limit, settings.max_task_attempts)
         self.claims_sent = 0
         self.claim_limit = settings.max_claims or 20 * self.graph.n
         self.stalled = False
@@ -101,7 +111,7 @@ class Engine:
 
     def run(self, run_id: str = "sim") -> SimResult:
         started = time.perf_counter()
-        self._policy_call(self.policy.start)
+        self.feed(Start())
         heap = self.heap
         while not self.stalled:
             while heap and not self.stalled:
@@ -111,16 +121,16 @@ class Engine:
                 if kind == TASK_END:
                     self._task_end(*payload)
                 elif kind == CLAIM_END:
-                    self._policy_call(self.policy.claim, *payload)
+                    self.feed(Claim(*payload))
                 elif kind == LEAD_END:
-                    self._policy_call(self.policy.proposal, *payload)
+                    self.feed(Proposal(*payload))
                 else:
                     self._event(kind, payload)
             if self.policy.complete or self.stalled:
                 break
             # nothing in flight and work left: give the policy one more chance, as the
             # coordinator does, and stop if it has nothing to start
-            self._policy_call(self.policy.dispatch)
+            self.feed(Dispatch())
             if not heap:
                 self.stalled = True
         states = self.policy.board.state.values()
@@ -145,22 +155,30 @@ class Engine:
         self.seq += 1
         heapq.heappush(self.heap, (at, self.seq, kind, payload))
 
+    def decide(self, item: Input) -> list[Decision]:
+        begin = time.perf_counter()
+        decisions = take(self.policy, item)
+        self.policy_s += time.perf_counter() - begin
+        return decisions
+
     def _policy_call(self, method: object, *args: object, **kwargs: object) -> None:
+        """A policy call that is no shared input (:mod:`lmteams.sim.dynamic`: edits, leases)."""
         begin = time.perf_counter()
         decisions: list[Decision] = method(*args, **kwargs)  # type: ignore[operator]
         self.policy_s += time.perf_counter() - begin
-        self._handle(decisions)
+        self.carry_out(decisions)
 
-    def _handle(self, decisions: list[Decision]) -> None:
-        for decision in decisions:
-            if isinstance(decision, Assign):
-                self._assign(decision.task, decision.node)
-            elif isinstance(decision, RequestClaim):
-                self._claim(decision.node)
-            elif isinstance(decision, RequestAssignment):
-                self._ask_lead(decision)
-            elif isinstance(decision, Note):
-                self.rec.note(decision.kind)
+    def assign(self, decision: Assign) -> None:
+        self._assign(decision.task, decision.node)
+
+    def request_claim(self, decision: RequestClaim) -> None:
+        self._claim(decision.node)
+
+    def request_assignment(self, decision: RequestAssignment) -> None:
+        self._ask_lead(decision)
+
+    def note(self, decision: Note) -> None:
+        self.rec.note(decision.kind)
 
     # -- one call ------------------------------------------------------------------------------
 
@@ -209,7 +227,7 @@ class Engine:
         tries = self.settings.max_check_retries + 1
         redo_rate = self.settings.redo_rate
         at = now
-        outcome = "failed"
+        outcome: Outcome = "failed"
         for _ in range(tries):
             calls = self.attempts.get(task, 0)
             self.attempts[task] = calls + 1
@@ -234,34 +252,23 @@ class Engine:
             break
         self._push(at, TASK_END, (task, node, outcome))
 
-    def _task_end(self, task: str, node: str, outcome: str) -> None:
+    def _task_end(self, task: str, node: str, outcome: Outcome) -> None:
         start = self.started.pop(task, self.now)
         # named as the coordinator logs them: task_done, task_failed, task_interrupted
         self.rec.outcome(
             task, node, start, self.now, "interrupted" if outcome == "call_failed" else outcome
         )
-        if outcome == "done":
-            self.failures[node] = 0
-            self._policy_call(self.policy.task_done, task, node)
-            return
-        if outcome == "failed":
-            self._policy_call(self.policy.task_failed, task, node, requeue=False)
-            return
-        self._node_failed(node)
-        count = self.task_failures[task] = self.task_failures.get(task, 0) + 1
-        requeue = count < self.settings.max_task_attempts and bool(self.policy.board.workers)
-        self._policy_call(self.policy.task_failed, task, node, requeue=requeue, avoid=True)
+        inputs = self.account.outcome(task, node, outcome, self.policy.board.workers)
+        self._report(inputs)
 
     def _node_failed(self, node: str) -> None:
-        self.failures[node] = self.failures.get(node, 0) + 1
-        workers = self.policy.board.workers
-        if (
-            self.failures[node] >= self.settings.node_failure_limit
-            and node in workers
-            and len(workers) > 1
-        ):
-            self.rec.note("node_lost")
-            self._policy_call(self.policy.node_lost, node)
+        self._report(self.account.call_failed(node, self.policy.board.workers))
+
+    def _report(self, inputs: list[Input]) -> None:
+        for item in inputs:
+            if isinstance(item, NodeLost):
+                self.rec.note("node_lost")
+            self.feed(item)
 
     def _claim(self, node: str) -> None:
         self.claims_sent += 1
@@ -275,29 +282,29 @@ class Engine:
             return
         if action is not Action.PROCEED:
             self._node_failed(node)
-            self._push(self.now, CLAIM_END, (node, None, f"call failed: {action.value}"))
+            self._push(self.now, CLAIM_END, (node, None, f"call failed: {action.value}", self.now))
             return
         reply = self._finish_call(node, "claim", self.now, self.now + seconds, z, u)
         detail = ""
         if reply is Action.GARBAGE:
             choice, detail = None, "reply: garbage"
-        self._push(self.now + seconds, CLAIM_END, (node, choice, detail))
+        self._push(self.now + seconds, CLAIM_END, (node, choice, detail, self.now + seconds))
 
     def _ask_lead(self, request: RequestAssignment) -> None:
         lead = self.team.lead
         assert lead is not None, "the lead topology needs a lead node"
-        pairs = list(zip(request.ready, request.idle, strict=False))
+        pairs = tuple(zip(request.ready, request.idle, strict=False))
         z, u = self.draws.fresh()
         seconds, action = self._call(lead.name, "lead", 1.0, z, u)
         if action is Action.CRASHED and seconds == float("inf"):
             return
         if action is not Action.PROCEED:
-            self._push(self.now, LEAD_END, ([], request.attempt, "lead call failed"))
+            self._push(self.now, LEAD_END, ((), request.attempt, "lead call failed"))
             return
         reply = self._finish_call(lead.name, "lead", self.now, self.now + seconds, z, u)
         detail = ""
         if reply is Action.GARBAGE:
-            pairs, detail = [], "the reply is not a JSON object"
+            pairs, detail = (), "the reply is not a JSON object"
         self._push(self.now + seconds, LEAD_END, (pairs, request.attempt, detail))
 
     # -- what a node's model claims ------------------------------------------------------------

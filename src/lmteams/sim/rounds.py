@@ -36,6 +36,19 @@ from dataclasses import dataclass, field
 
 from lmteams.faults.injection.rules import Action, consume_corruption
 from lmteams.scheduling.decentralized import DecentralizedPolicy
+from lmteams.scheduling.driver import (
+    Claim,
+    Dispatch,
+    Driver,
+    Input,
+    NodeLost,
+    Proposal,
+    Start,
+    TaskDone,
+    TaskFailed,
+    take,
+)
+from lmteams.scheduling.failures import FailureAccount
 from lmteams.scheduling.policy import (
     Assign,
     Decision,
@@ -113,7 +126,7 @@ def profile_for(run: list[CallProfile], agent: int, team_size: int) -> CallProfi
     return run[agent % len(run)]
 
 
-class RoundsEngine:
+class RoundsEngine(Driver):
     def __init__(self, settings: SimSettings, inputs: SimInputs, team: SimTeam) -> None:
         self.settings = settings
         self.inputs = inputs
@@ -127,8 +140,7 @@ class RoundsEngine:
         self.pending_assign: dict[str, str] = {}  # node -> task it starts in its next call
         self.pending_claim: set[str] = set()
         self.pending_lead: list[RequestAssignment] = []
-        self.failures: dict[str, int] = {}
-        self.task_failures: dict[str, int] = {}
+        self.account = FailureAccount(settings.node_failure_limit, settings.max_task_attempts)
         self.stalled = False
         self.events = 0
         self.policy_s = 0.0
@@ -168,13 +180,13 @@ class RoundsEngine:
 
     def run(self, run_id: str = "sim") -> SimResult:
         started = time.perf_counter()
-        self._decide(self.policy.start)
+        self.feed(Start())
         limit = 50 * self.graph.n + 100
         rounds = 0
         while not self.policy.complete and not self.stalled:
             self._everyone_claims()
             if not (self.pending_assign or self.pending_claim or self.pending_lead):
-                self._decide(self.policy.dispatch)
+                self.feed(Dispatch())
                 if not (self.pending_assign or self.pending_claim or self.pending_lead):
                     self.stalled = True
                     break
@@ -287,6 +299,7 @@ class RoundsEngine:
                 self.rec.failed_call(node)
                 self._call_failed(node)
                 return None
+        self.account.call_ok(node)  # a reply, as the real harness counts it
         turn = Turn(node)
         if self.team.lead is not None and node == self.team.lead.name:
             self._lead_call()
@@ -319,8 +332,7 @@ class RoundsEngine:
                     turn.written.pop()
                     turn.budget = len(turn.written)
                     return False
-                self.failures[node] = 0
-                self._decide(self.policy.task_done, task, node)
+                self.feed(TaskDone(task, node))
                 return True
             if (
                 node in self.pending_claim
@@ -335,7 +347,7 @@ class RoundsEngine:
                     return False
                 turn.claimed.add(choice)
                 self.pending_claim.discard(node)
-                self._decide(self.policy.claim, node, choice, "")
+                self.feed(Claim(node, choice))
                 if self.claiming and not turn.queue and self.policy.board.is_idle(node):
                     self.pending_claim.add(node)  # refused: it goes on to its next pick
                 return True
@@ -390,8 +402,8 @@ class RoundsEngine:
     def _lead_call(self) -> None:
         requests, self.pending_lead = self.pending_lead, []
         for request in requests:
-            pairs = list(zip(request.ready, request.idle, strict=False))
-            self._decide(self.policy.proposal, pairs, request.attempt, "")
+            pairs = tuple(zip(request.ready, request.idle, strict=False))
+            self.feed(Proposal(pairs, request.attempt))
 
     def _choose(self, node: str, snapshot: list[str], claimed_here: set[str]) -> str | None:
         board = self.policy.board
@@ -411,45 +423,41 @@ class RoundsEngine:
         return options[self.rng.randrange(len(options))]
 
     def _call_failed(self, node: str) -> None:
-        task = self.pending_assign.pop(node, None)
-        self._node_failed(node)
-        if task is not None:
-            count = self.task_failures[task] = self.task_failures.get(task, 0) + 1
-            requeue = count < self.settings.max_task_attempts and bool(self.policy.board.workers)
-            self.rec.outcome(task, node, self.now, self.now, "interrupted")
-            self._decide(self.policy.task_failed, task, node, requeue=requeue, avoid=True)
+        """A node's call failed: the task it holds stays with it unless the node is lost, as in
+        the real rounds harness (:meth:`lmteams.coordinator.rounds.RoundsRun._call_failed`)."""
+        held = self.pending_assign.get(node)
+        for item in self.account.call_failed(node, self.policy.board.workers, holds=held):
+            if isinstance(item, NodeLost):
+                self.rec.note("node_lost")
+                self.pending_claim.discard(node)
+            elif isinstance(item, TaskFailed):
+                self.pending_assign.pop(node, None)
+                self.rec.outcome(item.task, node, self.now, self.now, "interrupted")
+            self.feed(item)
         if node in self.pending_claim:
             self.pending_claim.discard(node)
-            self._decide(self.policy.claim, node, None, "call failed")
-
-    def _node_failed(self, node: str) -> None:
-        self.failures[node] = self.failures.get(node, 0) + 1
-        workers = self.policy.board.workers
-        if (
-            self.failures[node] >= self.settings.node_failure_limit
-            and node in workers
-            and len(workers) > 1
-        ):
-            self.rec.note("node_lost")
-            self.pending_claim.discard(node)
-            self._decide(self.policy.node_lost, node)
+            self.feed(Claim(node, None, "call failed"))
 
     # -- decisions -----------------------------------------------------------------------------
 
-    def _decide(self, method: object, *args: object, **kwargs: object) -> None:
+    def decide(self, item: Input) -> list[Decision]:
         begin = time.perf_counter()
-        decisions: list[Decision] = method(*args, **kwargs)  # type: ignore[operator]
+        decisions = take(self.policy, item)
         self.policy_s += time.perf_counter() - begin
-        for decision in decisions:
-            if isinstance(decision, Assign):
-                self.rec.assigned(self.now)
-                if self.turn is not None and decision.node == self.turn.node:
-                    self.turn.queue.append(decision.task)
-                else:
-                    self.pending_assign[decision.node] = decision.task
-            elif isinstance(decision, RequestClaim):
-                self.pending_claim.add(decision.node)
-            elif isinstance(decision, RequestAssignment):
-                self.pending_lead.append(decision)
-            elif isinstance(decision, Note):
-                self.rec.note(decision.kind)
+        return decisions
+
+    def assign(self, decision: Assign) -> None:
+        self.rec.assigned(self.now)
+        if self.turn is not None and decision.node == self.turn.node:
+            self.turn.queue.append(decision.task)
+        else:
+            self.pending_assign[decision.node] = decision.task
+
+    def request_claim(self, decision: RequestClaim) -> None:
+        self.pending_claim.add(decision.node)
+
+    def request_assignment(self, decision: RequestAssignment) -> None:
+        self.pending_lead.append(decision)
+
+    def note(self, decision: Note) -> None:
+        self.rec.note(decision.kind)
