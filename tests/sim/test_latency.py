@@ -46,6 +46,7 @@ def test_parse_distributions() -> None:
     assert parse_dist("2") == Constant(2.0)
     assert parse_dist("constant:500ms") == Constant(0.5)
     assert parse_dist("lognormal:8,0.5") == LogNormal(8.0, 0.5)
+    assert parse_dist("lognormal(20,0.5)") == LogNormal(20.0, 0.5)  # the README's form
     assert parse_dist("empirical:3,1,2") == Empirical((1.0, 2.0, 3.0))
 
 

@@ -6,7 +6,8 @@ call is equally slow at n = 1 and n = 8, and speedups compare like with like).
 
 ``--latency`` syntax: items separated by ``;``, each ``DIST`` (everyone) or ``WHO=DIST``::
 
-    DIST  2  constant:2  constant:500ms  lognormal:MEDIAN,SIGMA  empirical:1.2,3.4,2.2
+    DIST  2  constant:2  constant:500ms  lognormal:MEDIAN,SIGMA (or lognormal(MEDIAN,SIGMA))
+          empirical:1.2,3.4,2.2
           empirical:@latencies.txt (one number per line, or a JSON list)
           calibrated:FILE[:MODEL] (from `lmteams calibrate`; without MODEL every node uses its
           own model's fit, or all models pooled)
@@ -21,6 +22,7 @@ completion, e.g. ``prompt=1200;completion=lognormal:300,0.5;claim.completion=6``
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -283,8 +285,15 @@ def _read_values(path: str, flag: str) -> list[float]:
     return values
 
 
+_CALL = re.compile(r"\s*([A-Za-z]+)\s*\((.*)\)\s*")
+
+
 def parse_dist(text: str, flag: str = "--latency", *, seconds: bool = True) -> Dist:
-    """One distribution: ``2``, ``constant:2``, ``lognormal:M,S``, ``empirical:...``."""
+    """One distribution: ``2``, ``constant:2``, ``lognormal:M,S``, ``empirical:...``; the
+    call form ``lognormal(M,S)`` reads the same."""
+    called = _CALL.fullmatch(text)
+    if called:
+        text = f"{called.group(1)}:{called.group(2)}"
     head, colon, rest = text.strip().partition(":")
     name = head.strip().lower()
     if not colon:
