@@ -203,3 +203,28 @@ async def test_concurrent_requests_are_separate_ask_runs(store: EventStore) -> N
     assert len(run_ids) == 5
     assert {r.run_id for r in store.runs(kind="ask")} == run_ids
     assert all(r.status == "done" for r in store.runs(kind="ask"))
+
+
+async def test_the_models_loaded_at_start_are_closed_with_the_handler(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+
+    class Warm:
+        async def check_ready(self) -> None:
+            events.append("loaded")
+
+        async def aclose(self) -> None:
+            events.append("closed")
+
+    monkeypatch.setattr("lmteams.serve.team.create_backend", lambda kind, options, name: Warm())
+    spec = TeamSpec(
+        name="t",
+        models={"m": ModelSpec(backend="embedded")},
+        nodes=[NodeSpec(name="a", model="m")],
+    )
+    handler = TeamHandler([ServedTeam("t", spec)], store)
+    await handler.wait_ready()
+    assert events == ["loaded"]  # held for the server's life: its engine stays loaded
+    await handler.aclose()
+    assert events == ["loaded", "closed"]
