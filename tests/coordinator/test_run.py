@@ -256,8 +256,11 @@ async def test_plan_from_a_goal(store: EventStore) -> None:
 async def test_unroutable_task_is_an_error_before_the_run(store: EventStore) -> None:
     project = parse_project({"tasks": [{"id": "a", "role": "designer"}]}, source="p")
     spec, backends = scripted_team(2, project_script, roles=["coder"])
-    with pytest.raises(ConfigError, match="no worker can run task 'a': it needs role 'designer'"):
+    with pytest.raises(
+        ConfigError, match="task 'a' needs role 'designer', which no node has"
+    ) as info:
         await run_project(spec, project, store, RunSettings(workers=2), backends=backends)
+    assert info.value.field == "tasks.a"
 
 
 async def test_too_many_workers_is_a_clear_error(store: EventStore) -> None:

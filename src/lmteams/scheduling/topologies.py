@@ -1,4 +1,4 @@
-"""Topology names -> policy classes, and eligibility (which nodes may run which task)."""
+"""Topology names -> policy classes, and which workers may run which task."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from lmteams.config import NodeSpec
 from lmteams.errors import ConfigError
+from lmteams.routing.roles import Requirement, eligible
 from lmteams.scheduling.decentralized import DecentralizedPolicy
 from lmteams.scheduling.dynamic import DynamicPolicy
 from lmteams.scheduling.graph import TaskGraph
@@ -42,29 +43,17 @@ def make_policy(
 
 
 def eligibility(project: ProjectSpec, workers: Sequence[NodeSpec]) -> dict[str, list[str]]:
-    """For every task that names a role or skills, the workers that match.
+    """For every task that names a role or skills, the workers that match
+    (:func:`lmteams.routing.roles.eligible`, the one rule).
 
-    Raises :class:`ConfigError` before the run if a task has no matching worker, naming the
-    task and what is missing.
+    Raises :class:`~lmteams.routing.roles.UnroutableTask` (a :class:`ConfigError`, field
+    ``tasks.<id>``) before the run if a task has no matching worker, naming the task and what
+    is missing.
     """
-    out: dict[str, list[str]] = {}
-    roles = sorted({w.role for w in workers})
-    for task in project.tasks:
-        if task.role is None and not task.skills:
-            continue
-        matching = [
-            w.name
-            for w in workers
-            if (task.role is None or w.role == task.role) and set(task.skills) <= set(w.skills)
-        ]
-        if not matching:
-            need = f"role {task.role!r}" if task.role else ""
-            if task.skills:
-                need += (" and " if need else "") + f"skills {sorted(task.skills)}"
-            raise ConfigError(
-                f"no worker can run task {task.id!r}: it needs {need}; workers have roles "
-                f"{', '.join(roles)}",
-                field=f"tasks.{task.id}",
-            )
-        out[task.id] = matching
-    return out
+    needs = [
+        Requirement(task.id, task.role, tuple(task.skills))
+        for task in project.tasks
+        if task.role is not None or task.skills
+    ]
+    found = eligible(needs, workers, field=lambda need: f"tasks.{need.task}")
+    return {task: list(names) for task, names in found.items()}
