@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from lmteams.config import TeamSpec
 from lmteams.consensus.answers import Extractor, get_extractor
@@ -137,8 +137,36 @@ async def _majority(
     calls_before = team.totals.calls
     prompt_before = team.totals.prompt_tokens
     completion_before = team.totals.completion_tokens
+    names = spec.node_names
+    answers: list[NodeAnswer | None] = [None] * len(names)  # in team order (it breaks ties)
+    left = len(names)
+    result: AskResult | None = None
 
-    async def one(node_name: str) -> NodeAnswer:
+    def decide() -> AskResult:
+        done = cast(list[NodeAnswer], answers)
+        return decided(
+            team,
+            question,
+            "majority",
+            majority(votes_of(done)),
+            done,
+            calls=team.totals.calls - calls_before,
+            prompt_tokens=team.totals.prompt_tokens - prompt_before,
+            completion_tokens=team.totals.completion_tokens - completion_before,
+            wall_s=time.perf_counter() - started,
+        )
+
+    def record(i: int, answer: NodeAnswer) -> None:
+        nonlocal left, result
+        answers[i] = answer
+        left -= 1
+        if left == 0:
+            # The last answer decides at once: its decision is logged in the same step as the
+            # replies, so one commit holds them all (deciding after the tasks are gathered
+            # came a loop iteration late and cost a commit of its own, per ask).
+            result = decide()
+
+    async def one(i: int, node_name: str) -> None:
         if on_progress:
             on_progress(node_name, "running", None)
         try:
@@ -154,24 +182,17 @@ async def _majority(
             )
             if on_progress:
                 on_progress(node_name, "failed", failed)
-            return failed
+            record(i, failed)
+            return
         answered = node_answer(spec, reply, extract)
         if on_progress:
             on_progress(node_name, "done", answered)
-        return answered
+        record(i, answered)
 
     async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(name)) for name in spec.node_names]
-    answers = [t.result() for t in tasks]
-    await team.wait_durable()  # one commit barrier before the replies are used
-    return decided(
-        team,
-        question,
-        "majority",
-        majority(votes_of(answers)),
-        answers,
-        calls=team.totals.calls - calls_before,
-        prompt_tokens=team.totals.prompt_tokens - prompt_before,
-        completion_tokens=team.totals.completion_tokens - completion_before,
-        wall_s=time.perf_counter() - started,
-    )
+        for i, name in enumerate(names):
+            group.create_task(one(i, name))
+    if result is None:  # a team of no nodes
+        result = decide()
+    await team.wait_durable()  # one commit barrier before the result is used
+    return result
