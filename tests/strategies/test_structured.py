@@ -53,6 +53,20 @@ async def test_the_schema_reaches_a_backend_that_can_constrain(
     assert run.params["options"]["answer_format"] == "json"  # a resumed ask asks the same way
 
 
+async def test_the_greedy_baseline_is_asked_the_same_way(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scripted.ScriptedBackend, "can_json_schema", True)
+    calls: list[ScriptedCall] = []
+    spec, backends = scripted_team(3, recording(calls))
+    result = await ask(
+        spec, "What is 2 + 2?", store, consensus="greedy", options=JSON, backends=backends
+    )
+    assert result.answer == "4" and len(calls) == 1
+    assert calls[0].sampling.json_schema == NUMBER and calls[0].sampling.temperature == 0.0
+    assert not calls[0].sampling.logprobs  # as before: greedy asks no logprobs
+
+
 async def test_a_backend_that_cannot_constrain_gets_the_prompt_only(store: EventStore) -> None:
     calls: list[ScriptedCall] = []
     spec, backends = scripted_team(3, recording(calls))

@@ -142,7 +142,7 @@ class Context:
         """Each node's independent answer to the question (shared through the cache)."""
         cached = {n: self.cache.by_node[n] for n in nodes if self.cache and n in self.cache.by_node}
         missing = [n for n in nodes if n not in cached]
-        fresh = await self.fan_out([self._first_request(n) for n in missing])
+        fresh = await self.fan_out([self.first_request(n) for n in missing])
         for answer in cached.values():
             self.cost.add(answer)
             if self.on_progress:
@@ -155,10 +155,13 @@ class Context:
         merged = {**cached, **{a.node: a for a in fresh}}
         return [merged[n] for n in nodes]
 
-    def _first_request(self, node: str) -> tuple[str, Chat, dict[str, Any] | None]:
+    def first_request(
+        self, node: str, *, logprobs: bool = True
+    ) -> tuple[str, Chat, dict[str, Any] | None]:
         """A first answer's call: the question (structured: with the reply's shape, and its
         schema for a backend that can constrain its output)."""
-        sampling: dict[str, Any] = {"logprobs": True} if self.wants_logprobs(node) else {}
+        wanted = logprobs and self.wants_logprobs(node)
+        sampling: dict[str, Any] = {"logprobs": True} if wanted else {}
         if self.structured is None:
             return node, self.question, sampling or None
         prompt, schema = self.structured

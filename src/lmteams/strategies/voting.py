@@ -109,5 +109,7 @@ async def single(ctx: Context) -> AskResult:
 async def greedy(ctx: Context) -> AskResult:
     """One node decoding greedily (temperature 0)."""
     node = baseline_node(ctx)
-    answers = await ctx.fan_out([(node, ctx.question, {"temperature": 0.0})])
+    # the question as every first answer gets it (structured, with answer_format json)
+    _, chat, sampling = ctx.first_request(node, logprobs=False)
+    answers = await ctx.fan_out([(node, chat, {**(sampling or {}), "temperature": 0.0})])
     return ctx.result("greedy", _alone(answers, "greedy"), answers, {"node": node})
