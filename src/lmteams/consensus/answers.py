@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lmteams.consensus.numbers import canonical, last_number, numbers_in
 from lmteams.errors import ConfigError
@@ -255,8 +256,10 @@ def _or_options(question: str) -> tuple[tuple[str, ...], ...]:
     return tuple(o for o in cleaned if o and len(o) <= 5)
 
 
+@lru_cache(maxsize=1024)
 def read_question(question: str) -> QuestionView:
-    """Kind, words, numbers and offered options of a question."""
+    """Kind, words, numbers and offered options of a question (read once per question: a
+    team asked many times, an evaluation's strategies, cost as much as reading a reply)."""
     lettered = _LETTERED.findall(question)
     letters = {" ".join(_words(text)): letter.upper() for letter, text in lettered}
     options = _or_options(question) if not lettered else ()
