@@ -26,6 +26,15 @@ from lmteams.models.base import ChatMessage, ModelBackend
 from lmteams.models.embeddings import open_embedding_backend
 from lmteams.runtime.base import NodeStats, Runtime
 from lmteams.runtime.local import LocalRuntime
+from lmteams.state.events import (
+    CallFailed,
+    CallReplayed,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+)
 from lmteams.state.journal import Journal
 from lmteams.state.liveness import coordinator_stamp
 from lmteams.state.replay import ReplayLog, payload_digest
@@ -187,24 +196,22 @@ class Team:
         host = coordinator_stamp()
         if self.resume:
             self.journal.event(
-                "run_resumed",
-                {
-                    "runtime": self.runtime.name,
-                    "committed_calls": len(self._replay.keyed),
-                    "logged_replies": self._replay.logged_replies,
+                RunResumed(
+                    runtime=self.runtime.name,
+                    committed_calls=len(self._replay.keyed),
+                    logged_replies=self._replay.logged_replies,
                     **host,
-                },
+                )
             )
         else:
             self.journal.event(
-                "run_started",
-                {
-                    "kind": self.kind,
-                    "team": loggable_team(self.spec),
-                    "runtime": self.runtime.name,
-                    "params": self.params,
+                RunStarted(
+                    kind=self.kind,
+                    team=loggable_team(self.spec),
+                    runtime=self.runtime.name,
+                    params=self.params,
                     **host,
-                },
+                )
             )
         if self.spec.resilience is not None:
             self.resilience = self._new_resilience(self.spec.resilience)
@@ -215,7 +222,7 @@ class Team:
         try:
             await self.runtime.start(self.spec, self._backends)
         except BaseException as exc:
-            self.journal.event("run_failed", {"error": str(exc)})
+            self.journal.event(RunFailed(error=str(exc)))
             self.store.finish_run(self.run_id, "failed", {"error": str(exc)})
             await self.runtime.aclose()
             raise
@@ -246,14 +253,13 @@ class Team:
             self.result = {**(self.result or {}), "stopped": budget.exhausted}
         try:
             journal.event(
-                "run_finished",
-                {
-                    "status": self.status,
-                    "calls": self.totals.calls,
-                    "failures": self.totals.failures,
-                    "prompt_tokens": self.totals.prompt_tokens,
-                    "completion_tokens": self.totals.completion_tokens,
-                },
+                RunFinished(
+                    status=self.status,
+                    calls=self.totals.calls,
+                    failures=self.totals.failures,
+                    prompt_tokens=self.totals.prompt_tokens,
+                    completion_tokens=self.totals.completion_tokens,
+                )
             )
             # Raises when the log cannot be written (locked past every retry): the run stays
             # open in the log, with every committed call, and can be resumed.
@@ -359,13 +365,13 @@ class Team:
             if self._replay.unkeyed:
                 logged = self._replay.take_unkeyed(node, envelope.payload)
                 if logged is not None:
-                    self._journal().event("call_replayed", {"reply_id": logged.id}, node=node)
+                    self._journal().event(CallReplayed(reply_id=logged.id), node=node)
                     return Reply.from_envelope(logged, node=node)
             return await self.deliver(envelope, durable=durable, validate=validate)
         call_key = idempotency_key(self.run_id, node, key, envelope.payload)
         record = self._replay.take_keyed(call_key)
         if record is not None:
-            self._journal().event("call_replayed", {"key": key}, node=node)
+            self._journal().event(CallReplayed(key=key), node=node)
             return Reply.from_record(record)
         reply = await self.deliver(envelope, durable=False, validate=validate)
         self._journal().record_call(call_key, node, reply.to_record())
@@ -440,13 +446,12 @@ class Team:
         except ModelError as exc:
             self.totals.failures += 1
             journal.event(
-                "call_failed",
-                {
-                    "request_id": envelope.id,
-                    "error": type(exc).__name__,
-                    "message": str(exc),
-                    "transient": exc.transient,
-                },
+                CallFailed(
+                    request_id=envelope.id,
+                    error=type(exc).__name__,
+                    message=str(exc),
+                    transient=exc.transient,
+                ),
                 node=envelope.recipients[0],
             )
             raise
@@ -500,18 +505,17 @@ class Team:
         self.totals.completion_tokens += usage.completion_tokens
         self.totals.estimated_tokens += usage.total_tokens
 
-    def event(
-        self, type: str, data: dict[str, Any] | None = None, *, node: str | None = None
-    ) -> None:
-        """Log a state change of this run (unless a resumed run had logged it already)."""
-        pending = self.already_logged.get(type)
+    def event(self, event: Event, *, node: str | None = None) -> None:
+        """Log a state change of this run (a model of :mod:`lmteams.state.events`), unless a
+        resumed run had logged it already."""
+        pending = self.already_logged.get(event.type)
         if pending:
-            self.already_logged[type] = pending - 1
+            self.already_logged[event.type] = pending - 1
             return
-        self._journal().event(type, data, node=node)
+        self._journal().event(event, node=node)
 
-    def _emit(self, type: str, data: dict[str, Any], node: str | None) -> None:
-        self._journal().event(type, data, node=node)
+    def _emit(self, event: Event, node: str | None) -> None:
+        self._journal().event(event, node=node)
 
     # -- live view -----------------------------------------------------------------------
 

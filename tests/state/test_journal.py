@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 
 from lmteams.messages import Envelope, Kind
+from lmteams.state.events import RoundEnd
 from lmteams.state.journal import Journal
 from lmteams.state.store import EventStore
 
@@ -22,7 +23,7 @@ async def test_group_commit_makes_a_burst_durable_in_one_flush(store: EventStore
     store.flush = counting_flush  # type: ignore[method-assign]
 
     async def writer(i: int) -> None:
-        journal.event("e", {"i": i})
+        journal.event(RoundEnd(round=i))
         await journal.wait_durable()
 
     await asyncio.gather(*(writer(i) for i in range(50)))
@@ -49,7 +50,7 @@ async def test_cancelled_waiter_does_not_cancel_the_commit(store: EventStore) ->
     run_id = store.new_run("x")
     journal = Journal(store, run_id)
     journal.start_clock()
-    journal.event("a")
+    journal.event(RoundEnd(round=1))
     first = asyncio.ensure_future(journal.wait_durable())
     second = asyncio.ensure_future(journal.wait_durable())
     await asyncio.sleep(0)

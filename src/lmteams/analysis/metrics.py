@@ -21,11 +21,28 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from lmteams.scheduling.graph import TaskGraph, amdahl
+from lmteams.state.events import (
+    MESSAGE,
+    CheckRun,
+    HedgeCancelled,
+    HedgeWon,
+    Schedule,
+    SuiteRun,
+    TaskAssigned,
+    TaskDone,
+    TaskFailed,
+    TaskGraphEdited,
+    TaskInterrupted,
+    WriteRefused,
+)
+
+if TYPE_CHECKING:
+    from lmteams.state.store import EventRecord
 
 
 class NodeMetrics(BaseModel):
@@ -143,13 +160,17 @@ def _union_length(intervals: Iterable[tuple[float, float]]) -> float:
     return total
 
 
-def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) -> RunMetrics:
-    """Metrics of one run. ``events`` are EventRecords (or dicts with the same fields)."""
-    rows = [e if isinstance(e, dict) else e.model_dump() for e in events]
+def compute(
+    run_id: str, events: Sequence[EventRecord], graph: TaskGraph | None = None
+) -> RunMetrics:
+    """Metrics of one run from its logged events (:meth:`EventStore.events`)."""
     if graph is not None:
         from lmteams.scheduling.edits import edited_graph
 
-        graph = edited_graph(rows, graph)  # a dynamic run's agents may have edited it
+        # A dynamic run's agents may have edited it: its last task_graph event holds the edit.
+        edits = [r.event for r in events if r.type == "task_graph"]
+        last = edits[-1] if edits else None
+        graph = edited_graph(last.tasks if isinstance(last, TaskGraphEdited) else None, graph)
     topology: str | None = None
     workers: list[str] = []
     sent: dict[str, tuple[str, float]] = {}
@@ -161,27 +182,25 @@ def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) 
     assign_times: set[float] = set()
     tokens = [0, 0]
     messages = calls = 0
-    suite: dict[str, Any] | None = None
+    suite: SuiteRun | None = None
     coordination: dict[str, str] = {}  # request id -> claim | lead
     segment_starts: list[float] = []
     segment_ends: list[float] = []
     call_spans: list[CallSpan] = []
     reasons: dict[str, tuple[str, str]] = {}
     wall = 0.0
-    for row in rows:
-        kind, data, t, node = row["type"], row["data"], row["t"], row["node"]
+    for row in events:
+        kind, t, node = row.type, row.t, row.node
         wall = max(wall, t)
         counts[kind] += 1
         # segments by wall clock: each coordinator's run clock starts again at its start
         if kind == "coordinator":
-            segment_starts.append(row["ts"])
-            segment_ends.append(row["ts"])
+            segment_starts.append(row.ts)
+            segment_ends.append(row.ts)
         elif segment_ends:
-            segment_ends[-1] = max(segment_ends[-1], row["ts"])
-        if kind == "schedule":
-            topology = data.get("topology")
-            workers = list(data.get("workers", []))
-        elif kind == "message":
+            segment_ends[-1] = max(segment_ends[-1], row.ts)
+        if kind == MESSAGE:  # an envelope, read as logged (messages are not event models)
+            data = row.data
             messages += 1
             if data.get("kind") == "request":
                 calls += 1
@@ -208,43 +227,47 @@ def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) 
                 tokens[1] += usage.get("completion_tokens", 0)
                 per_node[data["sender"]]["prompt_tokens"] += usage.get("prompt_tokens", 0)
                 per_node[data["sender"]]["completion_tokens"] += usage.get("completion_tokens", 0)
-        elif kind == "task_assigned":
-            started_at[data["task"]] = (node or "", t)
+            continue
+        event = row.event
+        if isinstance(event, Schedule):
+            topology = event.topology
+            workers = list(event.workers)
+        elif isinstance(event, TaskAssigned):
+            started_at[event.task] = (node or "", t)
             assign_times.add(round(t, 6))
-        elif kind in ("task_done", "task_failed", "task_interrupted"):
-            origin = started_at.pop(data["task"], None)
+        elif isinstance(event, TaskDone | TaskFailed | TaskInterrupted):
+            origin = started_at.pop(event.task, None)
             if origin is not None:
                 outcome = kind.removeprefix("task_")
                 spans.append(
                     TaskSpan(
-                        task=data["task"], node=origin[0], start=origin[1], end=t, outcome=outcome
+                        task=event.task, node=origin[0], start=origin[1], end=t, outcome=outcome
                     )
                 )
                 if kind == "task_done":
                     per_node[origin[0]]["tasks_done"] += 1
-        elif kind == "check_run" and not data.get("ok"):
+            if isinstance(event, TaskFailed):
+                reasons[event.task] = ("failed", str(event.error or "its check failed"))
+            elif isinstance(event, TaskInterrupted) and not event.requeue:
+                reasons[event.task] = ("failed", str(event.error or "its calls failed"))
+            elif isinstance(event, TaskDone):
+                reasons.pop(event.task, None)
+        elif isinstance(event, CheckRun) and not event.ok:
             counts["check_failed"] += 1
-        elif kind == "write_refused" and data.get("status") == "read_only":
+        elif isinstance(event, WriteRefused) and event.status == "read_only":
             counts["read_only_refused"] += 1
-        elif kind == "suite_run":
-            suite = data
-        if kind == "task_failed":
-            reasons[data["task"]] = ("failed", str(data.get("error") or "its check failed"))
-        elif kind == "task_interrupted" and not data.get("requeue"):
-            reasons[data["task"]] = ("failed", str(data.get("error") or "its calls failed"))
-        elif kind == "task_done":
-            reasons.pop(data["task"], None)
-        elif kind == "hedge_won":
-            counts["hedge_extra_tokens"] += int(data.get("extra_tokens", 0))
-            if data.get("by") == "hedge":
+        elif isinstance(event, SuiteRun):
+            suite = event
+        elif isinstance(event, HedgeWon):
+            counts["hedge_extra_tokens"] += event.extra_tokens
+            if event.by == "hedge":
                 counts["hedges_won_by_copy"] += 1
-        elif kind == "hedge_cancelled":
+        elif isinstance(event, HedgeCancelled):
             # Cancelled before its reply: no reply message carries its tokens.
-            prompt = int(data.get("prompt_tokens", data.get("estimated_tokens", 0)))
-            completion = int(data.get("completion_tokens", 0))
+            prompt = event.estimated_tokens if event.prompt_tokens is None else event.prompt_tokens
             tokens[0] += prompt
-            tokens[1] += completion
-            counts["estimated_tokens"] += prompt + completion
+            tokens[1] += event.completion_tokens
+            counts["estimated_tokens"] += prompt + event.completion_tokens
     done = [s for s in spans if s.outcome == "done"]
     makespan = max((s.end for s in spans), default=wall)
     names = workers or sorted(per_node)
@@ -303,17 +326,17 @@ def compute(run_id: str, events: Sequence[Any], graph: TaskGraph | None = None) 
         undeclared_writes=counts["undeclared_write"],
         read_only_refused=counts["read_only_refused"],
         parked=counts["task_parked"],
-        suite_ok=suite.get("ok") if suite else None,
-        suite_passed=suite.get("passed") if suite else None,
-        suite_failed=suite.get("failed") if suite else None,
-        suite_errors=suite.get("errors") if suite else None,
+        suite_ok=suite.ok if suite else None,
+        suite_passed=suite.passed if suite else None,
+        suite_failed=suite.failed if suite else None,
+        suite_errors=suite.errors if suite else None,
         problems=task_problems(reasons, graph, {s.task for s in done}),
         call_spans=call_spans,
         segments=max(1, len(segment_starts)),
         active_s=round(sum(e - s for s, e in zip(segment_starts, segment_ends, strict=True)), 6)
         if segment_starts
         else None,
-        total_s=round(max(r["ts"] for r in rows) - min(r["ts"] for r in rows), 6) if rows else None,
+        total_s=round(max(r.ts for r in events) - min(r.ts for r in events), 6) if events else None,
         failed_calls=counts["call_failed"],
         retries=counts["retry"],
         hedges=counts["hedge_sent"],

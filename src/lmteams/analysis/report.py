@@ -25,7 +25,7 @@ from lmteams.analysis.metrics import RunMetrics, compute, with_baseline
 from lmteams.errors import ConfigError, RunNotFound
 from lmteams.limits import MAX_DATASET_BYTES, load_json, read_text
 from lmteams.scheduling.graph import TaskGraph
-from lmteams.scheduling.project import ProjectSpec
+from lmteams.state.projects import executed_project
 from lmteams.state.store import EventStore
 
 COORDINATOR = "coordinator"
@@ -126,15 +126,6 @@ def write_html(page: Page, out: Path, name: str = "report.html") -> Path:
 # -- one real run ----------------------------------------------------------------------------
 
 
-def _project_of(store: EventStore, run_id: str, params: dict[str, Any]) -> ProjectSpec | None:
-    if "project" in params:
-        return ProjectSpec.model_validate(params["project"])
-    planned = store.events(run_id, types=["plan_accepted"])
-    if planned:
-        return ProjectSpec.model_validate(planned[-1].data["project"])
-    return None
-
-
 def _run_facts(metrics: RunMetrics, status: str) -> list[tuple[str, str]]:
     facts = [
         ("status", status),
@@ -225,7 +216,7 @@ def report_run(
     written: list[Path] = []
     graph: TaskGraph | None = None
     if record.kind == "run":
-        project = _project_of(store, record.run_id, record.params)
+        project = executed_project(store, record)
         graph = project.graph() if project is not None else None
         metrics = compute(record.run_id, events, graph)
         if baseline:
@@ -341,7 +332,7 @@ def _sweep_graph(store: EventStore | None, rows: Sequence[Any]) -> TaskGraph | N
         record = store.run(rows[0].run_id)
     except RunNotFound:
         return None
-    project = _project_of(store, record.run_id, record.params)
+    project = executed_project(store, record)
     return project.graph() if project is not None else None
 
 

@@ -15,7 +15,7 @@ policy, which releases claims whose lease has passed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ from lmteams.scheduling.imports import module_owners
 from lmteams.scheduling.policy import Decision, Note
 from lmteams.scheduling.project import ProjectSpec, TaskSpec
 from lmteams.scheduling.topologies import make_policy
+from lmteams.state.events import DynamicSummary, Sched, Stalled, TaskDone, TaskGraphEdited
+from lmteams.state.store import EventRecord
 from lmteams.team import Team
 
 
@@ -121,7 +123,7 @@ class DynamicRun(ProjectRun):
         elif result.outcome == "parked":
             self.attempt_log.parked.pop(task, None)  # the task is not parked: it is open again
         if done and self.dynamic.would_keep(task):
-            self.team.event("task_done", {"task": task, "attempts": result.attempts}, node=node)
+            self.team.event(TaskDone(task=task, attempts=result.attempts), node=node)
             self.workspace.mark_finished(task)
         self.apply("late", task=task, node=node, done=done)
         raise _Late
@@ -140,7 +142,7 @@ class DynamicRun(ProjectRun):
             super().apply(op, **args)
             return
         if not self._replaying:
-            self.team.event("sched", {"op": op, **args})
+            self.team.event(Sched(op=op, **args))
         policy = self.dynamic
         decisions: list[Decision]
         if op == "claim":
@@ -180,7 +182,7 @@ class DynamicRun(ProjectRun):
             self.runner.owners = module_owners(self.project)
             if not self._replaying:
                 tasks = {t: list(d) for t, d in self.graph.deps.items()}
-                self.team.event("task_graph", {"tasks": tasks}, node=node)
+                self.team.event(TaskGraphEdited(tasks=tasks), node=node)
         return decisions
 
     # -- claims ----------------------------------------------------------------------------------
@@ -190,7 +192,7 @@ class DynamicRun(ProjectRun):
         limit = self.settings.max_claims or 20 * self.graph.n
         if self.claims_sent > limit:
             self.stalled = True
-            self.team.event("stalled", {"reason": f"more than {limit} claim requests"})
+            self.team.event(Stalled(reason=f"more than {limit} claim requests"))
             return
         self.activity[node] = "choosing a task"
         self._update()
@@ -242,7 +244,7 @@ class DynamicRun(ProjectRun):
             else:  # a stopped run starts nothing new: look again later, do not spin
                 await asyncio.sleep(self.dynamic.lease_s)
 
-    async def run(self, *, resume_events: list[dict[str, Any]] | None = None) -> RunResult:
+    async def run(self, *, resume_events: Sequence[EventRecord] | None = None) -> RunResult:
         """The run (:meth:`ProjectRun.run`) with the lease watcher beside it."""
         async with asyncio.TaskGroup() as group:
             watcher = group.create_task(self._watch_leases())
@@ -251,12 +253,11 @@ class DynamicRun(ProjectRun):
             finally:
                 watcher.cancel()
         self.team.event(
-            "dynamic_summary",
-            {
-                "edits": self.dynamic.edits,
-                "edits_refused": self.dynamic.edits_refused,
-                "leases_expired": self.dynamic.expired,
-            },
+            DynamicSummary(
+                edits=self.dynamic.edits,
+                edits_refused=self.dynamic.edits_refused,
+                leases_expired=self.dynamic.expired,
+            ),
         )
         return result
 

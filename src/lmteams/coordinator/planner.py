@@ -10,6 +10,7 @@ from __future__ import annotations
 from lmteams.errors import ConfigError, ModelError
 from lmteams.scheduling import prompts
 from lmteams.scheduling.project import ProjectSpec, parse_project
+from lmteams.state.events import PlanAccepted, PlanRejected
 from lmteams.team import Team
 
 
@@ -47,7 +48,7 @@ async def plan_project(
             )
         except ModelError as exc:
             feedback = f"the call failed ({type(exc).__name__})"
-            team.event("plan_rejected", {"attempt": attempt, "problem": feedback}, node=planner)
+            team.event(PlanRejected(attempt=attempt, problem=feedback), node=planner)
             continue
         data, problem = prompts.parse_plan(reply.text)
         if data is not None:
@@ -63,16 +64,14 @@ async def plan_project(
                 problem = f"{exc.field + ': ' if exc.field else ''}{exc.problem}"
             else:
                 team.event(
-                    "plan_accepted",
-                    {
-                        "attempt": attempt,
-                        "project": project.model_dump(mode="json", exclude_none=True),
-                    },
+                    PlanAccepted(
+                        attempt=attempt, project=project.model_dump(mode="json", exclude_none=True)
+                    ),
                     node=planner,
                 )
                 return project
         feedback = problem
-        team.event("plan_rejected", {"attempt": attempt, "problem": problem}, node=planner)
+        team.event(PlanRejected(attempt=attempt, problem=problem), node=planner)
     raise ConfigError(
         f"the planner gave no valid plan in {max_attempts} attempts (last problem: {feedback})",
         field="--goal",

@@ -8,7 +8,6 @@ state is rebuilt by replaying its logged schedule (``ProjectRun._rebuild``); a r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from lmteams.coordinator.dynamic import run_class
 from lmteams.coordinator.run import make_workdir, workdir_for
@@ -17,7 +16,7 @@ from lmteams.errors import ConfigError
 from lmteams.models.base import ModelBackend
 from lmteams.resume import ResumeContext, register_resumer, resume_run
 from lmteams.runtime.base import Runtime
-from lmteams.scheduling.project import ProjectSpec
+from lmteams.state.projects import executed_project
 from lmteams.state.store import EventStore
 
 
@@ -25,8 +24,12 @@ async def resume_graph(context: ResumeContext) -> None:
     """Resumer of ``run`` runs: rebuild the coordinator from the log and finish the project.
     Completed calls are replayed, never sent again."""
     record = context.run
-    events = [e.model_dump() for e in context.store.events(record.run_id)]
-    project = _project_of(record.params, events, record.run_id)
+    events = context.store.events(record.run_id)
+    project = executed_project(context.store, record)
+    if project is None:
+        raise ConfigError(
+            f"run {record.run_id} stopped before its plan was made; start it again", field="RUN"
+        )
     settings = RunSettings.model_validate(record.params["settings"])
     if settings.harness == "rounds":
         raise ConfigError(
@@ -41,15 +44,6 @@ async def resume_graph(context: ResumeContext) -> None:
         result = await run.run(resume_events=events)
         team.status = result.status
         team.result = result.model_dump(mode="json")
-
-
-def _project_of(params: dict[str, Any], events: list[dict[str, Any]], run_id: str) -> ProjectSpec:
-    if "project" in params:
-        return ProjectSpec.model_validate(params["project"])
-    planned = [e for e in events if e["type"] == "plan_accepted"]
-    if planned:
-        return ProjectSpec.model_validate(planned[-1]["data"]["project"])
-    raise ConfigError(f"run {run_id} stopped before its plan was made; start it again", field="RUN")
 
 
 async def resume_project(

@@ -31,6 +31,26 @@ from lmteams.scheduling import rounds as rules
 from lmteams.scheduling.policy import Assign, Decision, Note, Policy, TaskState
 from lmteams.scheduling.project import ProjectSpec
 from lmteams.scheduling.topologies import eligibility, make_policy
+from lmteams.state.events import (
+    ActionImplied,
+    ActionRefused,
+    BudgetStop,
+    Claimed,
+    MaxRounds,
+    NodeLost,
+    RoundEnd,
+    RoundsEnd,
+    RoundStart,
+    RoundTestsRun,
+    Schedule,
+    Stalled,
+    TaskAssigned,
+    TaskDone,
+    TaskFailed,
+    TaskInterrupted,
+    TaskParked,
+    note_event,
+)
 from lmteams.state.workspace import Workspace
 from lmteams.team import Reply, Team
 
@@ -105,18 +125,12 @@ class RoundsRun:
         for decision in decisions:
             if isinstance(decision, Assign):
                 self.team.event(
-                    "task_assigned",
-                    {"task": decision.task, "round": self.round},
-                    node=decision.node,
+                    TaskAssigned(task=decision.task, round=self.round), node=decision.node
                 )
                 self._tell(decision.node, f"round {self.round}: you now hold {decision.task}")
             elif isinstance(decision, Note):
                 self._count(decision.kind)
-                self.team.event(
-                    decision.kind,
-                    {"task": decision.task, "detail": decision.detail, "round": self.round},
-                    node=decision.node,
-                )
+                self.team.event(note_event(decision, round=self.round), node=decision.node)
                 if decision.node in self.history:
                     self._tell(decision.node, f"round {self.round}: refused: {decision.detail}")
             # RequestClaim: every idle agent is asked each round anyway
@@ -162,7 +176,7 @@ class RoundsRun:
         board = self.policy.board
         text = prompts.board_text(self.project, board.state, board.running_on)
         agents = list(board.workers)
-        self.team.event("round_start", {"round": self.round, "agents": agents})
+        self.team.event(RoundStart(round=self.round, agents=agents))
         async with asyncio.TaskGroup() as group:
             calls = {a: group.create_task(self._call(a, self._prompt(a, text))) for a in agents}
         for agent in agents:
@@ -178,7 +192,7 @@ class RoundsRun:
             ):
                 self.failures[agent] = 0
                 await self._act(agent, outcome)
-        self.team.event("round_end", {"round": self.round})
+        self.team.event(RoundEnd(round=self.round))
         self._update()
 
     async def _act(self, node: str, reply: Reply) -> None:
@@ -188,7 +202,7 @@ class RoundsRun:
         if implied and block is None and held is not None and self._fenced(rest, held):
             # Code for its task and no actions: read as a task reply (write, then complete),
             # as small models answer; on the record, so it is not mistaken for a declaration.
-            self.team.event("action_implied", {"round": self.round, "task": held}, node=node)
+            self.team.event(ActionImplied(round=self.round, task=held), node=node)
             actions: list[rules.RoundAction] = [rules.Complete(action="complete", task=held)]
         else:
             actions, problems = rules.parse_actions(reply.text)
@@ -210,7 +224,7 @@ class RoundsRun:
             if reason is not None:
                 self._refuse(node, action.action, reason)
             elif isinstance(action, rules.Claim):
-                self.team.event("claim", {"task": action.task, "round": self.round}, node=node)
+                self.team.event(Claimed(task=action.task, round=self.round), node=node)
                 self.handle(self.policy.claim(node, action.task))
             elif isinstance(action, rules.Complete):
                 files = dict(action.files)
@@ -243,29 +257,26 @@ class RoundsRun:
 
     def _refuse(self, node: str, action: str | None, reason: str) -> None:
         self._count("action_refused")
-        self.team.event(
-            "action_refused", {"round": self.round, "action": action, "reason": reason}, node=node
-        )
+        self.team.event(ActionRefused(round=self.round, action=action, reason=reason), node=node)
         self._tell(node, f"round {self.round}: refused: {reason}")
 
     async def _complete(self, node: str, task: str, files: dict[str, str]) -> None:
         result: TaskResult = await self.runner.submit(task, node, files)
         if result.outcome == "done":
-            self.team.event("task_done", {"task": task, "attempts": result.attempts}, node=node)
+            self.team.event(TaskDone(task=task, attempts=result.attempts), node=node)
             self.workspace.mark_finished(task)
             self._tell(node, f"round {self.round}: {task} is done")
             self.handle(self.policy.task_done(task, node))
         elif result.outcome == "parked":
             assert result.waiting_on is not None
             self.team.event(
-                "task_parked",
-                {"task": task, "attempt": result.attempts, "waiting_on": result.waiting_on},
+                TaskParked(task=task, attempt=result.attempts, waiting_on=result.waiting_on),
                 node=node,
             )
             self._tell(node, f"round {self.round}: {task} waits for {result.waiting_on}")
             self.handle(self.policy.task_parked(task, node, result.waiting_on))
         elif result.outcome == "failed":
-            self.team.event("task_failed", {"task": task, "error": result.error}, node=node)
+            self.team.event(TaskFailed(task=task, error=result.error), node=node)
             self._tell(node, f"round {self.round}: {task} failed for good: {result.error}")
             self.handle(self.policy.task_failed(task, node, requeue=False))
         else:  # retry: the check failed, tries remain; the task stays with the agent
@@ -288,8 +299,7 @@ class RoundsRun:
         result = await run_check(command, self.workdir, self.project, hide=hidden)
         summary = "passed" if result.ok else check_feedback(result, 1500)
         self.team.event(
-            "tests_run",
-            {"round": self.round, "task": task_id, "ok": result.ok, "summary": summary[:1500]},
+            RoundTestsRun(round=self.round, task=task_id, ok=result.ok, summary=summary[:1500]),
             node=node,
         )
         self._tell(node, f"round {self.round}: tests {summary}")
@@ -320,7 +330,7 @@ class RoundsRun:
         self.failures[node] = self.failures.get(node, 0) + 1
         workers = self.policy.board.workers
         if self.failures[node] >= self.settings.node_failure_limit and len(workers) > 1:
-            self.team.event("node_lost", {"error": str(exc)}, node=node)
+            self.team.event(NodeLost(error=str(exc)), node=node)
             held = self._held(node)
             # lost first, so that its task, requeued next, cannot be handed back to it
             self.handle(self.policy.node_lost(node))
@@ -328,16 +338,14 @@ class RoundsRun:
                 count = self.task_failures[held] = self.task_failures.get(held, 0) + 1
                 requeue = count < self.settings.max_task_attempts
                 self.team.event(
-                    "task_interrupted",
-                    {"task": held, "error": str(exc), "requeue": requeue},
-                    node=node,
+                    TaskInterrupted(task=held, error=str(exc), requeue=requeue), node=node
                 )
                 self.handle(self.policy.task_failed(held, node, requeue=requeue, avoid=True))
 
     def _stop(self, reason: str, node: str | None = None) -> None:
         if self.stopped is None:
             self.stopped = reason
-            self.team.event("budget_stop", {"reason": reason}, node=node)
+            self.team.event(BudgetStop(reason=reason), node=node)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -346,18 +354,17 @@ class RoundsRun:
         started = loop.time()
         limit = rules.round_limit(self.settings.max_rounds, self.graph.n)
         self.team.event(
-            "schedule",
-            {
-                "topology": self.settings.topology,
-                "harness": "rounds",
-                "max_rounds": limit,
-                "workers": self.workers,
-                "lead": None,
-                "plan": getattr(self.policy, "plan", lambda: None)(),
-                "n": self.graph.n,
-                "c": self.graph.c,
-                "p": self.graph.p,
-            },
+            Schedule(
+                topology=self.settings.topology,
+                harness="rounds",
+                max_rounds=limit,
+                workers=self.workers,
+                lead=None,
+                plan=getattr(self.policy, "plan", lambda: None)(),
+                n=self.graph.n,
+                c=self.graph.c,
+                p=self.graph.p,
+            ),
         )
         self.runner.log_brought(self.brought)
         self.handle(self.policy.start())
@@ -365,11 +372,11 @@ class RoundsRun:
         while not self.policy.complete and self.stopped is None:
             if rules.stuck(self.policy.board):
                 stalled = True
-                self.team.event("stalled", {"reason": "no task can run", "round": self.round})
+                self.team.event(Stalled(reason="no task can run", round=self.round))
                 break
             if self.round >= limit:
                 unfinished = True
-                self.team.event("max_rounds", {"rounds": self.round})
+                self.team.event(MaxRounds(rounds=self.round))
                 break
             self.round += 1
             await self._round()
@@ -388,7 +395,7 @@ class RoundsRun:
             stopped = f"{self.round} rounds (--max-rounds) reached"
         else:
             status = "stalled" if stalled else "partial"
-        self.team.event("rounds_end", {"rounds": self.round, "status": status, **self.notes})
+        self.team.event(RoundsEnd(rounds=self.round, status=status, **self.notes))
         return RunResult(
             run_id=self.team.run_id,
             status=status,

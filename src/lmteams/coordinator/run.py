@@ -9,7 +9,7 @@ replaying those events into a fresh policy (:func:`resume_project`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,28 @@ from lmteams.scheduling.policy import (
 )
 from lmteams.scheduling.project import ProjectSpec
 from lmteams.scheduling.topologies import eligibility, make_policy
+from lmteams.state.events import (
+    BudgetStop,
+    CheckRun,
+    CoordinatorStarted,
+    FileWritten,
+    NodeLost,
+    Sched,
+    Schedule,
+    ScheduleResumed,
+    Stalled,
+    TaskAssigned,
+    TaskAttempt,
+    TaskDone,
+    TaskFailed,
+    TaskInterrupted,
+    TaskParked,
+    WriteConflict,
+    WriteRefused,
+    note_event,
+)
 from lmteams.state.liveness import coordinator_stamp
-from lmteams.state.store import EventStore
+from lmteams.state.store import EventRecord, EventStore
 from lmteams.state.workspace import FileVersion, Workspace
 from lmteams.team import Team
 
@@ -113,7 +133,7 @@ class ProjectRun:
 
     def apply(self, op: str, **args: Any) -> None:
         if not self._replaying:
-            self.team.event("sched", {"op": op, **args})
+            self.team.event(Sched(op=op, **args))
         policy = self.policy
         if op == "start":
             decisions = policy.start()
@@ -165,18 +185,14 @@ class ProjectRun:
             elif isinstance(decision, Note):
                 self.notes[decision.kind] = self.notes.get(decision.kind, 0) + 1
                 if not self._replaying:
-                    self.team.event(
-                        decision.kind,
-                        {"task": decision.task, "detail": decision.detail},
-                        node=decision.node,
-                    )
+                    self.team.event(note_event(decision), node=decision.node)
         self._update()
 
     def _assign(self, decision: Assign) -> None:
         if self._replaying:
             self._replay.in_flight[decision.task] = decision.node
             return
-        self.team.event("task_assigned", {"task": decision.task}, node=decision.node)
+        self.team.event(TaskAssigned(task=decision.task), node=decision.node)
         self._spawn(self._execute(decision.task, decision.node, resumed=False))
 
     # -- work ------------------------------------------------------------------------------------
@@ -206,41 +222,38 @@ class ProjectRun:
             return
         if result.outcome == "done":
             self.failures[node] = 0
-            self.team.event("task_done", {"task": task, "attempts": result.attempts}, node=node)
+            self.team.event(TaskDone(task=task, attempts=result.attempts), node=node)
             self.apply("task_done", task=task, node=node)
             return
         if result.outcome == "parked":
             assert result.waiting_on is not None
             parks = self.attempt_log.parked.get(task, (result.attempts, 1))[1]
             self.team.event(
-                "task_parked",
-                {
-                    "task": task,
-                    "attempt": result.attempts,
-                    "parks": parks,
-                    "waiting_on": result.waiting_on,
-                    "reason": result.error,
-                },
+                TaskParked(
+                    task=task,
+                    attempt=result.attempts,
+                    parks=parks,
+                    waiting_on=result.waiting_on,
+                    reason=result.error,
+                ),
                 node=node,
             )
             self.apply("task_parked", task=task, node=node, until=result.waiting_on)
             return
         if result.outcome == "failed":
-            self.team.event("task_failed", {"task": task, "error": result.error}, node=node)
+            self.team.event(TaskFailed(task=task, error=result.error), node=node)
             self.apply("task_failed", task=task, node=node, requeue=False)
             return
         self._node_failed(node, result.error or "call failed")
         count = self.task_failures[task] = self.task_failures.get(task, 0) + 1
         requeue = count < self.settings.max_task_attempts and bool(self.policy.board.workers)
-        self.team.event(
-            "task_interrupted", {"task": task, "error": result.error, "requeue": requeue}, node=node
-        )
+        self.team.event(TaskInterrupted(task=task, error=result.error, requeue=requeue), node=node)
         self.apply("task_failed", task=task, node=node, requeue=requeue, avoid=True)
 
     def _stop(self, reason: str, *, task: str | None = None, node: str | None = None) -> None:
         if self.stopped is None:
             self.stopped = reason
-            self.team.event("budget_stop", {"reason": reason, "task": task}, node=node)
+            self.team.event(BudgetStop(reason=reason, task=task), node=node)
 
     def _node_failed(self, node: str, error: str) -> None:
         self.failures[node] = self.failures.get(node, 0) + 1
@@ -253,7 +266,7 @@ class ProjectRun:
             and len(workers) > 1
         ):
             self.activity[node] = "lost"
-            self.team.event("node_lost", {"error": error}, node=node)
+            self.team.event(NodeLost(error=error), node=node)
             self.apply("node_lost", node=node)
 
     def _board_text(self) -> str:
@@ -265,7 +278,7 @@ class ProjectRun:
         limit = self.settings.max_claims or 20 * self.graph.n
         if self.claims_sent > limit:
             self.stalled = True
-            self.team.event("stalled", {"reason": f"more than {limit} claim requests"})
+            self.team.event(Stalled(reason=f"more than {limit} claim requests"))
             return
         self.activity[node] = "choosing a task"
         self._update()
@@ -315,27 +328,27 @@ class ProjectRun:
 
     # -- the loop ----------------------------------------------------------------------------------
 
-    async def run(self, *, resume_events: list[dict[str, Any]] | None = None) -> RunResult:
+    async def run(self, *, resume_events: Sequence[EventRecord] | None = None) -> RunResult:
         loop = asyncio.get_running_loop()
         started = loop.time()
         async with asyncio.TaskGroup() as group:
             self._group = group
             self.team.event(
-                "coordinator",
-                {**coordinator_stamp(), "segment": "start" if resume_events is None else "resume"},
+                CoordinatorStarted(
+                    **coordinator_stamp(), segment="start" if resume_events is None else "resume"
+                ),
             )
             if resume_events is None:
                 self.team.event(
-                    "schedule",
-                    {
-                        "topology": self.settings.topology,
-                        "workers": self.workers,
-                        "lead": self.lead,
-                        "plan": getattr(self.policy, "plan", lambda: None)(),
-                        "n": self.graph.n,
-                        "c": self.graph.c,
-                        "p": self.graph.p,
-                    },
+                    Schedule(
+                        topology=self.settings.topology,
+                        workers=self.workers,
+                        lead=self.lead,
+                        plan=getattr(self.policy, "plan", lambda: None)(),
+                        n=self.graph.n,
+                        c=self.graph.c,
+                        p=self.graph.p,
+                    ),
                 )
                 self.runner.log_brought(self.brought)
                 self.apply("start")
@@ -351,7 +364,7 @@ class ProjectRun:
                 self.apply("dispatch")
                 if self._in_flight == before:
                     self.stalled = True
-                    self.team.event("stalled", {"reason": "no progress possible"})
+                    self.team.event(Stalled(reason="no progress possible"))
                     break
         self._group = None
         await self.runner.sync_workdir()
@@ -413,14 +426,14 @@ class ProjectRun:
 
     # -- resume ----------------------------------------------------------------------------------
 
-    def _rebuild(self, events: list[dict[str, Any]]) -> None:
+    def _rebuild(self, rows: Sequence[EventRecord]) -> None:
         """Replay a dead coordinator's log, then restart whatever was in flight."""
         self._replaying = True
-        for event in events:
-            kind, data = event["type"], event["data"]
-            if kind == "sched":
-                op = data["op"]
-                args = {k: v for k, v in data.items() if k != "op"}
+        log = self.attempt_log
+        for row in rows:
+            event = row.event
+            if isinstance(event, Sched):
+                op, args = event.op, event.args()
                 if op == "task_done":
                     self._replay.in_flight.pop(args["task"], None)
                 elif op == "task_failed":
@@ -434,50 +447,43 @@ class ProjectRun:
                 elif op == "proposal":
                     self._replay.assignment = None
                 self.apply(op, **args)
-            elif kind == "task_attempt":
-                key = (data["task"], data["attempt"])
-                self.attempt_log.spent[data["task"]] = max(
-                    data.get("spent", 0), self.attempt_log.spent.get(data["task"], 0)
-                )
-                self.attempt_log.started.add(key)
-                parked = self.attempt_log.parked.get(data["task"])
-                if parked is not None and data["attempt"] > parked[0]:
-                    del self.attempt_log.parked[data["task"]]  # its re-check failed: retried
-                self.attempt_log.feedback[key] = data.get("feedback")
-                self.attempt_log.last_attempt[data["task"]] = max(
-                    data["attempt"], self.attempt_log.last_attempt.get(data["task"], 0)
-                )
-            elif kind in ("file_written", "write_conflict", "write_refused"):
-                key = (data["task"], data["attempt"])
-                self.attempt_log.writes.setdefault(key, []).append(data)
-                if kind == "file_written":
+            elif isinstance(event, TaskAttempt):
+                task, key = event.task, (event.task, event.attempt)
+                log.spent[task] = max(event.spent, log.spent.get(task, 0))
+                log.started.add(key)
+                parked = log.parked.get(task)
+                if parked is not None and event.attempt > parked[0]:
+                    del log.parked[task]  # its re-check failed: retried
+                log.feedback[key] = event.feedback
+                log.last_attempt[task] = max(event.attempt, log.last_attempt.get(task, 0))
+            elif isinstance(event, FileWritten | WriteConflict | WriteRefused):
+                log.writes.setdefault((event.task, event.attempt), []).append(row.data)
+                if isinstance(event, FileWritten):
                     self.workspace.restore(
                         FileVersion(
-                            data["path"],
-                            data["version"],
-                            data["content"],
-                            event["node"] or "",
-                            data["task"],
-                            event["t"],
+                            event.path,
+                            event.version,
+                            event.content,
+                            row.node or "",
+                            event.task,
+                            row.t,
                         )
                     )
-                    self.runner._mirror(data["path"], data["content"])
-            elif kind == "check_run":
-                key3 = (data["task"], data["attempt"], data.get("recheck", 0))
-                self.attempt_log.checks[key3] = data
-            elif kind in ("task_done", "task_failed"):
-                self.attempt_log.parked.pop(data["task"], None)
-            elif kind == "task_parked":
-                self.attempt_log.parked[data["task"]] = (data["attempt"], data["parks"])
+                    self.runner._mirror(event.path, event.content)
+            elif isinstance(event, CheckRun):
+                log.checks[(event.task, event.attempt, event.recheck)] = row.data
+            elif isinstance(event, TaskDone | TaskFailed):
+                log.parked.pop(event.task, None)
+            elif isinstance(event, TaskParked):
+                log.parked[event.task] = (event.attempt, event.parks)
         self.runner.attempts = dict(self.attempt_log.last_attempt)
         self._replaying = False
         self.team.event(
-            "schedule_resumed",
-            {
-                "in_flight": sorted(self._replay.in_flight),
-                "claims": sorted(self._replay.claims),
-                "lead_request": self._replay.assignment is not None,
-            },
+            ScheduleResumed(
+                in_flight=sorted(self._replay.in_flight),
+                claims=sorted(self._replay.claims),
+                lead_request=self._replay.assignment is not None,
+            ),
         )
         for task, node in self._replay.in_flight.items():
             self._spawn(self._execute(task, node, resumed=True))

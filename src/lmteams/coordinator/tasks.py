@@ -24,6 +24,21 @@ from lmteams.sandbox import SandboxResult, require_isolation, run_sandboxed
 from lmteams.scheduling.imports import missing_module, module_owners
 from lmteams.scheduling.project import ProjectSpec, TaskSpec, brought_files
 from lmteams.scheduling.prompts import extract_files, task_prompt
+from lmteams.state.events import (
+    CheckRun,
+    FileRewritten,
+    FileWritten,
+    LeaseAcquired,
+    LeaseRefused,
+    OutputInvalid,
+    ProjectFiles,
+    SandboxWeak,
+    SuiteRun,
+    TaskAttempt,
+    UndeclaredWrite,
+    WriteConflict,
+    WriteRefused,
+)
 from lmteams.state.workspace import Workspace
 from lmteams.team import Team
 
@@ -89,7 +104,7 @@ class TaskRunner:
                 network_allowed=project.sandbox.network
             )
             if missing:
-                team.event("sandbox_weak", {"missing": list(missing)})
+                team.event(SandboxWeak(missing=list(missing)))
 
     def now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -139,13 +154,12 @@ class TaskRunner:
                 feedback = self.log.feedback.get((task_id, attempt), feedback)
             else:
                 self.team.event(
-                    "task_attempt",
-                    {
-                        "task": task_id,
-                        "attempt": attempt,
-                        "feedback": feedback,
-                        "spent": self.log.spent.get(task_id, 0),
-                    },
+                    TaskAttempt(
+                        task=task_id,
+                        attempt=attempt,
+                        feedback=feedback,
+                        spent=self.log.spent.get(task_id, 0),
+                    ),
                     node=node,
                 )
                 self.log.started.add((task_id, attempt))
@@ -211,8 +225,7 @@ class TaskRunner:
         files = extract_files(reply.text, task.files)
         if task.files and not any(path in files for path in task.files):
             self.team.event(
-                "output_invalid",
-                {"task": task.id, "attempt": attempt, "problem": "no file in the reply"},
+                OutputInvalid(task=task.id, attempt=attempt, problem="no file in the reply"),
                 node=node,
             )
             return f"Your reply contained no code for {', '.join(task.files)}."
@@ -248,32 +261,30 @@ class TaskRunner:
             if path not in task.files and result.status != "read_only":
                 # the reply wrote a file its task does not declare: allowed, but on the record
                 self.team.event(
-                    "undeclared_write",
-                    {"task": task.id, "attempt": attempt, "path": path, "status": result.status},
+                    UndeclaredWrite(task=task.id, attempt=attempt, path=path, status=result.status),
                     node=node,
                 )
             if result.ok:
                 data["content"] = content
-                self.team.event("file_written", data, node=node)
+                self.team.event(FileWritten(**data), node=node)
                 if result.rewrite_of:
                     self.team.event(
-                        "file_rewritten",
-                        {"task": task.id, "path": path, "finished_task": result.rewrite_of},
+                        FileRewritten(task=task.id, path=path, finished_task=result.rewrite_of),
                         node=node,
                     )
                 self._mirror(path, content)
             elif result.status == "conflict":
-                self.team.event("write_conflict", data, node=node)
+                self.team.event(WriteConflict(**data), node=node)
                 if path in task.files:
                     problem = (
                         f"{path} changed while you worked (version {result.version}); redo it."
                     )
             elif result.status == "read_only":
                 # a file the project brings (a test, a fixture): the reply may not rewrite it
-                self.team.event("write_refused", data, node=node)
+                self.team.event(WriteRefused(**data), node=node)
             else:
                 data["holder"] = result.holder
-                self.team.event("write_refused", data, node=node)
+                self.team.event(WriteRefused(**data), node=node)
         return problem
 
     async def submit(self, task_id: str, node: str, files: dict[str, str]) -> TaskResult:
@@ -283,8 +294,7 @@ class TaskRunner:
         task = self.project.task(task_id)
         attempt = self._next_attempt(task_id, False)
         self.team.event(
-            "task_attempt",
-            {"task": task_id, "attempt": attempt, "spent": self.log.spent.get(task_id, 0)},
+            TaskAttempt(task=task_id, attempt=attempt, spent=self.log.spent.get(task_id, 0)),
             node=node,
         )
         self.log.started.add((task_id, attempt))
@@ -323,12 +333,10 @@ class TaskRunner:
             now = self.now()
             result = self.workspace.acquire(path, node, now, self.lease_ttl_s)
             if result.granted:
-                self.team.event("lease_acquired", {"task": task, "path": path}, node=node)
+                self.team.event(LeaseAcquired(task=task, path=path), node=node)
                 return
             self.team.event(
-                "lease_refused",
-                {"task": task, "path": path, "holder": result.lease.holder},
-                node=node,
+                LeaseRefused(task=task, path=path, holder=result.lease.holder), node=node
             )
             # the holder may have crashed: its lease lapses at expires_at at the latest
             await asyncio.sleep(max(0.01, min(result.lease.expires_at - now, 1.0)))
@@ -349,12 +357,11 @@ class TaskRunner:
         """The ``project_files`` event: which files the project brought, which are read-only."""
         if brought:
             self.team.event(
-                "project_files",
-                {
-                    "folder": self.project.files_dir,
-                    "paths": sorted(brought),
-                    "read_only": sorted(self.workspace.read_only),
-                },
+                ProjectFiles(
+                    folder=self.project.files_dir,
+                    paths=sorted(brought),
+                    read_only=sorted(self.workspace.read_only),
+                ),
             )
 
     def _mirror(self, path: str, content: str) -> None:
@@ -409,7 +416,7 @@ class TaskRunner:
         }
         if recheck:
             record["recheck"] = recheck
-        self.team.event("check_run", record, node=node)
+        self.team.event(CheckRun(**record), node=node)
         self.log.checks[key] = record
         return record
 
@@ -423,7 +430,7 @@ class TaskRunner:
             suite_shell(command), self.workdir, self.project, hide=self._hidden()
         )
         suite = suite_result(command, result)
-        self.team.event("suite_run", suite.model_dump(mode="json"))
+        self.team.event(SuiteRun(**suite.model_dump(mode="json")))
         return suite
 
 

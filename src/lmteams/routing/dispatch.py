@@ -20,6 +20,7 @@ from lmteams.models.base import ChatMessage
 from lmteams.routing.balance import Outcome, Policy, Replica, group_load, make_policy
 from lmteams.routing.roles import Requirement, check_routable, nodes_for, role_config
 from lmteams.runtime.clock import now_s
+from lmteams.state.events import Routed
 from lmteams.team import Reply, Team
 
 ANY_ROLE = "*"
@@ -201,7 +202,7 @@ class Router:
             data["task"] = task
         if key is not None:
             data["key"] = key
-        self.team.event("route", data, node=replica.name)
+        self.team.event(Routed(**data), node=replica.name)
 
     # -- live view ---------------------------------------------------------------------------
 

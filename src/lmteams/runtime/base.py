@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from lmteams.config import TeamSpec
 from lmteams.errors import ConfigError
@@ -19,6 +18,7 @@ from lmteams.messages import Envelope
 from lmteams.models.base import ModelBackend
 from lmteams.models.registry import create_backend, validate_options
 from lmteams.node import NodeWorker
+from lmteams.state.events import Emit
 
 
 @dataclass(slots=True)
@@ -52,8 +52,8 @@ class Runtime(ABC):
 
     name: str = "abstract"
     #: Where the runtime reports what it saw happen to its nodes (an actor lost, restarted):
-    #: ``emit(type, data, node)`` logs an event in the run. Set by the team that uses it.
-    emit: Callable[[str, dict[str, Any], str | None], None] | None = None
+    #: ``emit(event, node)`` logs an event in the run. Set by the team that uses it.
+    emit: Emit | None = None
 
     @abstractmethod
     async def start(

@@ -111,13 +111,9 @@ def project_after(project: ProjectSpec, graph: TaskGraph, new: list[TaskSpec]) -
     return project.model_copy(update={"tasks": tasks})
 
 
-def edited_graph(rows: Sequence[Mapping[str, Any]], graph: TaskGraph) -> TaskGraph:
-    """The graph a run ended with: ``graph``, or the last ``task_graph`` event of a dynamic
-    run (logged after every accepted edit), whose tasks and dependencies replace it."""
-    tasks = None
-    for row in rows:
-        if row["type"] == "task_graph":
-            tasks = row["data"]["tasks"]
+def edited_graph(tasks: Mapping[str, Sequence[str]] | None, graph: TaskGraph) -> TaskGraph:
+    """The graph a run ended with: ``graph``, or the tasks and dependencies of the last
+    ``task_graph`` event of a dynamic run (logged after every accepted edit)."""
     if tasks is None:
         return graph
     durations = {t: d for t, d in graph.durations.items() if t in tasks}

@@ -13,14 +13,12 @@ and :meth:`Journal.aclose` tries once more.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
-import orjson
-
 from lmteams.messages import Envelope
 from lmteams.state.blobs import SHARE_MIN_CHARS
+from lmteams.state.events import Event, dumps, event_json
 from lmteams.state.store import EventStore
 
 
@@ -49,12 +47,13 @@ class Journal:
             return 0.0
         return self._loop.time() - self._t0
 
-    def event(
-        self, type: str, data: dict[str, Any] | None = None, *, node: str | None = None
-    ) -> None:
+    def event(self, event: Event, *, node: str | None = None) -> None:
+        """Buffer one event (a model of :mod:`lmteams.state.events`; an undeclared type is
+        refused with :class:`~lmteams.errors.StoreError`)."""
+        data = event_json(event)
         self.events += 1
         self.store.append_json(
-            self.run_id, type, _dumps(data or {}), node=node, t=self.now(), ts=time.time()
+            self.run_id, event.type, data, node=node, t=self.now(), ts=time.time()
         )
         self._schedule_flush()
 
@@ -77,7 +76,7 @@ class Journal:
 
     def record_call(self, key: str, node: str | None, result: dict[str, Any]) -> None:
         """Buffer a call's result under its idempotency key (durable after the next flush)."""
-        self.store.put_call_result(key, self.run_id, node, _dumps(result))
+        self.store.put_call_result(key, self.run_id, node, dumps(result))
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -124,13 +123,6 @@ class Journal:
             raise
         self._failed = None
         _resolve(waiters, None)
-
-
-def _dumps(data: Any) -> str:
-    try:
-        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:  # a type orjson does not know: the json module's rules, as before
-        return json.dumps(data, default=str)
 
 
 def _resolve(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:

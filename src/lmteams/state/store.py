@@ -23,7 +23,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lmteams.errors import ConfigError, RunNotFound, StoreError
 from lmteams.state.blobs import Hasher, references, restore, share
+from lmteams.state.events import Event, read_event
 from lmteams.state.migrations import migrate
 
 DEFAULT_DB = Path(".lmteams") / "lmteams.db"
@@ -109,6 +110,8 @@ class RunRecord(BaseModel):
 
 
 class EventRecord(BaseModel):
+    """One row of the log: ``event`` is its typed event, ``data`` the row's JSON as logged."""
+
     model_config = ConfigDict(frozen=True)
 
     seq: int
@@ -118,6 +121,12 @@ class EventRecord(BaseModel):
     type: str
     node: str | None
     data: dict[str, Any]
+
+    @cached_property
+    def event(self) -> Event:
+        """The typed event of this row (:mod:`lmteams.state.events`), read once on first use;
+        a message row gives :class:`~lmteams.state.events.MessageLogged`."""
+        return read_event(self.type, self.data)
 
 
 _Row = tuple[str, float, float, str, str | None, str]

@@ -17,6 +17,7 @@ from typing import Any
 
 from lmteams.consensus import adaptive as rules
 from lmteams.consensus.voting import Decision, majority, weighted
+from lmteams.state.events import AdaptiveWave, CascadeTier
 from lmteams.strategies.base import Context, votes
 from lmteams.strategies.result import AskResult, NodeAnswer
 
@@ -43,7 +44,7 @@ async def adaptive(ctx: Context) -> AskResult:
             votes(answers, weights), remaining, ctx.settings.stop_confidence
         )
         waves.append({"asked": wave, "answers": {a.node: a.answer for a in answers[-len(wave) :]}})
-        ctx.team.event("adaptive_wave", {**waves[-1], "stop": stop, "why": why})
+        ctx.team.event(AdaptiveWave(**waves[-1], stop=stop, why=why))
         if stop:
             break
         size = ctx.settings.wave
@@ -93,7 +94,7 @@ async def cascade(ctx: Context) -> AskResult:
                 "escalate": escalate and number < len(tiers),
             }
         )
-        ctx.team.event("cascade_tier", records[-1])
+        ctx.team.event(CascadeTier(**records[-1]))
         if not escalate:
             break
     if decision.answer is None:  # the last tier said nothing usable: use everything heard

@@ -20,6 +20,7 @@ from lmteams.consensus.answers import Answer
 from lmteams.consensus.debate import Peer, agreed, debate_chat, layer_prompt
 from lmteams.consensus.quorum import quorum_size
 from lmteams.consensus.voting import Decision, majority
+from lmteams.state.events import DebateRound, MoaLayer
 from lmteams.strategies.base import Context, votes
 from lmteams.strategies.judge import judge_and_candidates
 from lmteams.strategies.result import AskResult, NodeAnswer
@@ -40,7 +41,7 @@ async def debate(ctx: Context) -> AskResult:
     current = await ctx.grouped(await ctx.first_answers(nodes))
     decision, done = agreed(votes(current), len(nodes))
     rounds = [_round_record(0, current, decision)]
-    ctx.team.event("debate_round", {**rounds[-1], "quorum": needed, "agreed": done})
+    ctx.team.event(DebateRound(**rounds[-1], quorum=needed, agreed=done))
     number = 0
     while not done and number < ctx.settings.rounds:
         number += 1
@@ -58,7 +59,7 @@ async def debate(ctx: Context) -> AskResult:
         ]
         decision, done = agreed(votes(current), len(nodes))
         rounds.append(_round_record(number, current, decision))
-        ctx.team.event("debate_round", {**rounds[-1], "quorum": needed, "agreed": done})
+        ctx.team.event(DebateRound(**rounds[-1], quorum=needed, agreed=done))
     detail = {
         "rounds": rounds,
         "quorum": needed,
@@ -80,7 +81,7 @@ async def moa(ctx: Context) -> AskResult:
     aggregator, _ = judge_and_candidates(ctx.spec, ctx.settings)
     layer = await ctx.first_answers(nodes)
     layers = [_round_record(1, layer, majority(votes(layer)))]
-    ctx.team.event("moa_layer", layers[-1])
+    ctx.team.event(MoaLayer(**layers[-1]))
     for number in range(2, ctx.settings.layers + 1):
         prompt = layer_prompt(ctx.question, [a.reply or "" for a in layer if a.status == "done"])
         fresh = await ctx.fan_out([(n, prompt, None) for n in nodes])
@@ -88,7 +89,7 @@ async def moa(ctx: Context) -> AskResult:
             new if new.status == "done" else old for new, old in zip(fresh, layer, strict=True)
         ]
         layers.append(_round_record(number, layer, majority(votes(layer))))
-        ctx.team.event("moa_layer", layers[-1])
+        ctx.team.event(MoaLayer(**layers[-1]))
     layer = await ctx.grouped(layer)
     responses = [a.reply or "" for a in layer if a.status == "done"]
     final, _ = await ctx.call(aggregator, layer_prompt(ctx.question, responses, final=True))

@@ -34,10 +34,11 @@ from lmteams.consensus.scoring import gold_key, item_extractor, paired, wilson
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.models.base import ModelBackend
 from lmteams.runtime.base import Runtime
+from lmteams.state.events import EvalItem
+from lmteams.state.reliability import ReliabilityBook
 from lmteams.state.store import EventStore
 from lmteams.strategies import Context, FirstAnswers, run_strategy
 from lmteams.strategies.learned import ballots
-from lmteams.state.reliability import ReliabilityBook
 from lmteams.strategies.result import AskResult, NodeAnswer
 from lmteams.team import Team
 
@@ -210,17 +211,16 @@ async def evaluate(
                     if name == "judge" and result.detail.get("kind") == "pick":
                         judge_pick = result.answer_key
                     team.event(
-                        "eval_item",
-                        {
-                            "index": index,
-                            "strategy": name,
-                            "answer": result.answer,
-                            "gold": item.answer,
-                            "correct": correct,
-                            "calls": result.calls,
-                            "tokens": result.total_tokens,
-                            "wall_s": result.wall_s,
-                        },
+                        EvalItem(
+                            index=index,
+                            strategy=name,
+                            answer=result.answer,
+                            gold=item.answer,
+                            correct=correct,
+                            calls=result.calls,
+                            tokens=result.total_tokens,
+                            wall_s=result.wall_s,
+                        ),
                     )
                     if on_item:
                         on_item(index, name, correct, result)
@@ -261,17 +261,16 @@ async def evaluate(
                 correct = bool(gold) and answer.status == "done" and answer.answer_key == gold
                 member_tallies[node].add_answer(index, answer, correct)
                 team.event(
-                    "eval_item",
-                    {
-                        "index": index,
-                        "strategy": f"member:{node}",
-                        "answer": answer.answer,
-                        "gold": item.answer,
-                        "correct": correct,
-                        "calls": 1,
-                        "tokens": answer.prompt_tokens + answer.completion_tokens,
-                        "wall_s": answer.latency_s,
-                    },
+                    EvalItem(
+                        index=index,
+                        strategy=f"member:{node}",
+                        answer=answer.answer,
+                        gold=item.answer,
+                        correct=correct,
+                        calls=1,
+                        tokens=answer.prompt_tokens + answer.completion_tokens,
+                        wall_s=answer.latency_s,
+                    ),
                 )
 
         async with asyncio.TaskGroup() as group:

@@ -22,6 +22,7 @@ from lmteams.consensus import gentest as rules
 from lmteams.consensus import program as program_rules
 from lmteams.consensus.answers import Answer
 from lmteams.consensus.voting import Decision
+from lmteams.state.events import GentestInputs, GentestRun
 from lmteams.strategies.base import Chat, Context
 from lmteams.strategies.program import coders_of, limits_of, run_python
 from lmteams.strategies.result import AskResult, NodeAnswer
@@ -44,9 +45,7 @@ async def _run(
     code = program_rules.code_block(answer.reply or "")
     if code is None:
         run = rules.Run(index, answer.node, False, problem="no Python code block")
-        ctx.team.event(
-            "gentest_run", {"index": index, "passed": False, "problem": run.problem}, node=run.node
-        )
+        ctx.team.event(GentestRun(index=index, passed=False, problem=run.problem), node=run.node)
         return run
     result = await run_python(rules.harness_files(code, tests, inputs), limits_of(ctx.settings))
     outputs = rules.probe_outputs(result.stdout) if result.ok else None
@@ -58,16 +57,15 @@ async def _run(
     else:
         run = rules.Run(index, answer.node, True, outputs)
     ctx.team.event(
-        "gentest_run",
-        {
-            "index": index,
-            "passed": run.passed,
-            "problem": run.problem,
-            "program": code,
-            "outputs": list(run.outputs),
-            "returncode": result.returncode,
-            "stderr": program_rules.tail(result.stderr),
-        },
+        GentestRun(
+            index=index,
+            passed=run.passed,
+            problem=run.problem,
+            program=code,
+            outputs=list(run.outputs),
+            returncode=result.returncode,
+            stderr=program_rules.tail(result.stderr),
+        ),
         node=answer.node,
     )
     return run
@@ -88,7 +86,7 @@ async def gentest(ctx: Context) -> AskResult:
     candidates = replies[:count]
     inputs = rules.parse_inputs(replies[count].reply or "", wanted) if wanted else []
     tests = rules.given_tests(ctx.question)
-    ctx.team.event("gentest_inputs", {"inputs": inputs, "tests": tests, "candidates": count})
+    ctx.team.event(GentestInputs(inputs=inputs, tests=tests, candidates=count))
     async with asyncio.TaskGroup() as group:
         tasks = [
             group.create_task(_run(ctx, i, a, tests, inputs)) for i, a in enumerate(candidates)

@@ -21,6 +21,7 @@ from lmteams.consensus import judge as rules
 from lmteams.consensus.answers import Answer
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.consensus.voting import Decision, majority
+from lmteams.state.events import JudgeVerdict
 from lmteams.strategies.base import Context, backend_can, votes
 from lmteams.strategies.result import AskResult, NodeAnswer
 
@@ -79,7 +80,7 @@ async def ask_judge(
         if answer.status == "failed":
             record["problem"] = f"the judge's call failed: {answer.error}"
             attempts.append(record)
-            ctx.team.event("judge_verdict", {**record, "valid": False}, node=judge)
+            ctx.team.event(JudgeVerdict(**record, valid=False), node=judge)
             return None, attempts  # a failed call is not worth a retry with feedback
         try:
             verdict = rules.parse_verdict(text, ballot, ctx.extract, settings.judge_contradiction)
@@ -88,7 +89,7 @@ async def ask_judge(
             if isinstance(exc, rules.Contradiction):
                 record["refused"] = "contradiction"
             attempts.append(record)
-            ctx.team.event("judge_verdict", {**record, "valid": False}, node=judge)
+            ctx.team.event(JudgeVerdict(**record, valid=False), node=judge)
             chat = [
                 *chat,
                 {"role": "assistant", "content": text},
@@ -97,7 +98,7 @@ async def ask_judge(
             continue
         record.update(kind=verdict.kind, choice=verdict.choice, answer=verdict.answer.text)
         attempts.append(record)
-        ctx.team.event("judge_verdict", {**record, "valid": True}, node=judge)
+        ctx.team.event(JudgeVerdict(**record, valid=True), node=judge)
         return verdict, attempts
     return None, attempts
 

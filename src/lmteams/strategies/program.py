@@ -24,6 +24,7 @@ from lmteams.consensus.voting import majority
 from lmteams.errors import ModelUnavailable
 from lmteams.sandbox import SandboxResult, python_argv, run_sandboxed
 from lmteams.sandbox_settings import SandboxLimits
+from lmteams.state.events import ProgramRun
 from lmteams.strategies.base import Context, votes
 from lmteams.strategies.result import AskResult, NodeAnswer
 from lmteams.tools.python_tool import print_last_expression
@@ -109,7 +110,7 @@ async def _solve(ctx: Context, node: str, limits: SandboxLimits) -> tuple[NodeAn
             )
             if vote is not None and not vote.empty:
                 record.update(ok=True, vote=vote.text)
-                ctx.team.event("program_run", record, node=node)
+                ctx.team.event(ProgramRun(**record), node=node)
                 return replace(answer, answer=vote.text, answer_key=vote.key), attempt
             problem = (
                 _problem(result, limits)
@@ -117,7 +118,7 @@ async def _solve(ctx: Context, node: str, limits: SandboxLimits) -> tuple[NodeAn
                 else f"its last printed line {printed!r} states no answer"
             )
             record.update(ok=False, problem=problem)
-        ctx.team.event("program_run", record, node=node)
+        ctx.team.event(ProgramRun(**record), node=node)
         chat = [
             *chat,
             {"role": "assistant", "content": text},

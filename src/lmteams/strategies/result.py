@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lmteams.config import TeamSpec
 from lmteams.consensus.answers import Answer, Extractor
 from lmteams.consensus.voting import Decision, Vote
+from lmteams.state.events import Decided
 from lmteams.team import Reply, Team
 
 NodeStatus = Literal["waiting", "running", "done", "failed"]
@@ -90,6 +91,7 @@ def node_answer(team: TeamSpec, reply: Reply, extractor: Extractor) -> NodeAnswe
         prompt_tokens=reply.usage.prompt_tokens,
         completion_tokens=reply.usage.completion_tokens,
         latency_s=reply.latency_s,
+        served_by=reply.served_by,  # another replica of its group, or a reroute, answered
     )
 
 
@@ -142,5 +144,5 @@ def decided(
     )
     event = result.model_dump(mode="json", exclude={"nodes"})
     event["votes"] = {a.node: a.answer_key for a in answers if a.status == "done"}
-    team.event("decision", event)
+    team.event(Decided(**event))
     return result

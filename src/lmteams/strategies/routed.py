@@ -23,8 +23,9 @@ from lmteams.config import TeamSpec
 from lmteams.consensus import kinds
 from lmteams.consensus.adaptive import settled
 from lmteams.consensus.voting import Decision, weighted
-from lmteams.strategies.base import Context, votes
+from lmteams.state.events import RoutedWave
 from lmteams.state.reliability import ReliabilityBook
+from lmteams.strategies.base import Context, votes
 from lmteams.strategies.result import AskResult, NodeAnswer
 
 
@@ -81,7 +82,7 @@ async def routed(ctx: Context) -> AskResult:
         else:
             why = ""
         waves.append({"asked": wave, "answers": {a.node: a.answer for a in answers[-len(wave) :]}})
-        ctx.team.event("routed_wave", {**waves[-1], "kind": kind, "stop": bool(why), "why": why})
+        ctx.team.event(RoutedWave(**waves[-1], kind=kind, stop=bool(why), why=why))
         if why:
             break
     book.record(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from lmteams.config import TeamSpec
@@ -23,8 +23,7 @@ from lmteams.faults.injection.rules import Action, NodeFaults, garbage, rule_for
 from lmteams.messages import Envelope
 from lmteams.models.base import ModelBackend
 from lmteams.runtime.base import NodeStats, Runtime
-
-Emit = Callable[[str, dict[str, Any], str | None], None]
+from lmteams.state.events import Emit, FaultInjected
 
 
 class _NodeState:
@@ -59,7 +58,7 @@ class FaultInjectingRuntime(Runtime):
     def _record(self, fault: str, node: str, **data: Any) -> None:
         self.injected[fault] = self.injected.get(fault, 0) + 1
         if self._emit is not None:
-            self._emit("fault_injected", {"fault": fault, **data}, node)
+            self._emit(FaultInjected(fault=fault, **data), node)
 
     async def request(self, envelope: Envelope) -> Envelope:
         node = envelope.recipients[0]

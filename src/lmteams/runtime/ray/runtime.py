@@ -45,6 +45,7 @@ from lmteams.runtime.ray.models import model_homes
 from lmteams.runtime.ray.placement import ActorPlan, NodeDemand, machines_for, plan_actors
 from lmteams.runtime.ray.recovery import after_actor_loss, probe_delay_s
 from lmteams.runtime.ray.settings import RaySettings
+from lmteams.state.events import ActorEvent, ActorEventKind
 
 
 @dataclass(slots=True)
@@ -396,13 +397,14 @@ class RayRuntime(Runtime):
                 _settle(pending, ModelUnavailable(f"the node's actor is gone: {reason}", node=node))
         self._mark(host)
 
-    def _report(self, type: str, host: _Host, **data: Any) -> None:
+    def _report(self, kind: ActorEventKind, host: _Host, **data: Any) -> None:
         if self.emit is not None:
             plan = host.plan
+            actor = f"nodes-{plan.index}"
             self.emit(
-                type,
-                {"actor": f"nodes-{plan.index}", "machine": plan.machine, "nodes": list(plan.nodes)}
-                | data,
+                ActorEvent(
+                    type=kind, actor=actor, machine=plan.machine, nodes=list(plan.nodes), **data
+                ),
                 None,
             )
 
