@@ -1,15 +1,15 @@
-"""Orchestration overhead and embedded-model throughput of the local runtime.
+"""Durability and embedded-model throughput of the local runtime.
 
-(a) Fan-out-and-vote with an instant scripted model, every message in the durable log, for
-    teams of 4, 32 and 256 nodes: microseconds per node call, next to a plain asyncio.gather
-    over the same model and vote (the floor). Two figures: many questions through one open run
-    (steady state), and one run per question (run set-up included).
+(a) Durability: a steady-state fan-out and vote (32 nodes, instant scripted model, every message
+    in the durable log) with the event log at ``durability=normal`` and at ``full`` (an fsync
+    per group commit), side by side: the per-call cost of surviving a power loss. The log lives
+    on the disk of the working directory, not in a tmpfs /tmp, so that the fsync costs what it
+    costs.
 (b) Team throughput on the embedded model with 1, 4, 8 and 16 concurrent nodes, side by side
     with calling xllamacpp directly at the same concurrency on the same engine: the ratio.
-(c) Durability: the same steady-state fan-out (32 nodes) with the event log at
-    ``durability=normal`` and at ``full`` (an fsync per group commit), side by side: the
-    per-call cost of surviving a power loss. The log lives on the disk of the working
-    directory, not in a tmpfs /tmp, so that the fsync costs what it costs.
+
+The cost of an ask itself (fan-out, vote, every message logged, against a plain-asyncio floor
+at 4, 32 and 256 nodes, and one ask's fixed cost) is ``bench/peers.py``'s.
 
 Run: make bench   (or: python bench/overhead.py [--quick] [--skip-model] [--skip-durability])
 """
@@ -18,33 +18,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lmteams.consensus.answers import extract_auto
-from lmteams.consensus.voting import Vote, majority
 from lmteams.models.base import ChatMessage, Sampling
 from lmteams.state.store import EventStore
-from lmteams.strategies.ask import ask, ask_team
+from lmteams.strategies.ask import ask_team
 from lmteams.team import Team
 from lmteams.testing import scripted_team
 
 INSTANT = "Answer: 42"
-
-
-async def floor_us(n: int, rounds: int) -> float:
-    _, backends = scripted_team(n, lambda call: INSTANT)
-    backend = backends["scripted"]
-    sampling = Sampling()
-    chat = [ChatMessage("system", "s"), ChatMessage("user", "q")]
-    started = time.perf_counter()
-    for _ in range(rounds):
-        completions = await asyncio.gather(*(backend.complete(chat, sampling) for _ in range(n)))
-        majority([Vote(f"n{i}", extract_auto(c.text)) for i, c in enumerate(completions)])
-    return (time.perf_counter() - started) / (n * rounds) * 1e6
 
 
 async def steady_us(n: int, rounds: int, db: Path, durability: str = "normal") -> float:
@@ -62,62 +49,27 @@ async def steady_us(n: int, rounds: int, db: Path, durability: str = "normal") -
     return elapsed / (n * rounds) * 1e6
 
 
-async def per_run_us(n: int, rounds: int, db: Path) -> float:
-    spec, backends = scripted_team(n, lambda call: INSTANT)
-    store = EventStore(db)
-    await ask(spec, "q", store, backends=backends)
-    started = time.perf_counter()
-    for _ in range(rounds):
-        await ask(spec, "q", store, backends=backends)
-    elapsed = time.perf_counter() - started
-    store.close()
-    return elapsed / (n * rounds) * 1e6
-
-
-def best_of(k: int, fn, *args):  # type: ignore[no-untyped-def]
-    return min(asyncio.run(fn(*args)) for _ in range(k))
-
-
-def overhead_table(quick: bool) -> None:
-    print("(a) orchestration overhead, instant scripted model, fan-out + majority vote")
-    print(
-        f"{'nodes':>6} {'floor µs':>9} {'lmteams µs':>11} {'calls/s':>9} {'x floor':>8} {'per-run µs':>11}"
-    )
-    repeats = 2 if quick else 3
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in (4, 32, 256):
-            rounds = max(3, (4000 if quick else 20000) // n)
-            floor = best_of(repeats, floor_us, n, rounds)
-            steady = best_of(repeats, steady_us, n, rounds, Path(tmp) / f"s{n}.db")
-            per_run = best_of(repeats, per_run_us, n, max(3, rounds // 4), Path(tmp) / f"r{n}.db")
-            print(
-                f"{n:>6} {floor:>9.1f} {steady:>11.1f} {1e6 / steady:>9.0f} "
-                f"{steady / floor:>8.2f} {per_run:>11.1f}"
-            )
-    print("target: under 25 µs per call at 256 nodes (steady state, every message logged)\n")
-
-
-# -- (c) durability ------------------------------------------------------------------------
+# -- (a) durability ------------------------------------------------------------------------
 
 
 def durability_table(quick: bool) -> None:
     n = 32
     rounds = 60 if quick else 300
-    print("(c) durability of the event log, 32 nodes, steady state (every message logged)")
-    print(f"{'durability':>10} {'µs/call':>9} {'calls/s':>9} {'x normal':>9}")
-    best: dict[str, float] = {}
+    print("(a) durability of the event log, 32 nodes, steady state (every message logged)")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'durability':>10} {'µs/call: median [range]':>26} {'calls/s':>9} {'x normal':>9}")
+    runs: dict[str, list[float]] = {"normal": [], "full": []}
     with tempfile.TemporaryDirectory(dir=Path.cwd(), prefix=".bench-durability-") as tmp:
-        for rep in range(2 if quick else 4):
+        for rep in range(3 if quick else 5):
             # alternate the order so that drift on a noisy machine hits both sides
             for mode in ("normal", "full") if rep % 2 == 0 else ("full", "normal"):
                 db = Path(tmp) / f"{mode}-{rep}.db"
-                us = asyncio.run(steady_us(n, rounds, db, mode))
-                best[mode] = min(best.get(mode, us), us)
-    for mode in ("normal", "full"):
-        print(
-            f"{mode:>10} {best[mode]:>9.1f} {1e6 / best[mode]:>9.0f} "
-            f"{best[mode] / best['normal']:>9.2f}"
-        )
+                runs[mode].append(asyncio.run(steady_us(n, rounds, db, mode)))
+    normal = statistics.median(runs["normal"])
+    for mode, values in runs.items():
+        median = statistics.median(values)
+        spread = f"{median:.1f} [{min(values):.1f}-{max(values):.1f}]"
+        print(f"{mode:>10} {spread:>26} {1e6 / median:>9.0f} {median / normal:>9.2f}")
     print("normal survives a crash of the process (kill -9); full also a power loss\n")
 
 
@@ -214,9 +166,8 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
     parser.add_argument("--skip-model", action="store_true", help="skip the embedded model (b)")
-    parser.add_argument("--skip-durability", action="store_true", help="skip durability (c)")
+    parser.add_argument("--skip-durability", action="store_true", help="skip durability (a)")
     args = parser.parse_args()
-    overhead_table(args.quick)
     if not args.skip_durability:
         durability_table(args.quick)
     if not args.skip_model:

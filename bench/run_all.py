@@ -8,6 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 ORDER = [
+    "peers.py",
     "overhead.py",
     "engines.py",
     "scheduling.py",
