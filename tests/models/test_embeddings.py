@@ -3,17 +3,21 @@ and engines closed with the backends that hold them."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx2 as httpx
+import openai as openai_sdk
 import pytest
 
 from lmteams.config import parse_team
-from lmteams.errors import ConfigError, InvalidRequest
+from lmteams.errors import AuthenticationFailed, ConfigError, InvalidRequest
 from lmteams.models import embedded
 from lmteams.models.base import Completion, ModelBackend, Sampling
 from lmteams.models.embedded import EmbeddedBackend, EmbeddedOptions
 from lmteams.models.embeddings import open_embedding_backend
+from lmteams.models.openai import OpenAIBackend, OpenAIOptions
 from lmteams.models.scripted import ScriptedBackend, ScriptedOptions, bag_of_words
 from lmteams.state.store import EventStore
 from lmteams.strategies.ask import ask
@@ -149,3 +153,42 @@ async def test_the_embedded_backend_embeds_and_closes_its_embedding_engine() -> 
     assert vectors[0] != vectors[1]
     await backend.aclose()
     assert backend._embedder is None
+
+
+def _openai_with(handler: Any) -> OpenAIBackend:
+    backend = OpenAIBackend(OpenAIOptions(base_url="http://127.0.0.1:9/v1", model="emb"))
+    backend._client = openai_sdk.AsyncOpenAI(
+        base_url="http://127.0.0.1:9/v1",
+        api_key="k",
+        max_retries=0,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+    )
+    return backend
+
+
+async def test_the_openai_backend_embeds_through_the_embeddings_route() -> None:
+    asked: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append({"path": request.url.path, **json.loads(request.content)})
+        rows = [
+            {"object": "embedding", "index": 1, "embedding": [0.0, 1.0]},
+            {"object": "embedding", "index": 0, "embedding": [1.0, 0.0]},
+        ]
+        usage = {"prompt_tokens": 2, "total_tokens": 2}
+        return httpx.Response(
+            200, json={"object": "list", "data": rows, "model": "emb", "usage": usage}
+        )
+
+    backend = _openai_with(handler)
+    assert await backend.embed(["a", "b"]) == [[1.0, 0.0], [0.0, 1.0]]  # in the texts' order
+    assert asked[0]["path"] == "/v1/embeddings"
+    assert asked[0]["model"] == "emb" and asked[0]["input"] == ["a", "b"]
+    await backend.aclose()
+
+
+async def test_an_openai_embedding_failure_is_a_typed_error() -> None:
+    backend = _openai_with(lambda request: httpx.Response(401, json={"error": {"message": "no"}}))
+    with pytest.raises(AuthenticationFailed):
+        await backend.embed(["a"])
+    await backend.aclose()
