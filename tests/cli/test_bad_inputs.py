@@ -122,6 +122,14 @@ FILES: dict[str, str | bytes] = {
     "laughs.yaml": laughs(),
     # -- scripts -------------------------------------------------------------------------
     "script_os.yaml": scripted_team(script="os:system"),
+    "embed_python.yaml": (
+        "models:\n"
+        "  m1: {backend: scripted, default: 'Answer: the big apple'}\n"
+        "  m2: {backend: scripted, default: 'Answer: new york'}\n"
+        "  p: {backend: python}\n"
+        "nodes:\n  - {name: a, model: m1}\n  - {name: b, model: m2}\n"
+        "consensus: {similarity: embedding, embedding_model: p}\n"
+    ),
     "script_subprocess.yaml": scripted_team(script="subprocess:run"),
     "script_eval.yaml": scripted_team(script="builtins:eval"),
     "script_shutil.yaml": scripted_team(script="shutil:rmtree"),
@@ -315,6 +323,11 @@ CASES = [
     team_case("script_os.yaml", "'os' is part of Python", command="ask"),
     team_case("script_syntax.yaml", "broken.py, line 2", command="ask"),
     team_case("script_bad_error_kind.yaml", "unknown error 'gremlins'", command="ask"),
+    team_case(
+        "embed_python.yaml",
+        "consensus.embedding_model: model 'p' (python) cannot embed",
+        command="ask",
+    ),
     # -- project files -------------------------------------------------------------------
     case("project-missing", "nope.json: file not found", "analyze", "{d}/nope.json"),
     case("project-unknown-name", "not found", "analyze", "no-such-shipped-project"),
