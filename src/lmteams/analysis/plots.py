@@ -1,9 +1,11 @@
 """PNG figures with matplotlib (imported lazily, Agg backend): speedup against Amdahl, token
-cost against n, and a per-node Gantt chart of one run."""
+cost against n, a per-node Gantt chart of one run with its claims and lead calls beneath,
+per-task cost, and message counts between nodes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +107,40 @@ def tokens_plot(medians: Sequence[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def gantt_plot(metrics: RunMetrics, path: Path) -> Path:
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One instant on the coordination timeline: a claim granted or refused, by a node."""
+
+    t: float
+    node: str
+    kind: str  # claimed | refused
+
+
+MARK_STYLE = {
+    "claimed": ("^", "tab:green", "claim granted"),
+    "refused": ("x", "tab:red", "claim refused"),
+}
+CALL_COLORS = {"claim": "tab:purple", "lead": "tab:blue"}
+
+
+def gantt_plot(metrics: RunMetrics, path: Path, *, marks: Sequence[Mark] = ()) -> Path:
+    """The tasks per node over time; below it, on the same time axis, the coordination:
+    claim and lead calls as bars, claims granted and refused as marks."""
     plt = _pyplot()
     nodes = [n.node for n in metrics.nodes] or sorted({s.node for s in metrics.spans})
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(nodes) + 1.5))
+    coordination = bool(metrics.call_spans or marks)
+    coord_nodes = list(nodes)
+    for name in [c.node for c in metrics.call_spans] + [m.node for m in marks]:
+        if name not in coord_nodes:  # the lead is not a worker: it gets its own row
+            coord_nodes.append(name)
+    height = 0.5 * len(nodes) + 1.5
+    if coordination:
+        lower = 0.35 * len(coord_nodes) + 1.0
+        fig, (ax, cx) = plt.subplots(
+            2, 1, figsize=(8, height + lower), sharex=True, height_ratios=[height, lower]
+        )
+    else:
+        fig, ax = plt.subplots(figsize=(8, height))
     colors = {"done": "tab:green", "failed": "tab:red", "interrupted": "tab:orange"}
     for span in metrics.spans:
         if span.node not in nodes:
@@ -126,39 +158,68 @@ def gantt_plot(metrics: RunMetrics, path: Path) -> Path:
             ax.text(
                 (span.start + span.end) / 2, row, span.task, ha="center", va="center", fontsize=6
             )
-    # coordination calls as thin bars under the task bars: a decentralized run that spends its
-    # time on refused claims must not look idle-free
-    call_colors = {"claim": "tab:purple", "lead": "tab:blue"}
-    rows = {n: i for i, n in enumerate(nodes)}
-    for call in metrics.call_spans:
-        if call.node not in rows:  # the lead is not a worker: it gets its own row
-            rows[call.node] = len(rows)
-            nodes.append(call.node)
-        ax.barh(
-            rows[call.node] + 0.3,
-            call.end - call.start,
-            left=call.start,
-            height=0.2,
-            color=call_colors.get(call.kind, "tab:gray"),
-        )
-    seen = {c.kind for c in metrics.call_spans}
-    if seen:
-        from matplotlib.patches import Patch
-
-        ax.legend(
-            handles=[Patch(color=call_colors[k], label=f"{k} calls") for k in sorted(seen)],
-            loc="lower right",
-            fontsize=7,
-        )
     ax.set_yticks(range(len(nodes)))
     ax.set_yticklabels(nodes)
     ax.invert_yaxis()
-    ax.set_xlabel("time since start (s)")
     ax.set_title(f"{metrics.run_id} ({metrics.topology}, n = {metrics.workers})")
+    if coordination:
+        _coordination(cx, metrics, marks, coord_nodes)
+        cx.set_xlabel("time since start (s)")
+    else:
+        ax.set_xlabel("time since start (s)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _coordination(ax: Any, metrics: RunMetrics, marks: Sequence[Mark], nodes: list[str]) -> None:
+    """Claims and lead calls per node: a decentralized run that spends its time on refused
+    claims, or a lead whose calls gate every round, must not look idle-free."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    rows = {n: i for i, n in enumerate(nodes)}
+    for call in metrics.call_spans:
+        ax.barh(
+            rows[call.node],
+            max(call.end - call.start, metrics.makespan_s / 400),
+            left=call.start,
+            height=0.5,
+            color=CALL_COLORS.get(call.kind, "tab:gray"),
+        )
+    for kind, (marker, color, _) in MARK_STYLE.items():
+        shown = [m for m in marks if m.kind == kind]
+        if shown:
+            ax.scatter(
+                [m.t for m in shown],
+                [rows[m.node] for m in shown],
+                marker=marker,
+                color=color,
+                s=28,
+                zorder=3,
+            )
+    handles: list[Any] = [
+        Patch(color=CALL_COLORS[k], label=f"{k} calls")
+        for k in sorted({c.kind for c in metrics.call_spans})
+    ]
+    handles += [
+        Line2D(
+            [],
+            [],
+            marker=MARK_STYLE[k][0],
+            color=MARK_STYLE[k][1],
+            linestyle="",
+            label=MARK_STYLE[k][2],
+        )
+        for k in sorted({m.kind for m in marks})
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    ax.set_yticks(range(len(nodes)))
+    ax.set_yticklabels(nodes, fontsize=8)
+    ax.set_ylim(len(nodes) - 0.5, -0.5)
+    ax.set_title("claims and lead calls", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
 
 
 def message_pairs_plot(

@@ -1,35 +1,54 @@
 """Reports: one self-contained HTML page (figures embedded) plus the PNG files, for a real run,
 a sweep or a simulation, built from the same figures so that they can be laid side by side.
 
-- a project run: its metrics, a Gantt chart of node activity, message counts per node pair,
-  and the vote split where the run reached consensus decisions (``ask``, ``eval``);
+- a project run: its metrics, each task's cost (calls, attempts, tokens), a Gantt chart of the
+  tasks with the claims and lead calls beneath it, the speedup against an n = 1 run of the
+  same project found in the event log, message counts where nodes message each other, and
+  the vote split where the run reached consensus decisions (``ask``, ``eval``);
 - a sweep (the ``--out`` folder of ``lmteams sweep``): median speedup against n with the
   Amdahl curve and the DAG bound, token cost against n, a Gantt chart per topology;
 - a simulation (the ``--out`` folder of ``lmteams simulate``): the same two curves with 95%
-  confidence intervals, Gantt charts and message counts of one simulated run per topology.
+  confidence intervals, and the Gantt chart of one simulated run per topology.
+
+The page is rendered from a jinja2 template (``templates/report.html.j2``, autoescaped), with
+its figures embedded, so the one file can be mailed or opened anywhere.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lmteams.analysis import plots
 from lmteams.analysis.metrics import RunMetrics, compute, with_baseline
+from lmteams.analysis.task_costs import task_costs
 from lmteams.errors import ConfigError, RunNotFound
 from lmteams.limits import MAX_DATASET_BYTES, load_json, read_text
 from lmteams.scheduling.graph import TaskGraph
 from lmteams.state.projects import executed_project
-from lmteams.state.store import EventStore
+from lmteams.state.store import EventRecord, EventStore, RunRecord
 
 COORDINATOR = "coordinator"
 GANTT_MAX_NODES = 60
+TEMPLATE = "report.html.j2"
+
+
+class Table(NamedTuple):
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+class Figure(NamedTuple):
+    title: str
+    path: Path
+    caption: str = ""
 
 
 @dataclass
@@ -37,8 +56,8 @@ class Page:
     title: str
     subtitle: str = ""
     facts: list[tuple[str, str]] = field(default_factory=list)
-    tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
-    figures: list[tuple[str, Path]] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -58,16 +77,20 @@ def message_pairs(events: Sequence[Any]) -> dict[tuple[str, str], int]:
     return dict(pairs)
 
 
-def simulated_pairs(metrics: RunMetrics) -> dict[tuple[str, str], int]:
-    """The same counts for a simulated run: every call is coordinator -> node and back."""
-    pairs: dict[tuple[str, str], int] = {}
-    for node in metrics.nodes:
-        requests = node.messages - node.calls
-        if requests:
-            pairs[(COORDINATOR, node.node)] = requests
-        if node.calls:
-            pairs[(node.node, COORDINATOR)] = node.calls
-    return pairs
+def peer_pairs(pairs: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """The pairs in which a node messaged another node, the coordinator left out: every run
+    has the coordinator's requests and their replies, which say nothing of the team."""
+    return {(a, b): n for (a, b), n in pairs.items() if COORDINATOR not in (a, b) and a != b}
+
+
+def coordination_marks(events: Sequence[EventRecord]) -> list[plots.Mark]:
+    """Claims granted (the rounds harness's ``claim``) and refused (``claim_refused``)."""
+    kinds = {"claim": "claimed", "claim_refused": "refused"}
+    return [
+        plots.Mark(t=row.t, node=row.node or "", kind=kinds[row.type])
+        for row in events
+        if row.type in kinds and row.node
+    ]
 
 
 def p_from_amdahl(speedup: float, n: int) -> float:
@@ -77,49 +100,47 @@ def p_from_amdahl(speedup: float, n: int) -> float:
 
 # -- HTML ----------------------------------------------------------------------------------------
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
-h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.6em}
-.sub{color:#666;margin-top:0} table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
-td,th{border:1px solid #ddd;padding:.3em .6em;text-align:right} th{background:#f4f4f4}
-td:first-child,th:first-child{text-align:left} img{max-width:100%;border:1px solid #eee}
-figure{margin:1.2em 0} figcaption{color:#555;font-size:.9em} .note{color:#666;font-size:.9em}
-"""
+
+def _slug(title: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in title.lower()).split())
+
+
+def render_html(page: Page) -> str:
+    """The page's HTML: the template filled, each figure embedded as a data URI."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("lmteams.analysis", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    figures = [
+        {
+            "title": f.title,
+            "slug": _slug(f.title),
+            "name": f.path.name,
+            "caption": f.caption,
+            "src": "data:image/png;base64," + base64.b64encode(f.path.read_bytes()).decode(),
+        }
+        for f in page.figures
+    ]
+    tables = [{**t._asdict(), "slug": _slug(t.title)} for t in page.tables]
+    view = {
+        "title": page.title,
+        "subtitle": page.subtitle,
+        "facts": page.facts,
+        "tables": tables,
+        "figures": figures,
+        "notes": page.notes,
+    }
+    return env.get_template(TEMPLATE).render(page=view)
 
 
 def write_html(page: Page, out: Path, name: str = "report.html") -> Path:
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(page.title)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(page.title)}</h1>",
-    ]
-    if page.subtitle:
-        parts.append(f"<p class='sub'>{html.escape(page.subtitle)}</p>")
-    if page.facts:
-        parts.append("<table>")
-        parts += [
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in page.facts
-        ]
-        parts.append("</table>")
-    for title, header, rows in page.tables:
-        parts.append(f"<h2>{html.escape(title)}</h2><table><tr>")
-        parts += [f"<th>{html.escape(h)}</th>" for h in header]
-        parts.append("</tr>")
-        for row in rows:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-        parts.append("</table>")
-    for title, path in page.figures:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        parts.append(
-            f"<figure><h2>{html.escape(title)}</h2>"
-            f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
-            f"<figcaption>{html.escape(path.name)}</figcaption></figure>"
-        )
-    parts += [f"<p class='note'>{html.escape(n)}</p>" for n in page.notes]
-    parts.append("</body></html>")
     out.mkdir(parents=True, exist_ok=True)
     target = out / name
-    target.write_text("\n".join(parts), encoding="utf-8")
+    target.write_text(render_html(page), encoding="utf-8")
     return target
 
 
@@ -177,12 +198,12 @@ def _run_facts(metrics: RunMetrics, status: str) -> list[tuple[str, str]]:
     return facts
 
 
-def _problem_table(metrics: RunMetrics) -> tuple[str, list[str], list[list[str]]]:
+def _problem_table(metrics: RunMetrics) -> Table:
     rows = [[p.task, p.state, p.reason] for p in metrics.problems]
-    return ("tasks not done", ["task", "state", "reason"], rows)
+    return Table("tasks not done", ["task", "state", "reason"], rows)
 
 
-def _node_table(metrics: RunMetrics) -> tuple[str, list[str], list[list[str]]]:
+def _node_table(metrics: RunMetrics) -> Table:
     rows = [
         [
             n.node,
@@ -194,16 +215,75 @@ def _node_table(metrics: RunMetrics) -> tuple[str, list[str], list[list[str]]]:
         ]
         for n in metrics.nodes
     ]
-    return ("nodes", ["node", "tasks", "calls", "busy", "idle", "tokens"], rows)
+    return Table("nodes", ["node", "tasks", "calls", "busy", "idle", "tokens"], rows)
 
 
-def _gantt(metrics: RunMetrics, out: Path, name: str, page: Page, title: str) -> None:
+def _task_table(events: Sequence[EventRecord], metrics: RunMetrics) -> Table | None:
+    costs = task_costs(events)
+    if not costs:
+        return None
+    rows = [
+        [
+            c.task,
+            c.node,
+            c.outcome,
+            str(c.attempts),
+            str(c.calls),
+            str(c.prompt_tokens),
+            str(c.completion_tokens),
+            f"{c.tokens / metrics.total_tokens:.0%}" if metrics.total_tokens else "",
+        ]
+        for c in costs
+    ]
+    spent = sum(c.tokens for c in costs)
+    caption = (
+        f"{sum(c.calls for c in costs)} of the run's {metrics.calls} calls and {spent} of its "
+        f"{metrics.total_tokens} tokens went to tasks; the rest to claims, lead and plan calls."
+    )
+    header = ["task", "node", "outcome", "attempts", "calls", "prompt", "completion", "share"]
+    return Table("cost per task", header, rows, caption)
+
+
+def _gantt(
+    metrics: RunMetrics,
+    out: Path,
+    name: str,
+    page: Page,
+    title: str,
+    marks: Sequence[plots.Mark] = (),
+) -> None:
     if not metrics.spans:
         return
     if len(metrics.nodes) > GANTT_MAX_NODES:
         page.notes.append(f"{title}: {len(metrics.nodes)} nodes, too many for a Gantt chart.")
         return
-    page.figures.append((title, plots.gantt_plot(metrics, out / name)))
+    caption = (
+        "below: claim calls, lead calls and claims granted or refused, on the same time axis"
+        if metrics.call_spans or marks
+        else ""
+    )
+    page.figures.append(Figure(title, plots.gantt_plot(metrics, out / name, marks=marks), caption))
+
+
+def find_baseline(store: EventStore, record: RunRecord) -> RunRecord | None:
+    """The latest finished n = 1 run of ``record``'s project, the same topology and harness
+    preferred. A failed or stopped run never feeds a speedup: its makespan measures nothing."""
+    project = record.params.get("project")
+    if project is None:
+        return None
+    settings = record.params.get("settings") or {}
+    same: list[RunRecord] = []
+    other: list[RunRecord] = []
+    for rec in store.runs(limit=100_000, kind="run"):
+        mine = rec.params.get("settings") or {}
+        if rec.run_id == record.run_id or rec.status != "done" or mine.get("workers") != 1:
+            continue
+        if rec.params.get("project") != project:
+            continue
+        alike = all(mine.get(k) == settings.get(k) for k in ("topology", "harness"))
+        (same if alike else other).append(rec)
+    found = same or other
+    return max(found, key=lambda r: r.created_at) if found else None
 
 
 def report_run(
@@ -213,24 +293,33 @@ def report_run(
     events = store.events(record.run_id)
     page = Page(f"Run {record.run_id}", f"{record.kind} run · team {record.team or '?'}")
     out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
     graph: TaskGraph | None = None
     if record.kind == "run":
         project = executed_project(store, record)
         graph = project.graph() if project is not None else None
         metrics = compute(record.run_id, events, graph)
-        if baseline:
-            base = store.run(baseline)
+        base = store.run(baseline) if baseline else find_baseline(store, record)
+        if base is not None and base.run_id != record.run_id:
             metrics = with_baseline(metrics, compute(base.run_id, store.events(base.run_id), graph))
         page.facts = _run_facts(metrics, record.status)
+        if base is not None and metrics.speedup is not None:
+            how = "given" if baseline else "found in the event log"
+            page.facts.append(("n = 1 baseline", f"{base.run_id} ({how})"))
         page.tables.append(_node_table(metrics))
+        tasks = _task_table(events, metrics)
+        if tasks is not None:
+            page.tables.append(tasks)
         if metrics.problems:
             page.tables.append(_problem_table(metrics))
-        _gantt(metrics, out, "gantt.png", page, "Node activity (Gantt)")
+        _gantt(
+            metrics, out, "gantt.png", page, "Tasks, claims and lead calls (Gantt)",
+            coordination_marks(events),
+        )  # fmt: skip
         if metrics.speedup is None:
             page.notes.append(
-                "Speedup needs an n = 1 run of the same project: pass --baseline RUN, or report "
-                "a sweep's folder for speedup and token curves against n."
+                "No speedup: the event log has no finished n = 1 run of this project (run it "
+                "with --workers 1, or pass --baseline RUN), or report a sweep's folder for "
+                "speedup and token curves against n."
             )
     else:
         metrics = compute(record.run_id, events, None)
@@ -241,19 +330,20 @@ def report_run(
             ("wall", f"{metrics.wall_s:.2f}s"),
         ]
         page.tables.append(_node_table(metrics))
-    pairs = message_pairs(events)
-    if pairs:
-        page.figures.append(
-            ("Messages per node pair", plots.message_pairs_plot(pairs, out / "messages.png"))
-        )
+    _messages(events, out / "messages.png", page, "Messages between nodes")
     decisions = [e.data for e in events if e.type == "decision"]
     if decisions:
         page.figures.append(
-            ("Consensus agreement", plots.agreement_plot(decisions, out / "agreement.png"))
+            Figure("Consensus agreement", plots.agreement_plot(decisions, out / "agreement.png"))
         )
-    written += [p for _, p in page.figures]
-    written.append(write_html(page, out))
-    return written
+    return [*(f.path for f in page.figures), write_html(page, out)]
+
+
+def _messages(events: Sequence[EventRecord], path: Path, page: Page, title: str) -> None:
+    """The heat-map of messages between nodes, drawn only where nodes messaged each other."""
+    pairs = peer_pairs(message_pairs(events))
+    if pairs:
+        page.figures.append(Figure(title, plots.message_pairs_plot(pairs, path)))
 
 
 # -- a sweep ---------------------------------------------------------------------------------------
@@ -283,19 +373,15 @@ def report_sweep(folder: Path, store: EventStore | None, out: Path) -> list[Path
         p = p_from_amdahl(sample.amdahl or 1.0, sample.workers) if sample else 0.0
         bound = None
     page.figures.append(
-        (
+        Figure(
             "Speedup against n",
             plots.speedup_plot(table, p, out / "speedup.png", lower_bound=bound),
         )
     )
-    page.figures.append(("Token cost against n", plots.tokens_plot(table, out / "tokens.png")))
-    page.tables.append(
-        (
-            "medians",
-            list(MEDIAN_COLUMNS),
-            median_cells(table),
-        )
+    page.figures.append(
+        Figure("Token cost against n", plots.tokens_plot(table, out / "tokens.png"))
     )
+    page.tables.append(Table("medians", list(MEDIAN_COLUMNS), median_cells(table)))
     if store is not None:
         for topology in sorted({r.topology for r in rows}):
             pick = max((r for r in rows if r.topology == topology), key=lambda r: r.workers)
@@ -305,24 +391,15 @@ def report_sweep(folder: Path, store: EventStore | None, out: Path) -> list[Path
                 page.notes.append(f"run {pick.run_id} is not in this event log; no Gantt chart.")
                 continue
             metrics = compute(pick.run_id, events, graph)
+            where = f"{topology}, n = {pick.workers}"
             _gantt(
-                metrics,
-                out,
-                f"gantt-{topology}.png",
-                page,
-                f"Gantt: {topology}, n = {pick.workers}",
+                metrics, out, f"gantt-{topology}.png", page, f"Gantt: {where}",
+                coordination_marks(events),
+            )  # fmt: skip
+            _messages(
+                events, out / f"messages-{topology}.png", page, f"Messages between nodes: {where}"
             )
-            pairs = message_pairs(events)
-            if pairs:
-                page.figures.append(
-                    (
-                        f"Messages per node pair: {topology}, n = {pick.workers}",
-                        plots.message_pairs_plot(pairs, out / f"messages-{topology}.png"),
-                    )
-                )
-    written = [p for _, p in page.figures]
-    written.append(write_html(page, out))
-    return written
+    return [*(f.path for f in page.figures), write_html(page, out)]
 
 
 def _sweep_graph(store: EventStore | None, rows: Sequence[Any]) -> TaskGraph | None:
@@ -352,7 +429,7 @@ def report_simulation(grid: Any, out: Path) -> list[Path]:
     bound = {c.workers: c.dag_speedup for c in grid.cells}
     intervals = {(c.topology, c.workers): (c.speedup.low, c.speedup.high) for c in grid.cells}
     page.figures.append(
-        (
+        Figure(
             "Median speedup against n (bars: 95% CI of the mean)",
             plots.speedup_plot(
                 table,
@@ -363,9 +440,11 @@ def report_simulation(grid: Any, out: Path) -> list[Path]:
             ),
         )
     )
-    page.figures.append(("Token cost against n", plots.tokens_plot(table, out / "tokens.png")))
+    page.figures.append(
+        Figure("Token cost against n", plots.tokens_plot(table, out / "tokens.png"))
+    )
     page.tables.append(
-        (
+        Table(
             "results (mean [95% CI] over repetitions)",
             [
                 "topology",
@@ -407,25 +486,15 @@ def report_simulation(grid: Any, out: Path) -> list[Path]:
         metrics = grid.examples.get(f"{topology}/{largest}")
         if metrics is None:
             continue
+        # Simulated nodes only talk to the coordinator: no message heat-map to draw.
         _gantt(metrics, out, f"gantt-{topology}.png", page, f"Gantt: {topology}, n = {largest}")
-        if len(metrics.nodes) <= GANTT_MAX_NODES:
-            page.figures.append(
-                (
-                    f"Messages per node pair: {topology}, n = {largest}",
-                    plots.message_pairs_plot(
-                        simulated_pairs(metrics), out / f"messages-{topology}.png"
-                    ),
-                )
-            )
     for where, why in grid.infeasible.items():
         page.notes.append(f"{where}: not simulated: {why}")
     page.notes.append(
         f"{grid.events} events simulated in {grid.elapsed_s:.2f}s "
         f"({grid.policy_s:.2f}s of it in the scheduling policies)."
     )
-    written = [p for _, p in page.figures]
-    written.append(write_html(page, out))
-    return written
+    return [*(f.path for f in page.figures), write_html(page, out)]
 
 
 def _fmt(value: float, pattern: str) -> str:

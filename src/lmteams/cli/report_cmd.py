@@ -30,7 +30,11 @@ def report_command(
     ] = None,
     baseline: Annotated[
         str | None,
-        typer.Option("--baseline", help="For one run: an n = 1 run of the same project (speedup)."),
+        typer.Option(
+            "--baseline",
+            help="For one run: the n = 1 run its speedup is against. Default: the latest "
+            "finished n = 1 run of the same project in the event log.",
+        ),
     ] = None,
     json_output: JsonOption = False,
     db: DbOption = None,
@@ -38,10 +42,11 @@ def report_command(
     """Write a self-contained HTML report (figures embedded) and its PNG figures.
 
     A sweep or a simulation: median speedup against n with the Amdahl curve and the DAG bound,
-    token cost against n, a Gantt chart of node activity and message counts per node pair for
-    one run per topology. One run: its metrics, Gantt chart, message counts per node pair, and
-    the consensus vote split where it made decisions. Simulated and real runs get the same
-    figures, so they can be laid side by side.
+    token cost against n, and a Gantt chart of one run per topology. One run: its metrics,
+    the cost of each task (attempts, calls, tokens), a Gantt chart with its claims and lead
+    calls beneath, its speedup against an n = 1 run of the same project (--baseline, else
+    the latest finished one in the event log), the messages between nodes where they
+    messaged each other, and the consensus vote split where it made decisions.
 
     Examples:
 
