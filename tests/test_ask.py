@@ -72,6 +72,30 @@ async def test_many_questions_through_one_open_team(store: EventStore) -> None:
     assert len(store.events(team.run_id, types=["decision"])) == 2
 
 
+async def test_an_asks_replies_and_decision_are_one_commit(store: EventStore) -> None:
+    # The last answer decides at once, so its decision joins the replies' commit (it used to
+    # be committed alone, one more transaction per ask).
+    spec, backends = scripted_team(4, lambda c: "Answer: 7")
+    committed: list[int] = []
+    flush = store.flush
+
+    def counting_flush() -> int:
+        if store.pending:
+            committed.append(store.pending)
+        return flush()
+
+    store.flush = counting_flush  # type: ignore[method-assign]
+    async with Team(spec, store, kind="batch", backends=backends) as team:
+        await ask_team(team, "q")
+        committed.clear()  # after the run's opening events
+        for _ in range(3):
+            assert (await ask_team(team, "q")).answer == "7"
+        asked = list(committed)
+    assert asked == [2 * 4 + 1] * 3  # 4 requests, 4 replies and the decision, per ask
+    decisions = store.events(team.run_id, types=["decision"])
+    assert len(decisions) == 4
+
+
 async def test_extractor_choice(store: EventStore) -> None:
     spec, backends = scripted_team(3, lambda c: "I pick (c) because.\nAnswer: c")
     result = await ask(spec, "q", store, backends=backends, extractor="choice")
