@@ -24,6 +24,8 @@ from lmteams.faults.watchdog import Watchdog
 from lmteams.messages import ZERO_USAGE, Envelope, Kind, Usage
 from lmteams.models.base import ChatMessage, ModelBackend
 from lmteams.models.embeddings import open_embedding_backend
+from lmteams.routing.balancer import Balancer, replica_groups
+from lmteams.routing.dispatch import routed_call
 from lmteams.runtime.base import NodeStats, Runtime
 from lmteams.runtime.local import LocalRuntime
 from lmteams.state.events import (
@@ -177,6 +179,9 @@ class Team:
         self._deadlines: Resilience | None = None
         # The fast path's deadline per call (a resilience layer has its own).
         self._watchdog = Watchdog(spec.defaults.timeout_s)
+        # Node -> role, for the nodes of replica groups: their calls go through the balancer.
+        self._replica_nodes = replica_groups(spec)
+        self._balancer: Balancer | None = None
 
     async def __aenter__(self) -> Team:
         if self.resume:
@@ -334,6 +339,7 @@ class Team:
         durable: bool = True,
         key: str | None = None,
         validate: OutputRules | None = None,
+        balance: bool = True,
     ) -> Reply:
         """Send one request to ``node`` and return its reply once both are durably logged.
 
@@ -354,10 +360,31 @@ class Team:
         feedback). The reply's ``node`` is always ``node``; ``served_by`` names another node
         that answered instead.
 
+        A call addressed to a node of a replica group (a role whose ``roles.<role>.balance``
+        is set) is served by the replica that policy picks (:mod:`lmteams.routing.dispatch`);
+        the reply's ``served_by`` names it when it is not ``node``. ``balance=False`` sends to
+        exactly ``node`` (what the balancer does once it has picked the replica).
+
         Raises :class:`~lmteams.errors.ModelError` if the node's call fails; the failure is
         logged. Once the budget is spent, raises :class:`~lmteams.faults.budget.BudgetStop`
         (both a ModelError and a :class:`~lmteams.errors.BudgetExceeded`).
         """
+        if balance and node in self._replica_nodes:
+            balancer = self.balancer
+            return await routed_call(
+                self,
+                balancer,
+                self._replica_nodes[node],
+                balancer.group_of(node) or (),
+                messages,
+                addressed=node,
+                sampling=sampling,
+                meta=meta,
+                parent_id=parent_id,
+                durable=durable,
+                key=key,
+                validate=validate,
+            )
         envelope = self.request_envelope(
             node, messages, sampling=sampling, meta=meta, parent_id=parent_id
         )
@@ -382,6 +409,13 @@ class Team:
     def replayed(self) -> int:
         """Calls of this (resumed) run answered from the log instead of sent again."""
         return self._replay.replayed
+
+    @property
+    def balancer(self) -> Balancer:
+        """The team's replicas and balancing policies (one per open team, so load is shared)."""
+        if self._balancer is None:
+            self._balancer = Balancer(self.spec)
+        return self._balancer
 
     async def wait_durable(self) -> None:
         """Return once every message and event logged so far is committed."""

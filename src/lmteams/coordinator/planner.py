@@ -36,12 +36,13 @@ async def plan_project(
     """Ask the planner for a task graph for ``goal``; every attempt is logged."""
     planner = planner_node(team, node)
     roles = sorted({n.role for n in team.spec.nodes if n.name != planner})
+    described = {role: config.description for role, config in team.spec.roles.items()}
     feedback: str | None = None
     for attempt in range(max_attempts):
         try:
             reply = await team.call(
                 planner,
-                prompts.plan_prompt(goal, roles, feedback),
+                prompts.plan_prompt(goal, roles, feedback, described),
                 key=f"plan/{attempt}",
                 sampling={"json_schema": prompts.plan_schema(roles), "max_tokens": 1024},
                 meta={"plan": attempt},

@@ -1,117 +1,144 @@
-"""Sending work to a role: pick a replica with the role's policy, call it, keep the books.
+"""Carrying out the balancer's choices: pick a replica, log the ``route``, call it, keep the books.
 
-The imperative shell around :mod:`lmteams.routing.balance`: a :class:`Router` holds one
-:class:`~lmteams.routing.balance.Replica` per node and one policy per role, logs a ``route``
-event (with the role's queue depth and utilization) for every request it places, then calls the
-chosen node through :meth:`Team.call`, so routed calls are logged like any other.
+The shell around :mod:`lmteams.routing.balancer`. :func:`routed_call` is the one way a balanced
+call is made: :meth:`Team.call <lmteams.team.Team.call>` uses it for a call addressed to a node
+of a replica group, and :func:`call_role` (or a :class:`Router`) for work sent to a role as a
+whole. Each logs a ``route`` event (the chosen node, the policy, the role's queue depth and
+utilization) before the request, then calls the chosen node through
+:meth:`Team.call <lmteams.team.Team.call>` with ``balance=False``, so routed calls are
+logged like any other. A resumed run sends each call it had routed to the node it went to before, so its
+committed or logged reply replays.
 """
 
 from __future__ import annotations
 
-import random
 import weakref
+from collections import deque
 from collections.abc import Sequence
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING, Any
 
 from lmteams.errors import ModelError
-from lmteams.models.base import ChatMessage
-from lmteams.routing.balance import Outcome, Policy, Replica, group_load, make_policy
-from lmteams.routing.roles import Requirement, check_routable, nodes_for, role_config
+from lmteams.routing.balance import Outcome, Policy, Replica
+from lmteams.routing.balancer import Balancer, ReplicaStats, RoleStats
 from lmteams.runtime.clock import now_s
 from lmteams.state.events import Routed
-from lmteams.team import Reply, Team
 
-ANY_ROLE = "*"
+if TYPE_CHECKING:  # the team calls this module: no import back at run time
+    from lmteams.models.base import ChatMessage
+    from lmteams.team import Reply, Team
 
-
-class ReplicaStats(BaseModel):
-    """One node as the router sees it (part of :class:`RoleStats`)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    node: str
-    outstanding: int
-    capacity: int
-    dispatched: int
-    completed: int
-    failed: int
-    mean_latency_s: float | None
-    throughput_per_s: float | None
+__all__ = ["ReplicaStats", "RoleStats", "Router", "call_role", "routed_call", "router_for"]
 
 
-class RoleStats(BaseModel):
-    """Live load of one role's replica group: for live views and ``--json``."""
+class _PastRoutes:
+    """A resumed run's routing decisions: by call key, and per addressed node in order."""
 
-    model_config = ConfigDict(frozen=True)
+    def __init__(self, team: Team) -> None:
+        self.by_key: dict[str, str] = {}
+        self.by_addressed: dict[str, deque[str]] = {}
+        for event in team.store.events(team.run_id, types=["route"]):
+            if not event.node:
+                continue
+            key, addressed = event.data.get("key"), event.data.get("addressed")
+            if key:
+                self.by_key[str(key)] = event.node
+            elif addressed:
+                self.by_addressed.setdefault(str(addressed), deque()).append(event.node)
 
-    role: str
-    policy: str
-    replicas: list[ReplicaStats]
-    outstanding: int
-    capacity: int
-    queue_depth: int
-    utilization: float
-    completed: int
-    failed: int
-    mean_latency_s: float | None
+    def take(self, key: str | None, addressed: str | None) -> str | None:
+        if key is not None:
+            return self.by_key.get(key)
+        if addressed is not None and (earlier := self.by_addressed.get(addressed)):
+            return earlier.popleft()
+        return None
+
+
+_past: weakref.WeakKeyDictionary[Team, _PastRoutes] = weakref.WeakKeyDictionary()
+
+
+def _previous_choice(
+    team: Team, key: str | None, addressed: str | None, candidates: Sequence[Replica]
+) -> Replica | None:
+    if not team.resume or (key is None and addressed is None):
+        return None
+    past = _past.get(team)
+    if past is None:
+        past = _past[team] = _PastRoutes(team)
+    name = past.take(key, addressed)
+    return next((r for r in candidates if r.name == name), None)
+
+
+async def routed_call(
+    team: Team,
+    balancer: Balancer,
+    role: str | None,
+    candidates: Sequence[Replica],
+    messages: Sequence[ChatMessage | dict[str, str]] | str,
+    *,
+    skills: Sequence[str] = (),
+    task: str | None = None,
+    key: str | None = None,
+    addressed: str | None = None,
+    **options: Any,
+) -> Reply:
+    """Send one request to the replica ``balancer``'s policy for ``role`` picks among
+    ``candidates``; ``options`` go to :meth:`Team.call`.
+
+    ``addressed``: the node the caller asked for (a replica group's member); the reply then
+    carries that node as ``node`` and the replica that answered as ``served_by``. Raises
+    :class:`~lmteams.errors.ModelError` when the chosen node fails (the failure counts against
+    that replica). Cancellation cancels the node call; the caller's ``asyncio.timeout`` applies.
+    """
+    started = now_s()
+    replica = _previous_choice(team, key, addressed, candidates)
+    if replica is None:
+        replica = balancer.choose(role, candidates, started)
+    replica.start(started)
+    outcome: Outcome = "cancelled"
+    try:
+        data = balancer.route_data(replica, role, skills, task=task, key=key, addressed=addressed)
+        team.event(Routed(**data), node=replica.name)
+        reply = await team.call(replica.name, messages, key=key, balance=False, **options)
+        outcome = "ok"
+    except ModelError:
+        outcome = "failed"
+        raise
+    finally:
+        finished = now_s()
+        replica.finish(finished, outcome, finished - started)
+    if addressed is not None and addressed != replica.name:
+        reply.node = addressed
+        reply.served_by = reply.served_by or replica.name
+    return reply
 
 
 class Router:
-    """Routes requests of an open :class:`Team` to its nodes by role, skills and policy."""
+    """Routes requests of an open :class:`Team` to its nodes by role, skills and policy.
+
+    Shares the team's :attr:`~lmteams.team.Team.balancer` (so load is counted once), unless
+    ``seed`` asks for a balancer of its own with every policy reseeded.
+    """
 
     def __init__(self, team: Team, *, seed: int | None = None) -> None:
         self.team = team
-        spec = team.spec
-        self._replicas: dict[str, Replica] = {}
-        self._roles: dict[str, list[Replica]] = {}
-        for index, node in enumerate(spec.nodes):
-            prices = spec.models[spec.model_of(node)].prices
-            replica = Replica(
-                node.name,
-                capacity=spec.max_concurrent(node),
-                price=prices.input_per_mtok + prices.output_per_mtok,
-                index=index,
-            )
-            self._replicas[node.name] = replica
-            self._roles.setdefault(node.role, []).append(replica)
-        self._seed = seed
-        self._policies: dict[str, Policy] = {}
-        self._candidates: dict[tuple[str | None, tuple[str, ...]], list[Replica]] = {}
-        self._resumed: dict[str, str] | None = None
-
-    # -- decisions ---------------------------------------------------------------------------
+        self.balancer = team.balancer if seed is None else Balancer(team.spec, seed=seed)
 
     def policy(self, role: str | None) -> Policy:
         """The role's policy (created on first use, from the team file's ``roles:``)."""
-        key = ANY_ROLE if role is None else role
-        policy = self._policies.get(key)
-        if policy is None:
-            config = role_config(self.team.spec, key)
-            rng = None if self._seed is None else random.Random(f"{self._seed}:{key}")
-            policy = self._policies[key] = make_policy(config, rng)
-        return policy
+        return self.balancer.policy(role)
 
     def candidates(
         self, role: str | None, skills: Sequence[str] = (), *, task: str | None = None
     ) -> list[Replica]:
         """The replicas that can serve ``role`` with ``skills``; raises if there are none."""
-        key = (role, tuple(skills))
-        found = self._candidates.get(key)
-        if found is None:
-            check_routable([Requirement(task or role or "request", role, key[1])], self.team.spec)
-            names = [node.name for node in nodes_for(role, key[1], self.team.spec)]
-            found = self._candidates[key] = [self._replicas[name] for name in names]
-        return found
+        return self.balancer.candidates(role, skills, task=task)
 
     def choose(
         self, role: str | None, skills: Sequence[str] = (), *, task: str | None = None
     ) -> str:
         """The node the next request for ``role`` would go to (records nothing)."""
-        return self.policy(role).choose(self.candidates(role, skills, task=task), now_s()).name
-
-    # -- the call ----------------------------------------------------------------------------
+        candidates = self.candidates(role, skills, task=task)
+        return self.balancer.choose(role, candidates, now_s()).name
 
     async def call(
         self,
@@ -120,136 +147,29 @@ class Router:
         *,
         skills: Sequence[str] = (),
         task: str | None = None,
-        key: str | None = None,
-        sampling: dict[str, Any] | None = None,
-        meta: dict[str, Any] | None = None,
-        parent_id: str | None = None,
-        durable: bool = True,
         **options: Any,
     ) -> Reply:
         """Send one request to a node of ``role`` (and ``skills``) picked by the role's policy.
 
-        Everything but ``role``, ``skills`` and ``task`` is passed on to :meth:`Team.call`
-        (``options`` too: whatever else that method accepts).
-
-        Raises :class:`~lmteams.routing.roles.UnroutableTask` before sending anything when no
-        node serves the role, and :class:`~lmteams.errors.ModelError` when the chosen node
-        fails (the failure counts against that replica). A keyed call (see :meth:`Team.call`)
-        in a resumed run goes to the node it went to before, so its committed result replays.
-        Cancellation cancels the node call; the caller's ``asyncio.timeout`` applies.
+        ``options`` are those of :meth:`Team.call` (``key``, ``sampling``, ``meta``,
+        ``parent_id``, ``durable``...). Raises :class:`~lmteams.routing.roles.UnroutableTask`
+        before sending anything when no node serves the role, and
+        :class:`~lmteams.errors.ModelError` when the chosen node fails. A keyed call in a
+        resumed run goes to the node it went to before, so its committed result replays.
         """
         candidates = self.candidates(role, skills, task=task)
-        replica = self._previous_choice(key, candidates)
-        policy = self.policy(role)
-        started = now_s()
-        if replica is None:
-            replica = policy.choose(candidates, started)
-        replica.start(started)
-        outcome: Outcome = "cancelled"
-        try:
-            self._log_route(replica, role, skills, task, key, policy)
-            reply = await self.team.call(
-                replica.name,
-                messages,
-                sampling=sampling,
-                meta=meta,
-                parent_id=parent_id,
-                durable=durable,
-                key=key,
-                **options,
-            )
-            outcome = "ok"
-        except ModelError:
-            outcome = "failed"
-            raise
-        finally:
-            finished = now_s()
-            replica.finish(finished, outcome, finished - started)
-        return reply
-
-    def _previous_choice(self, key: str | None, candidates: list[Replica]) -> Replica | None:
-        if key is None or not self.team.resume:
-            return None
-        if self._resumed is None:
-            self._resumed = {}
-            for event in self.team.store.events(self.team.run_id, types=["route"]):
-                if event.data.get("key") and event.node:
-                    self._resumed[str(event.data["key"])] = event.node
-        name = self._resumed.get(key)
-        return next((r for r in candidates if r.name == name), None)
-
-    def _log_route(
-        self,
-        replica: Replica,
-        role: str | None,
-        skills: Sequence[str],
-        task: str | None,
-        key: str | None,
-        policy: Policy,
-    ) -> None:
-        group = self._roles[self.team.spec.node(replica.name).role]
-        load = group_load(group)
-        data: dict[str, Any] = {
-            "role": role,
-            "policy": policy.name,
-            "queue_depth": load.queue_depth,
-            "utilization": round(load.utilization, 4),
-            "outstanding": {r.name: r.outstanding for r in group},
-        }
-        if skills:
-            data["skills"] = list(skills)
-        if task is not None:
-            data["task"] = task
-        if key is not None:
-            data["key"] = key
-        self.team.event(Routed(**data), node=replica.name)
-
-    # -- live view ---------------------------------------------------------------------------
+        return await routed_call(
+            self.team, self.balancer, role, candidates, messages, skills=skills, task=task, **options
+        )
 
     def statistics(self) -> dict[str, RoleStats]:
         """Per role: queue depth, utilization and per-replica counters, as of now."""
-        now = now_s()
-        stats: dict[str, RoleStats] = {}
-        for role, group in self._roles.items():
-            load = group_load(group)
-            completed = sum(r.completed for r in group)
-            latency = sum(r.latency_sum_s for r in group)
-            stats[role] = RoleStats(
-                role=role,
-                policy=role_config(self.team.spec, role).policy,
-                replicas=[
-                    ReplicaStats(
-                        node=r.name,
-                        outstanding=r.outstanding,
-                        capacity=r.capacity,
-                        dispatched=r.dispatched,
-                        completed=r.completed,
-                        failed=r.failed,
-                        mean_latency_s=r.mean_latency_s,
-                        throughput_per_s=r.throughput(now),
-                    )
-                    for r in group
-                ],
-                outstanding=load.outstanding,
-                capacity=load.capacity,
-                queue_depth=load.queue_depth,
-                utilization=load.utilization,
-                completed=completed,
-                failed=sum(r.failed for r in group),
-                mean_latency_s=latency / completed if completed else None,
-            )
-        return stats
-
-
-_routers: weakref.WeakKeyDictionary[Team, Router] = weakref.WeakKeyDictionary()
+        return self.balancer.statistics(now_s())
 
 
 def router_for(team: Team) -> Router:
-    """The team's router, created on first use (one per open team, so load is shared)."""
-    router = _routers.get(team)
-    if router is None:
-        router = _routers[team] = Router(team)
-    return router
+    """The team's router (over the team's one balancer, so load is shared)."""
+    return Router(team)
 
 
 async def call_role(
@@ -259,26 +179,10 @@ async def call_role(
     *,
     skills: Sequence[str] = (),
     task: str | None = None,
-    key: str | None = None,
-    sampling: dict[str, Any] | None = None,
-    meta: dict[str, Any] | None = None,
-    parent_id: str | None = None,
-    durable: bool = True,
     **options: Any,
 ) -> Reply:
     """Send ``prompt`` to one node of ``role`` chosen by the role's balancing policy.
 
-    The shortcut for :meth:`Router.call` on the team's shared :func:`router_for`.
+    The shortcut for :meth:`Router.call` on the team's :func:`router_for`.
     """
-    return await router_for(team).call(
-        role,
-        prompt,
-        skills=skills,
-        task=task,
-        key=key,
-        sampling=sampling,
-        meta=meta,
-        parent_id=parent_id,
-        durable=durable,
-        **options,
-    )
+    return await router_for(team).call(role, prompt, skills=skills, task=task, **options)

@@ -297,9 +297,17 @@ def plan_schema(roles: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def plan_prompt(goal: str, roles: Sequence[str], feedback: str | None) -> str:
+def plan_prompt(
+    goal: str,
+    roles: Sequence[str],
+    feedback: str | None,
+    described: Mapping[str, str] | None = None,
+) -> str:
+    """The planner's prompt; ``described``: what a role does (the team file's
+    ``roles.<role>.description``), said beside its name."""
+    named = [f"{r} ({described[r]})" if described and described.get(r) else r for r in roles]
     role_line = (
-        f" Give each task the role best suited to it, one of: {', '.join(roles)}." if roles else ""
+        f" Give each task the role best suited to it, one of: {', '.join(named)}." if roles else ""
     )
     text = (
         f"Goal: {goal}\n\nBreak the goal into a few small tasks (2 to 8). Each task writes one "
