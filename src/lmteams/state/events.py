@@ -249,7 +249,7 @@ class DynamicSummary(Event):
 class PlanRejected(Event):
     type: Literal["plan_rejected"] = "plan_rejected"
     attempt: int = 0
-    problem: str = ""
+    problem: str | None = None
 
 
 class PlanAccepted(Event):
@@ -654,8 +654,8 @@ class ProgramRun(Event):
 
 class GentestInputs(Event):
     type: Literal["gentest_inputs"] = "gentest_inputs"
-    inputs: list[Any] = []
-    tests: list[Any] = []
+    inputs: list[str] = []  # calls the team wrote to try the candidates on
+    tests: str = ""  # the question's own asserts
     candidates: int = 0
 
 
