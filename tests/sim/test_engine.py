@@ -339,3 +339,37 @@ def test_scale_smoke() -> None:
     assert result.status == "done" and result.events == 20000
     assert not result.metrics.spans
     assert math.isfinite(result.metrics.makespan_s)
+
+
+@pytest.mark.parametrize(
+    "inject", ["n1:crash=1", "n1:slow=2;n1:error=0.5;seed=3", "n0:crash=3;n1:error=0.5;seed=4"]
+)
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+async def test_failures_become_the_same_policy_inputs_in_both_shells(
+    topology: str, inject: str, store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One copy of the rules (lmteams.scheduling.failures): the coordinator and the simulator
+    # hand the policy the same task and node inputs, in the same order, for the same faults.
+    import lmteams.coordinator.run as run_module
+    import lmteams.sim.engine as engine_module
+    from lmteams.scheduling import driver
+
+    seen: list[driver.Input] = []
+
+    def recording(policy: object, item: driver.Input) -> list[object]:
+        if isinstance(item, driver.TaskDone | driver.TaskFailed | driver.NodeLost):
+            seen.append(item)
+        return driver.take(policy, item)  # type: ignore[arg-type, return-value]
+
+    monkeypatch.setattr(run_module, "take", recording)
+    monkeypatch.setattr(engine_module, "take", recording)
+    project = load_project(next(p for p in STUDY if p.stem == "svgutils_p05"))
+    failures = 0
+    for workers in (2, 3):
+        await real_run(project, topology, workers, store, inject)
+        real, seen[:] = list(seen), []
+        simulated(project, topology, workers, inject)
+        sim, seen[:] = list(seen), []
+        failures += sum(isinstance(i, driver.TaskFailed | driver.NodeLost) for i in real)
+        assert sim == real, (workers, real, sim)
+    assert failures  # the faults did reach the accounting

@@ -165,7 +165,7 @@ class DynamicRun(ProjectRun):
                 assert decision.task is not None and decision.node is not None
                 for path in self.project.task(decision.task).files:
                     self.workspace.release(path, decision.node)
-        self.handle(decisions)
+        self.carry_out(decisions)
 
     def _edit(self, node: str | None, raw: Any) -> list[Decision]:
         read = read_edit(raw, self.project)

@@ -26,9 +26,10 @@ from lmteams.coordinator.suite import check_feedback
 from lmteams.coordinator.tasks import AttemptLog, TaskResult, TaskRunner, run_check
 from lmteams.errors import BudgetExceeded, ConfigError, ModelError
 from lmteams.messages import Envelope, Kind
-from lmteams.scheduling import prompts
+from lmteams.scheduling import driver, prompts
 from lmteams.scheduling import rounds as rules
-from lmteams.scheduling.policy import Assign, Decision, Note, Policy, TaskState
+from lmteams.scheduling.failures import FailureAccount
+from lmteams.scheduling.policy import Assign, Note, Policy, RequestClaim, TaskState
 from lmteams.scheduling.project import ProjectSpec
 from lmteams.scheduling.topologies import eligibility, make_policy
 from lmteams.state.events import (
@@ -67,7 +68,7 @@ def check_rounds_settings(settings: RunSettings) -> None:
         )
 
 
-class RoundsRun:
+class RoundsRun(driver.Driver):
     """One run of a project in synchronous rounds."""
 
     def __init__(
@@ -113,27 +114,25 @@ class RoundsRun:
         )
         self.brought = self.runner.bring_files()
         self.history: dict[str, list[str]] = {w: [] for w in self.workers}
-        self.failures: dict[str, int] = {}
-        self.task_failures: dict[str, int] = {}
+        self.account = FailureAccount(settings.node_failure_limit, settings.max_task_attempts)
         self.notes: dict[str, int] = {}
         self.round = 0
         self.stopped: str | None = None
 
     # -- policy ----------------------------------------------------------------------------
 
-    def handle(self, decisions: list[Decision]) -> None:
-        for decision in decisions:
-            if isinstance(decision, Assign):
-                self.team.event(
-                    TaskAssigned(task=decision.task, round=self.round), node=decision.node
-                )
-                self._tell(decision.node, f"round {self.round}: you now hold {decision.task}")
-            elif isinstance(decision, Note):
-                self._count(decision.kind)
-                self.team.event(note_event(decision, round=self.round), node=decision.node)
-                if decision.node in self.history:
-                    self._tell(decision.node, f"round {self.round}: refused: {decision.detail}")
-            # RequestClaim: every idle agent is asked each round anyway
+    def assign(self, decision: Assign) -> None:
+        self.team.event(TaskAssigned(task=decision.task, round=self.round), node=decision.node)
+        self._tell(decision.node, f"round {self.round}: you now hold {decision.task}")
+
+    def request_claim(self, decision: RequestClaim) -> None:
+        return None  # every idle agent is asked each round anyway
+
+    def note(self, decision: Note) -> None:
+        self._count(decision.kind)
+        self.team.event(note_event(decision, round=self.round), node=decision.node)
+        if decision.node in self.history:
+            self._tell(decision.node, f"round {self.round}: refused: {decision.detail}")
 
     def _count(self, kind: str) -> None:
         self.notes[kind] = self.notes.get(kind, 0) + 1
@@ -190,7 +189,7 @@ class RoundsRun:
                 and agent in self.policy.board.live
                 and self.stopped is None
             ):
-                self.failures[agent] = 0
+                self.account.call_ok(agent)
                 await self._act(agent, outcome)
         self.team.event(RoundEnd(round=self.round))
         self._update()
@@ -225,7 +224,7 @@ class RoundsRun:
                 self._refuse(node, action.action, reason)
             elif isinstance(action, rules.Claim):
                 self.team.event(Claimed(task=action.task, round=self.round), node=node)
-                self.handle(self.policy.claim(node, action.task))
+                self.feed(driver.Claim(node, action.task))
             elif isinstance(action, rules.Complete):
                 files = dict(action.files)
                 if not fenced_used:
@@ -266,7 +265,7 @@ class RoundsRun:
             self.team.event(TaskDone(task=task, attempts=result.attempts), node=node)
             self.workspace.mark_finished(task)
             self._tell(node, f"round {self.round}: {task} is done")
-            self.handle(self.policy.task_done(task, node))
+            self.feed(driver.TaskDone(task, node))
         elif result.outcome == "parked":
             assert result.waiting_on is not None
             self.team.event(
@@ -274,11 +273,11 @@ class RoundsRun:
                 node=node,
             )
             self._tell(node, f"round {self.round}: {task} waits for {result.waiting_on}")
-            self.handle(self.policy.task_parked(task, node, result.waiting_on))
+            self.feed(driver.TaskParked(task, node, result.waiting_on))
         elif result.outcome == "failed":
             self.team.event(TaskFailed(task=task, error=result.error), node=node)
             self._tell(node, f"round {self.round}: {task} failed for good: {result.error}")
-            self.handle(self.policy.task_failed(task, node, requeue=False))
+            self.feed(driver.TaskFailed(task, node, requeue=False))
         else:  # retry: the check failed, tries remain; the task stays with the agent
             self._tell(node, f"round {self.round}: {task} failed its check:\n{result.error}")
 
@@ -327,20 +326,17 @@ class RoundsRun:
 
     def _call_failed(self, node: str, exc: ModelError) -> None:
         self._tell(node, f"round {self.round}: your call failed ({type(exc).__name__})")
-        self.failures[node] = self.failures.get(node, 0) + 1
         workers = self.policy.board.workers
-        if self.failures[node] >= self.settings.node_failure_limit and len(workers) > 1:
-            self.team.event(NodeLost(error=str(exc)), node=node)
-            held = self._held(node)
-            # lost first, so that its task, requeued next, cannot be handed back to it
-            self.handle(self.policy.node_lost(node))
-            if held is not None:
-                count = self.task_failures[held] = self.task_failures.get(held, 0) + 1
-                requeue = count < self.settings.max_task_attempts
+        # lost first, so that its task, requeued next, cannot be handed back to it
+        for item in self.account.call_failed(node, workers, holds=self._held(node)):
+            if isinstance(item, driver.NodeLost):
+                self.team.event(NodeLost(error=str(exc)), node=node)
+            elif isinstance(item, driver.TaskFailed):
                 self.team.event(
-                    TaskInterrupted(task=held, error=str(exc), requeue=requeue), node=node
+                    TaskInterrupted(task=item.task, error=str(exc), requeue=item.requeue),
+                    node=node,
                 )
-                self.handle(self.policy.task_failed(held, node, requeue=requeue, avoid=True))
+            self.feed(item)
 
     def _stop(self, reason: str, node: str | None = None) -> None:
         if self.stopped is None:
@@ -367,7 +363,7 @@ class RoundsRun:
             ),
         )
         self.runner.log_brought(self.brought)
-        self.handle(self.policy.start())
+        self.feed(driver.Start())
         stalled = unfinished = False
         while not self.policy.complete and self.stopped is None:
             if rules.stuck(self.policy.board):

@@ -18,11 +18,26 @@ from lmteams.config import TeamSpec
 from lmteams.coordinator.planner import plan_project
 from lmteams.coordinator.rounds import RoundsRun, check_rounds_settings
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot, select_workers
-from lmteams.coordinator.tasks import AttemptLog, TaskRunner
+from lmteams.coordinator.tasks import AttemptLog, TaskResult, TaskRunner
 from lmteams.errors import BudgetExceeded, ConfigError, ModelError
 from lmteams.models.base import ModelBackend
 from lmteams.runtime.base import Runtime
 from lmteams.scheduling import prompts
+from lmteams.scheduling.driver import (
+    Claim,
+    Dispatch,
+    Driver,
+    Input,
+    NodeLost,
+    Proposal,
+    Start,
+    TaskDone,
+    TaskFailed,
+    TaskParked,
+    from_op,
+    take,
+)
+from lmteams.scheduling.failures import FailureAccount, Outcome
 from lmteams.scheduling.policy import (
     Assign,
     Decision,
@@ -34,22 +49,19 @@ from lmteams.scheduling.policy import (
 )
 from lmteams.scheduling.project import ProjectSpec
 from lmteams.scheduling.topologies import eligibility, make_policy
+from lmteams.state import events
 from lmteams.state.events import (
     BudgetStop,
     CheckRun,
     CoordinatorStarted,
     FileWritten,
-    NodeLost,
     Sched,
     Schedule,
     ScheduleResumed,
     Stalled,
     TaskAssigned,
     TaskAttempt,
-    TaskDone,
-    TaskFailed,
     TaskInterrupted,
-    TaskParked,
     WriteConflict,
     WriteRefused,
     note_event,
@@ -59,6 +71,8 @@ from lmteams.state.store import EventRecord, EventStore
 from lmteams.state.workspace import FileVersion, Workspace
 from lmteams.team import Team
 
+_ENDS: dict[str, Outcome] = {"done": "done", "failed": "failed", "parked": "parked"}
+
 
 @dataclass
 class _Replay:
@@ -67,7 +81,7 @@ class _Replay:
     assignment: tuple[RequestAssignment, int, str] | None = None
 
 
-class ProjectRun:
+class ProjectRun(Driver):
     """One run of a project by a team under a topology."""
 
     def __init__(
@@ -114,8 +128,7 @@ class ProjectRun:
         self.brought = self.runner.bring_files()
         self.claim_counter: dict[str, int] = {}
         self.lead_counter = 0
-        self.failures: dict[str, int] = {}  # node -> consecutive failures
-        self.task_failures: dict[str, int] = {}
+        self.account = FailureAccount(settings.node_failure_limit, settings.max_task_attempts)
         self.activity: dict[str, str] = {w: "idle" for w in self.workers}
         self.notes: dict[str, int] = {}
         self.claims_sent = 0
@@ -132,63 +145,47 @@ class ProjectRun:
     # -- policy inputs (logged, then applied) -----------------------------------------------
 
     def apply(self, op: str, **args: Any) -> None:
-        if not self._replaying:
-            self.team.event(Sched(op=op, **args))
-        policy = self.policy
-        if op == "start":
-            decisions = policy.start()
-        elif op == "task_done":
-            self.workspace.mark_finished(args["task"])
-            decisions = policy.task_done(args["task"], args["node"])
-        elif op == "task_failed":
-            decisions = policy.task_failed(
-                args["task"], args["node"], requeue=args["requeue"], avoid=args.get("avoid", False)
-            )
-        elif op == "node_lost":
-            decisions = policy.node_lost(args["node"])
-        elif op == "claim":
-            decisions = policy.claim(args["node"], args["task"], args.get("detail", ""))
-        elif op == "proposal":
-            pairs = [(str(p[0]), str(p[1])) for p in args["pairs"]]
-            decisions = policy.proposal(pairs, args["attempt"], args.get("detail", ""))
-        elif op == "task_parked":
-            decisions = policy.task_parked(args["task"], args["node"], args["until"])
-        elif op == "dispatch":
-            decisions = policy.dispatch()
-        else:  # pragma: no cover - ops come from this module only
-            raise ValueError(op)
-        self.handle(decisions)
+        """Apply a policy input in its logged form (``sched`` op and arguments)."""
+        self.feed(from_op(op, args))
 
-    def handle(self, decisions: list[Decision]) -> None:
+    def decide(self, item: Input) -> list[Decision]:
+        if not self._replaying:
+            self.team.event(Sched(op=item.op, **item.args()))
+        if isinstance(item, TaskDone):
+            self.workspace.mark_finished(item.task)
+        return take(self.policy, item)
+
+    def carry_out(self, decisions: Sequence[Decision]) -> None:
         if self.stopped is not None and not self._replaying:
             return  # the budget is spent: start nothing new, let what runs finish
-        for decision in decisions:
-            if isinstance(decision, Assign):
-                self._assign(decision)
-            elif isinstance(decision, RequestClaim):
-                number = self.claim_counter.get(decision.node, 0) + 1
-                self.claim_counter[decision.node] = number
-                # The board is read now, at this exact point of the logged op sequence, so a
-                # resumed run rebuilds the same prompt and replays the committed call.
-                board = self._board_text()
-                if self._replaying:
-                    self._replay.claims[decision.node] = (number, board)
-                else:
-                    self._spawn(self._claim(decision.node, number, board))
-            elif isinstance(decision, RequestAssignment):
-                self.lead_counter += 1
-                board = self._board_text()
-                if self._replaying:
-                    self._replay.assignment = (decision, self.lead_counter, board)
-                else:
-                    self._spawn(self._ask_lead(decision, self.lead_counter, board))
-            elif isinstance(decision, Note):
-                self.notes[decision.kind] = self.notes.get(decision.kind, 0) + 1
-                if not self._replaying:
-                    self.team.event(note_event(decision), node=decision.node)
+        super().carry_out(decisions)
         self._update()
 
-    def _assign(self, decision: Assign) -> None:
+    def request_claim(self, decision: RequestClaim) -> None:
+        number = self.claim_counter.get(decision.node, 0) + 1
+        self.claim_counter[decision.node] = number
+        # The board is read now, at this exact point of the logged op sequence, so a
+        # resumed run rebuilds the same prompt and replays the committed call.
+        board = self._board_text()
+        if self._replaying:
+            self._replay.claims[decision.node] = (number, board)
+        else:
+            self._spawn(self._claim(decision.node, number, board))
+
+    def request_assignment(self, decision: RequestAssignment) -> None:
+        self.lead_counter += 1
+        board = self._board_text()
+        if self._replaying:
+            self._replay.assignment = (decision, self.lead_counter, board)
+        else:
+            self._spawn(self._ask_lead(decision, self.lead_counter, board))
+
+    def note(self, decision: Note) -> None:
+        self.notes[decision.kind] = self.notes.get(decision.kind, 0) + 1
+        if not self._replaying:
+            self.team.event(note_event(decision), node=decision.node)
+
+    def assign(self, decision: Assign) -> None:
         if self._replaying:
             self._replay.in_flight[decision.task] = decision.node
             return
@@ -220,54 +217,71 @@ class ProjectRun:
         if result.outcome == "stopped":
             self._stop(result.error or "budget spent", task=task, node=node)
             return
-        if result.outcome == "done":
-            self.failures[node] = 0
-            self.team.event(TaskDone(task=task, attempts=result.attempts), node=node)
-            self.apply("task_done", task=task, node=node)
-            return
-        if result.outcome == "parked":
-            assert result.waiting_on is not None
-            parks = self.attempt_log.parked.get(task, (result.attempts, 1))[1]
-            self.team.event(
-                TaskParked(
-                    task=task,
-                    attempt=result.attempts,
-                    parks=parks,
-                    waiting_on=result.waiting_on,
-                    reason=result.error,
-                ),
-                node=node,
-            )
-            self.apply("task_parked", task=task, node=node, until=result.waiting_on)
-            return
-        if result.outcome == "failed":
-            self.team.event(TaskFailed(task=task, error=result.error), node=node)
-            self.apply("task_failed", task=task, node=node, requeue=False)
-            return
-        self._node_failed(node, result.error or "call failed")
-        count = self.task_failures[task] = self.task_failures.get(task, 0) + 1
-        requeue = count < self.settings.max_task_attempts and bool(self.policy.board.workers)
-        self.team.event(TaskInterrupted(task=task, error=result.error, requeue=requeue), node=node)
-        self.apply("task_failed", task=task, node=node, requeue=requeue, avoid=True)
+        # anything else ends the attempt with its call: the node failed it
+        outcome = _ENDS.get(result.outcome, "call_failed")
+        inputs = self.account.outcome(
+            task,
+            node,
+            outcome,
+            self.policy.board.workers,
+            until=result.waiting_on,
+            dead=outcome == "call_failed" and self._dead(node),
+        )
+        self._report(inputs, result)
+
+    def _report(self, inputs: list[Input], result: TaskResult | None, error: str = "") -> None:
+        """Log what each input stands for, as the shell saw it, then apply it."""
+        for item in inputs:
+            if isinstance(item, TaskDone):
+                assert result is not None
+                self.team.event(
+                    events.TaskDone(task=item.task, attempts=result.attempts), node=item.node
+                )
+            elif isinstance(item, TaskParked):
+                assert result is not None
+                parks = self.attempt_log.parked.get(item.task, (result.attempts, 1))[1]
+                self.team.event(
+                    events.TaskParked(
+                        task=item.task,
+                        attempt=result.attempts,
+                        parks=parks,
+                        waiting_on=item.until,
+                        reason=result.error,
+                    ),
+                    node=item.node,
+                )
+            elif isinstance(item, NodeLost):
+                self.activity[item.node] = "lost"
+                lost_error = error or (result.error if result is not None else None)
+                self.team.event(events.NodeLost(error=lost_error or "call failed"), node=item.node)
+            elif isinstance(item, TaskFailed) and item.avoid:
+                self.team.event(
+                    TaskInterrupted(
+                        task=item.task,
+                        error=result.error if result is not None else error,
+                        requeue=item.requeue,
+                    ),
+                    node=item.node,
+                )
+            elif isinstance(item, TaskFailed):
+                error_text = result.error if result is not None else error
+                self.team.event(events.TaskFailed(task=item.task, error=error_text), node=item.node)
+            self.feed(item)
 
     def _stop(self, reason: str, *, task: str | None = None, node: str | None = None) -> None:
         if self.stopped is None:
             self.stopped = reason
             self.team.event(BudgetStop(reason=reason, task=task), node=node)
 
-    def _node_failed(self, node: str, error: str) -> None:
-        self.failures[node] = self.failures.get(node, 0) + 1
-        workers = self.policy.board.workers
+    def _dead(self, node: str) -> bool:
+        """The health detector already gave ``node`` up."""
         resilience = self.team.resilience
-        dead = resilience is not None and resilience.health.state(node).value == "dead"
-        if (
-            (dead or self.failures[node] >= self.settings.node_failure_limit)
-            and node in workers
-            and len(workers) > 1
-        ):
-            self.activity[node] = "lost"
-            self.team.event(NodeLost(error=error), node=node)
-            self.apply("node_lost", node=node)
+        return resilience is not None and resilience.health.state(node).value == "dead"
+
+    def _node_failed(self, node: str, error: str) -> None:
+        """A call on ``node`` that was no task attempt failed (a claim)."""
+        inputs = self.account.call_failed(node, self.policy.board.workers, dead=self._dead(node))
+        self._report(inputs, None, error)
 
     def _board_text(self) -> str:
         board = self.policy.board
@@ -299,7 +313,7 @@ class ProjectRun:
             self._node_failed(node, str(exc))
             choice, detail = None, f"call failed: {type(exc).__name__}"
         self.activity[node] = "idle"
-        self.apply("claim", node=node, task=choice, detail=detail)
+        self.feed(Claim(node, choice, detail))
 
     async def _ask_lead(self, request: RequestAssignment, number: int, board: str) -> None:
         assert self.lead is not None
@@ -319,11 +333,8 @@ class ProjectRun:
             return
         except ModelError as exc:
             pairs, problem = [], f"lead call failed: {type(exc).__name__}"
-        self.apply(
-            "proposal",
-            pairs=[list(p) for p in pairs],
-            attempt=request.attempt,
-            detail=problem or "",
+        self.feed(
+            Proposal(tuple((str(t), str(n)) for t, n in pairs), request.attempt, problem or "")
         )
 
     # -- the loop ----------------------------------------------------------------------------------
@@ -351,7 +362,7 @@ class ProjectRun:
                     ),
                 )
                 self.runner.log_brought(self.brought)
-                self.apply("start")
+                self.feed(Start())
             else:
                 self._rebuild(resume_events)
             while True:
@@ -361,7 +372,7 @@ class ProjectRun:
                     break
                 # nothing in flight and work left: give the policy a chance to act again
                 before = self._in_flight
-                self.apply("dispatch")
+                self.feed(Dispatch())
                 if self._in_flight == before:
                     self.stalled = True
                     self.team.event(Stalled(reason="no progress possible"))
@@ -438,10 +449,7 @@ class ProjectRun:
                     self._replay.in_flight.pop(args["task"], None)
                 elif op == "task_failed":
                     self._replay.in_flight.pop(args["task"], None)
-                    if args.get("requeue"):
-                        self.task_failures[args["task"]] = (
-                            self.task_failures.get(args["task"], 0) + 1
-                        )
+                    self.account.replayed(from_op(op, args))
                 elif op == "claim":
                     self._replay.claims.pop(args["node"], None)
                 elif op == "proposal":
@@ -472,9 +480,9 @@ class ProjectRun:
                     self.runner._mirror(event.path, event.content)
             elif isinstance(event, CheckRun):
                 log.checks[(event.task, event.attempt, event.recheck)] = row.data
-            elif isinstance(event, TaskDone | TaskFailed):
+            elif isinstance(event, events.TaskDone | events.TaskFailed):
                 log.parked.pop(event.task, None)
-            elif isinstance(event, TaskParked):
+            elif isinstance(event, events.TaskParked):
                 log.parked[event.task] = (event.attempt, event.parks)
         self.runner.attempts = dict(self.attempt_log.last_attempt)
         self._replaying = False

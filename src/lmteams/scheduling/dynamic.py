@@ -142,8 +142,7 @@ class DynamicPolicy(DecentralizedPolicy):
             return None
         del self.stale[node]
         board = self.board
-        if node in board.live and node not in board.busy:
-            board.idle_set.add(node)
+        board.make_idle(node)
         if done and self.would_keep(task):
             board.ready.discard(task)
             board.finish(task)
@@ -331,6 +330,7 @@ class DynamicPolicy(DecentralizedPolicy):
         # build() checks again (ids, dependencies, cycles): a refusal missed here is a bug
         new = TaskGraph.build([(t, deps[t]) for t in ids], durations)
         self.graph = board.graph = new
+        board.ready.reindex(new.position)
         for task in changed:
             if task not in board.state:
                 board.state[task] = TaskState.PENDING

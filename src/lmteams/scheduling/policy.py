@@ -10,6 +10,7 @@ events into a fresh policy.
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,41 @@ Decision = Assign | RequestClaim | RequestAssignment | Note
 # -- the base ------------------------------------------------------------------------------------
 
 
+class ReadySet(set[str]):
+    """The ready tasks: a set that also keeps them in file order, so the first ``k`` cost
+    O(k) (a claiming node is shown the board's first rows; the simulator asks that for every
+    claim). Only ``add`` and ``discard`` change it."""
+
+    def __init__(self, tasks: Iterable[str], position: Mapping[str, int]) -> None:
+        super().__init__(tasks)
+        self.reindex(position)
+
+    def add(self, task: str) -> None:
+        if task not in self:
+            super().add(task)
+            at = self.position[task]
+            i = bisect.bisect_left(self.positions, at)
+            self.positions.insert(i, at)
+            self.ordered.insert(i, task)
+
+    def discard(self, task: object) -> None:
+        if isinstance(task, str) and task in self:
+            super().discard(task)
+            i = bisect.bisect_left(self.positions, self.position[task])
+            del self.positions[i]
+            del self.ordered[i]
+
+    def reindex(self, position: Mapping[str, int]) -> None:
+        """The graph changed (an edit): file positions are read anew."""
+        self.position = position
+        self.ordered = sorted(self, key=position.__getitem__)
+        self.positions = [position[t] for t in self.ordered]
+
+    def first(self, k: int | None = None) -> list[str]:
+        """The first ``k`` ready tasks in file order (all of them if ``k`` is None)."""
+        return self.ordered[:k]
+
+
 @dataclass
 class Board:
     """Shared bookkeeping of task and node states that every policy needs.
@@ -86,8 +122,12 @@ class Board:
     running_on: dict[str, str] = field(default_factory=dict)  # task -> node
     busy: dict[str, str] = field(default_factory=dict)  # node -> task
     missing: dict[str, int] = field(default_factory=dict)  # task -> unfinished prerequisites
-    ready: set[str] = field(default_factory=set)  # pending tasks whose prerequisites are done
+    # pending tasks whose prerequisites are done
+    ready: ReadySet = field(default_factory=lambda: ReadySet((), {}))
     idle_set: set[str] = field(default_factory=set)
+    # nodes that became idle since a policy last looked (a policy that wants to look only at
+    # what changed drains it)
+    woken: set[str] = field(default_factory=set)
     live: set[str] = field(default_factory=set)  # the workers, as a set
     finished: int = 0
     # task -> parked tasks waiting for it: their check imported its module before it existed
@@ -96,8 +136,11 @@ class Board:
     def __post_init__(self) -> None:
         self.state = {t: TaskState.PENDING for t in self.graph.ids}
         self.missing = {t: len(self.graph.deps[t]) for t in self.graph.ids}
-        self.ready = {t for t in self.graph.ids if self.missing[t] == 0}
+        self.ready = ReadySet(
+            (t for t in self.graph.ids if self.missing[t] == 0), self.graph.position
+        )
         self.idle_set = set(self.workers)
+        self.woken = set(self.workers)
         self.live = set(self.workers)
 
     def is_ready(self, task: str) -> bool:
@@ -109,6 +152,12 @@ class Board:
 
     def is_idle(self, node: str) -> bool:
         return node in self.idle_set
+
+    def make_idle(self, node: str) -> None:
+        """``node`` takes work again (its late call came back)."""
+        if node in self.live and node not in self.busy:
+            self.idle_set.add(node)
+            self.woken.add(node)
 
     @property
     def complete(self) -> bool:
@@ -131,6 +180,7 @@ class Board:
             del self.busy[node]
             if node in self.live:
                 self.idle_set.add(node)
+                self.woken.add(node)
         return node
 
     def finish(self, task: str) -> list[str]:
@@ -214,6 +264,12 @@ class Policy:
         # task -> nodes it failed on (re-routing: they get it back only as a last resort)
         self.avoid: dict[str, set[str]] = {}
         self.rng = random.Random(seed)
+
+    def runnable(self, node: str, tasks: Iterable[str]) -> list[str]:
+        """Those of ``tasks`` that ``node`` may run (:meth:`can_run`), in their order."""
+        if not self.eligible and not self.avoid:
+            return list(tasks)
+        return [t for t in tasks if self.can_run(node, t)]
 
     def can_run(self, node: str, task: str) -> bool:
         allowed = self.eligible.get(task)

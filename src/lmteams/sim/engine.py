@@ -321,12 +321,9 @@ class Engine(Driver):
         ready = board.ready
         if not ready:
             return self._first_pending()
-        position = self.index
-        if len(ready) <= 256:
-            options = sorted(ready, key=position.__getitem__)
-        else:
-            options = heapq.nsmallest(64, ready, key=position.__getitem__)
-        allowed = [t for t in options if self.policy.can_run(node, t)] or options
+        # the board's first rows: every ready task when there are few, else the first 64
+        options = ready.first(None if len(ready) <= 256 else 64)
+        allowed = self.policy.runnable(node, options) or options
         return allowed[rng.randrange(len(allowed))]
 
     def _first_pending(self, *, ready: bool | None = None) -> str | None:
