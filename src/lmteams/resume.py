@@ -34,6 +34,7 @@ from lmteams.config import TeamSpec, parse_team
 from lmteams.errors import ConfigError
 from lmteams.models.base import ModelBackend
 from lmteams.runtime.base import Runtime
+from lmteams.state.events import RunStarted
 from lmteams.state.liveness import STAMPED, coordinator_alive
 from lmteams.state.store import EventStore, RunRecord
 from lmteams.team import REDACTED, Team
@@ -132,10 +133,11 @@ class ResumeOutcome(BaseModel):
 
 def team_of(store: EventStore, run: RunRecord) -> TeamSpec:
     """The team a run started with, as logged in its ``run_started`` event."""
-    started = store.events(run.run_id, types=["run_started"])
-    if not started or "team" not in started[0].data:
+    started = [e.event for e in store.events(run.run_id, types=["run_started"])]
+    first = started[0] if started else None
+    if not isinstance(first, RunStarted) or "team" not in first.model_fields_set:
         raise ConfigError(f"run {run.run_id} has no logged team; pass --team FILE", field="RUN")
-    logged = started[0].data["team"]
+    logged = first.team
     for name, options in logged.get("models", {}).items():
         if REDACTED in options.values():
             raise ConfigError(

@@ -15,9 +15,10 @@ from rich.table import Table
 from lmteams.cli.options import DbOption, JsonOption
 from lmteams.cli.render import clip
 from lmteams.cli.session import open_store
-from lmteams.state.liveness import STAMPED, effective_status
 from lmteams.errors import ConfigError
 from lmteams.export import TABLE_FORMATS, export_tables
+from lmteams.state.events import RunStarted
+from lmteams.state.liveness import STAMPED, effective_status
 from lmteams.state.store import EventRecord, RunRecord
 
 
@@ -115,10 +116,10 @@ def describe(event: EventRecord) -> str:
             else ""
         )
         return f"{data.get('kind')} {data.get('sender')} → {recipients}{tokens}: {clip(body or '', 80)}"
-    if event.type == "run_started":
-        team = data.get("team", {})
-        nodes = ", ".join(n.get("name", "?") for n in team.get("nodes", []))
-        return f"{data.get('kind')} run on {data.get('runtime')} runtime; nodes: {nodes}"
+    started = event.event
+    if isinstance(started, RunStarted):
+        nodes = ", ".join(n.get("name", "?") for n in started.team.get("nodes", []))
+        return f"{started.kind} run on {started.runtime} runtime; nodes: {nodes}"
     shown = {k: v for k, v in data.items() if not isinstance(v, dict | list)}
     head = {k: v for k, v in shown.items() if k not in REASON_KEYS}
     text = clip(" ".join(f"{k}={v}" for k, v in head.items()), 110)

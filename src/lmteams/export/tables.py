@@ -21,6 +21,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lmteams.errors import ConfigError
+from lmteams.state.events import (
+    CallFailed,
+    HedgeCancelled,
+    HedgeSent,
+    RunStarted,
+    TaskAssigned,
+    TaskAttempt,
+    TaskDone,
+    TaskFailed,
+)
 from lmteams.state.store import EventRecord, RunRecord
 
 TableFormat = Literal["jsonl", "csv", "parquet"]
@@ -111,8 +121,8 @@ def logged_team(events: Sequence[EventRecord]) -> dict[str, Any]:
     """The team a run started with, as its ``run_started`` event logged it."""
     for event in events:
         if event.type == "run_started":
-            team = event.data.get("team")
-            return team if isinstance(team, dict) else {}
+            started = event.event
+            return started.team if isinstance(started, RunStarted) else {}
     return {}
 
 
@@ -190,17 +200,18 @@ def calls(events: Sequence[EventRecord]) -> list[Call]:
         about = by_id.get(named) if isinstance(named, str) else None
         if about is None:
             continue
-        if event.type == "call_failed":
+        typed = event.event
+        if isinstance(typed, CallFailed):
             about.end_t, about.end_ts = event.t, ts
             about.outcome = "failed"
-            about.error = data.get("error")
-            about.error_message = data.get("message")
-        elif event.type == "hedge_cancelled":
+            about.error = typed.error
+            about.error_message = typed.message
+        elif isinstance(typed, HedgeCancelled):
             about.end_t, about.end_ts = event.t, ts
             about.outcome = "cancelled"
-            about.prompt_tokens = data.get("prompt_tokens")
-            about.completion_tokens = data.get("completion_tokens")
-        elif event.type == "hedge_sent":
+            about.prompt_tokens = typed.prompt_tokens
+            about.completion_tokens = typed.completion_tokens
+        elif isinstance(typed, HedgeSent):
             about.hedged = True
         about.events.append((event, ts))
     return list(by_id.values())
@@ -217,18 +228,18 @@ def tasks(events: Sequence[EventRecord]) -> list[TaskRow]:
         row = rows.get(name)
         if row is None:
             row = rows[name] = TaskRow(name, event.node, event.t, ts)
-        if event.type == "task_assigned":
+        typed = event.event
+        if isinstance(typed, TaskAssigned):
             row.assignments += 1
             row.node = event.node or row.node
-        elif event.type == "task_attempt":
-            row.attempts = max(row.attempts, int(event.data.get("attempt") or 0))
-        elif event.type in _TASK_END:
+        elif isinstance(typed, TaskAttempt):
+            row.attempts = max(row.attempts, typed.attempt)
+        elif isinstance(typed, TaskDone | TaskFailed):
             row.outcome = _TASK_END[event.type]
             row.end_t, row.end_ts = event.t, ts
             row.node = event.node or row.node
-            reason = event.data.get("reason") or event.data.get("error")
-            row.reason = str(reason) if reason is not None else None
-            row.attempts = max(row.attempts, int(event.data.get("attempts") or 0))
+            row.reason = typed.error if isinstance(typed, TaskFailed) else None
+            row.attempts = max(row.attempts, typed.attempts if isinstance(typed, TaskDone) else 0)
     return list(rows.values())
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from lmteams.errors import ConfigError
 from lmteams.sim.calibrate import CallObs, RunObs
+from lmteams.state.events import CheckRun, Schedule
 from lmteams.state.store import EventStore
 
 
@@ -50,7 +51,7 @@ def _read_run(run_id: str, status: str, events: list[Any]) -> tuple[list[CallObs
     requests: dict[str, tuple[float, str, str]] = {}  # id -> (t, node, kind)
     calls: list[CallObs] = []
     per_node: dict[str, list[CallObs]] = defaultdict(list)
-    schedule: dict[str, Any] | None = None
+    schedule: Schedule | None = None
     counts: dict[str, int] = defaultdict(int)
     assigned: set[float] = set()
     tokens = [0, 0]
@@ -61,12 +62,12 @@ def _read_run(run_id: str, status: str, events: list[Any]) -> tuple[list[CallObs
         last = max(last, event.t)
         kind = event.type
         counts[kind] += 1
-        if kind == "schedule":
-            schedule = data
+        if kind == "schedule" and isinstance(event.event, Schedule):
+            schedule = event.event
         elif kind == "task_assigned":
             assigned.add(round(event.t, 6))
-        elif kind == "check_run":
-            test_s += float(data.get("duration_s") or 0.0)
+        elif kind == "check_run" and isinstance(event.event, CheckRun):
+            test_s += event.event.duration_s
         elif kind == "message" and data.get("kind") == "request":
             meta = (data.get("payload") or {}).get("meta") or {}
             requests[data["id"]] = (event.t, data["recipients"][0], _kind(meta))
@@ -93,11 +94,11 @@ def _read_run(run_id: str, status: str, events: list[Any]) -> tuple[list[CallObs
             per_node[node].append(call)
     if schedule is None or not calls:
         return calls, None
-    workers = list(schedule.get("workers") or [])
+    workers = list(schedule.workers)
     run = RunObs(
         model=calls[0].model,
-        mode=str(schedule.get("topology")),
-        p=schedule.get("p"),
+        mode=str(schedule.topology),
+        p=schedule.p,
         workers=max(1, len(workers)),
         success=status == "done",
         wall_s=last,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmteams.messages import Envelope, Kind, validate_envelope
+from lmteams.state.events import OutputRejected
 from lmteams.state.store import EventRecord, EventStore
 
 #: Event types :func:`unkeyed_replies` reads.
@@ -39,9 +40,8 @@ def unkeyed_replies(events: Iterable[EventRecord]) -> dict[tuple[str, str], dequ
     rejected: set[str] = set()
     for event in events:
         if event.type == "output_rejected":
-            reply_id = event.data.get("reply_id")
-            if isinstance(reply_id, str):
-                rejected.add(reply_id)
+            if isinstance(refused := event.event, OutputRejected) and refused.reply_id:
+                rejected.add(refused.reply_id)
             continue
         if event.type != "message":
             continue
