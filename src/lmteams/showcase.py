@@ -18,6 +18,7 @@ from lmteams.config import TeamSpec
 from lmteams.consensus.datasets import Item
 from lmteams.consensus.scoring import gold_key, item_extractor
 from lmteams.models.base import ModelBackend
+from lmteams.state.events import ProgramRun
 from lmteams.state.store import EventStore
 from lmteams.strategies.ask import ask
 from lmteams.strategies.result import AskResult
@@ -96,10 +97,10 @@ def _answered(result: AskResult, who: str, model: str, gold: str) -> Answered:
 def _evidence(store: EventStore, result: AskResult) -> Evidence | None:
     """The program behind the winning vote, when the strategy ran programs."""
     for record in store.events(result.run_id, types=["program_run"]):
-        data = record.data
-        if data.get("ok") and data.get("vote") == result.answer:
+        run = record.event
+        if isinstance(run, ProgramRun) and run.ok and run.vote == result.answer:
             return Evidence(
-                node=record.node or "", program=data["program"], printed=data["stdout"].strip()
+                node=record.node or "", program=run.program or "", printed=run.stdout.strip()
             )
     return None
 

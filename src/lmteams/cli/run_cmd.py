@@ -35,6 +35,8 @@ from lmteams.scheduling.graph import amdahl
 from lmteams.scheduling.imports import effective_graph, undeclared_imports
 from lmteams.scheduling.project import ProjectSpec, builtin_project, load_project
 from lmteams.scheduling.topologies import TOPOLOGIES
+from lmteams.state.events import FileWritten
+from lmteams.state.projects import executed_project
 
 ProjectArgument = Annotated[
     str | None,
@@ -70,8 +72,9 @@ def written_code(store: Any, run_id: str) -> dict[str, str]:
     """The last version of every file a run wrote, by path."""
     record = store.run(run_id)
     code: dict[str, str] = {}
-    for event in store.events(record.run_id, types=["file_written"]):
-        code[event.data["path"]] = event.data["content"]
+    for row in store.events(record.run_id, types=["file_written"]):
+        if isinstance(written := row.event, FileWritten):
+            code[written.path] = written.content
     return code
 
 
@@ -483,8 +486,10 @@ def run_command(
 
 
 def _planned(store: Any, run_id: str) -> ProjectSpec:
-    planned = store.events(run_id, types=["plan_accepted"])
-    return ProjectSpec.model_validate(planned[-1].data["project"])
+    project = executed_project(store, store.run(run_id))
+    if project is None:
+        raise ConfigError(f"run {run_id} stopped before its plan was made", field="RUN")
+    return project
 
 
 def metrics_command(
