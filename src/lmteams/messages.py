@@ -104,14 +104,16 @@ class Envelope:
         self, payload: dict[str, Any], *, usage: Usage | None = None, sender: str | None = None
     ) -> Envelope:
         """The reply to this request, addressed back to its sender."""
-        return Envelope.make(
-            run_id=self.run_id,
-            sender=sender or (self.recipients[0] if self.recipients else "?"),
-            recipients=(self.sender,),
-            kind=Kind.REPLY,
-            payload=payload,
-            parent_id=self.id,
-            usage=usage,
+        return Envelope(  # what make() does, without its keywords: once per node call
+            new_id(),
+            self.run_id,
+            sender or (self.recipients[0] if self.recipients else "?"),
+            (self.sender,),
+            Kind.REPLY,
+            payload,
+            self.id,
+            time.time(),
+            usage,
         )
 
     def to_json(self) -> bytes:
@@ -125,7 +127,7 @@ class Envelope:
                     "run_id": self.run_id,
                     "sender": self.sender,
                     "recipients": self.recipients,
-                    "kind": self.kind.value,
+                    "kind": self.kind,  # a str enum: orjson writes its value (no enum lookup)
                     "payload": self.payload,
                     "parent_id": self.parent_id,
                     "created_at": self.created_at,

@@ -58,7 +58,11 @@ class LocalRuntime(Runtime):
         slot = self._slots[name]
         stats = slot.stats
         limit = slot.limit
-        await acquire_slot(limit, stats)
+        if limit.locked():
+            await acquire_slot(limit, stats)  # waits its turn, counted as waiting
+        else:  # a free permit: taken without suspending, and without a coroutine of its own
+            await limit.acquire()
+            stats.in_flight += 1
         token = current_node.set(name)
         try:
             reply = await slot.worker.handle(envelope)
