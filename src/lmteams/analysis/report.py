@@ -30,6 +30,7 @@ from lmteams.analysis.task_costs import task_costs
 from lmteams.errors import ConfigError, RunNotFound
 from lmteams.limits import MAX_DATASET_BYTES, load_json, read_text
 from lmteams.scheduling.graph import TaskGraph
+from lmteams.state.events import MESSAGE
 from lmteams.state.projects import executed_project
 from lmteams.state.store import EventRecord, EventStore, RunRecord
 
@@ -64,14 +65,13 @@ class Page:
 # -- pure helpers ----------------------------------------------------------------------------
 
 
-def message_pairs(events: Sequence[Any]) -> dict[tuple[str, str], int]:
+def message_pairs(events: Sequence[EventRecord]) -> dict[tuple[str, str], int]:
     """(sender, recipient) -> messages, from a run's message events."""
     pairs: Counter[tuple[str, str]] = Counter()
     for event in events:
-        row = event if isinstance(event, dict) else event.model_dump()
-        if row["type"] != "message":
+        if event.type != MESSAGE:  # envelopes, read as logged
             continue
-        data = row["data"]
+        data = event.data
         for recipient in data.get("recipients") or ():
             pairs[(str(data.get("sender")), str(recipient))] += 1
     return dict(pairs)

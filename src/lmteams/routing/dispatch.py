@@ -36,14 +36,14 @@ class _PastRoutes:
     def __init__(self, team: Team) -> None:
         self.by_key: dict[str, str] = {}
         self.by_addressed: dict[str, deque[str]] = {}
-        for event in team.store.events(team.run_id, types=["route"]):
-            if not event.node:
+        for row in team.store.events(team.run_id, types=["route"]):
+            route = row.event
+            if not row.node or not isinstance(route, Routed):
                 continue
-            key, addressed = event.data.get("key"), event.data.get("addressed")
-            if key:
-                self.by_key[str(key)] = event.node
-            elif addressed:
-                self.by_addressed.setdefault(str(addressed), deque()).append(event.node)
+            if route.key:
+                self.by_key[route.key] = row.node
+            elif route.addressed:
+                self.by_addressed.setdefault(route.addressed, deque()).append(row.node)
 
     def take(self, key: str | None, addressed: str | None) -> str | None:
         if key is not None:
