@@ -8,7 +8,9 @@ hot path (:mod:`lmteams.messages`) and are read as their logged dicts.
 
 On disk an event is a row whose ``type`` column holds the model's ``type`` and whose ``data``
 column holds the other fields as JSON, only those the writer set (:func:`event_json`), so a
-log is byte for byte what the dict writers of earlier versions wrote. Reading is lenient:
+log holds the keys and values the dict writers of earlier versions wrote (in the model's
+field order). Writing is strict: a field of the wrong type fails where the event is built.
+Reading is lenient:
 fields a version did not write take their defaults, fields a model does not declare are kept
 as extras, and a row of an unknown type (or one that no longer fits its model) is read as
 :class:`UnknownEvent`, so old logs keep loading and resuming.
