@@ -2,9 +2,12 @@
 
 ``ask`` and ``run_project`` block until the run ends (in a script or a notebook alike);
 ``ask_async`` and ``run_project_async`` are the same calls to ``await`` (see lmteams.sync).
+A command's flags are a request model: ``simulate(SimulationRequest(...))``,
+``recommend(AdviceRequest(...))``, ``await run_request(RunRequest(...), store)``.
 """
 
 from lmteams.config import ModelSpec, NodeSpec, TeamSpec, load_team, parse_team
+from lmteams.coordinator.request import RunReport, RunRequest, run_request
 from lmteams.coordinator.settings import RunResult, RunSettings
 from lmteams.errors import (
     AuthenticationFailed,
@@ -29,6 +32,7 @@ from lmteams.runtime.base import Runtime
 from lmteams.runtime.factory import make_runtime
 from lmteams.runtime.local import LocalRuntime
 from lmteams.scheduling.project import ProjectSpec, TaskSpec, load_project
+from lmteams.sim.request import AdviceRequest, SimulationRequest, recommend, simulate
 from lmteams.state.store import EventStore
 from lmteams.strategies.ask import ask_team
 from lmteams.strategies.result import AskResult, NodeAnswer
@@ -38,6 +42,7 @@ from lmteams.team import Reply, Team
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdviceRequest",
     "AskResult",
     "AuthenticationFailed",
     "BadOutput",
@@ -63,6 +68,8 @@ __all__ = [
     "RateLimited",
     "Reply",
     "RunNotFound",
+    "RunReport",
+    "RunRequest",
     "RunResult",
     "RunSettings",
     "Runtime",
@@ -70,6 +77,7 @@ __all__ = [
     "ScriptedBackend",
     "ScriptedCall",
     "ScriptedReply",
+    "SimulationRequest",
     "StoreError",
     "TaskSpec",
     "Team",
@@ -84,6 +92,9 @@ __all__ = [
     "load_team",
     "make_runtime",
     "parse_team",
+    "recommend",
     "run_project",
     "run_project_async",
+    "run_request",
+    "simulate",
 ]

@@ -10,25 +10,14 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from lmteams.cli.consensus_options import (
-    ConsensusOption,
-    FaultsOption,
-    JudgeOption,
-    LayersOption,
-    NodeOption,
-    RoundsOption,
-    SimilarityOption,
-    StopConfidenceOption,
-    ThresholdOption,
-    overrides,
-)
+from lmteams.cli.consensus_options import ConsensusFlags, ConsensusOption
 from lmteams.cli.errors import ask_exit_code
+from lmteams.cli.groups import with_groups
 from lmteams.cli.inject_option import InjectOption
 from lmteams.cli.options import (
     DbOption,
     JsonOption,
-    RayAddressOption,
-    RuntimeOption,
+    RuntimeFlags,
     TeamOption,
     ThreadsOption,
 )
@@ -40,11 +29,11 @@ from lmteams.consensus.answers import EXTRACTORS
 from lmteams.faults.injection.rules import apply_inject
 from lmteams.models.embedded import prepare_engines
 from lmteams.routing.roles import restrict_to_role
-from lmteams.runtime.factory import make_runtime
 from lmteams.strategies.ask import ask, resolve
 from lmteams.strategies.result import AskResult
 
 
+@with_groups
 def ask_command(
     question: Annotated[str, typer.Argument(help="The question every node answers.")],
     team: TeamOption = None,
@@ -67,14 +56,7 @@ def ask_command(
         ),
     ] = "auto",
     consensus: ConsensusOption = None,
-    judge: JudgeOption = None,
-    rounds: RoundsOption = None,
-    layers: LayersOption = None,
-    faults: FaultsOption = None,
-    similarity: SimilarityOption = None,
-    threshold: ThresholdOption = None,
-    stop_confidence: StopConfidenceOption = None,
-    node: NodeOption = None,
+    flags: ConsensusFlags = ConsensusFlags(),
     role: Annotated[
         str | None,
         typer.Option("--role", help="Ask only the nodes of this role (see `lmteams nodes`)."),
@@ -85,8 +67,7 @@ def ask_command(
     ] = None,
     json_output: JsonOption = False,
     db: DbOption = None,
-    runtime: RuntimeOption = "local",
-    ray_address: RayAddressOption = None,
+    nodes_on: RuntimeFlags = RuntimeFlags(),
     inject: InjectOption = None,
     threads: ThreadsOption = None,
     trace: TraceOption = None,
@@ -105,7 +86,7 @@ def ask_command(
     Exit codes: 0 an answer, 3 no consensus (nodes answered, no answer won), 4 every node
     failed, 2 bad input, 1 internal error, 130 interrupted.
     """
-    nodes_runtime = make_runtime(runtime, ray_address)
+    nodes_runtime = nodes_on.make()
     spec = load_team(team)
     if role is not None or skill:
         spec = restrict_to_role(spec, role, skill or ())
@@ -113,16 +94,7 @@ def ask_command(
         spec = spec.resized(nodes)
     spec = apply_inject(spec, inject or [])
     prepare_engines(spec, threads)
-    given = overrides(
-        judge=judge,
-        rounds=rounds,
-        layers=layers,
-        faults=faults,
-        similarity=similarity,
-        threshold=threshold,
-        stop_confidence=stop_confidence,
-        node=node,
-    )
+    given = flags.overrides()
     strategy, settings = resolve(spec, consensus, given)  # bad flags fail before any work
     store = open_store(db)
     console = Console()

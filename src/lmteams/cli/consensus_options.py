@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 import typer
 
+from lmteams.cli.groups import option_group
 from lmteams.consensus.catalog import STRATEGIES
 
 PANEL = "Consensus"
@@ -90,25 +92,19 @@ NodeOption = Annotated[
 ]
 
 
-def overrides(
-    *,
-    judge: str | None = None,
-    rounds: int | None = None,
-    layers: int | None = None,
-    faults: int | None = None,
-    similarity: str | None = None,
-    threshold: float | None = None,
-    stop_confidence: float | None = None,
-    node: str | None = None,
-) -> dict[str, Any]:
-    """The flags given, as consensus settings (None: not given)."""
-    return {
-        "judge": judge,
-        "rounds": rounds,
-        "layers": layers,
-        "faults": faults,
-        "similarity": similarity,
-        "threshold": threshold,
-        "stop_confidence": stop_confidence,
-        "node": node,
-    }
+@option_group
+class ConsensusFlags:
+    """The strategy settings `ask` and `eval` take as flags (None: not given, the team file's)."""
+
+    judge: JudgeOption = None
+    rounds: RoundsOption = None
+    layers: LayersOption = None
+    faults: FaultsOption = None
+    similarity: SimilarityOption = None
+    threshold: ThresholdOption = None
+    stop_confidence: StopConfidenceOption = None
+    node: NodeOption = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The flags as consensus settings, to override the team file's."""
+        return dataclasses.asdict(self)

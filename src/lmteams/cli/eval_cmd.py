@@ -12,18 +12,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lmteams.cli.consensus_options import (
-    FaultsOption,
-    JudgeOption,
-    LayersOption,
-    NodeOption,
-    RoundsOption,
-    SimilarityOption,
-    StopConfidenceOption,
-    ThresholdOption,
-    overrides,
-)
+from lmteams.cli.consensus_options import ConsensusFlags
 from lmteams.cli.errors import eval_exit_code
+from lmteams.cli.groups import with_groups
 from lmteams.cli.options import DbOption, JsonOption, TeamOption
 from lmteams.cli.render import eval_table
 from lmteams.cli.session import open_store, run_async
@@ -38,6 +29,7 @@ if TYPE_CHECKING:
     from lmteams.strategies.evaluation import EvalReport
 
 
+@with_groups
 def eval_command(
     dataset: Annotated[
         Path, typer.Argument(help='JSON Lines of {"question": ..., "answer": ...}.')
@@ -73,14 +65,7 @@ def eval_command(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Also draw accuracy against tokens to this PNG.")
     ] = None,
-    judge: JudgeOption = None,
-    rounds: RoundsOption = None,
-    layers: LayersOption = None,
-    faults: FaultsOption = None,
-    similarity: SimilarityOption = None,
-    threshold: ThresholdOption = None,
-    stop_confidence: StopConfidenceOption = None,
-    node: NodeOption = None,
+    flags: ConsensusFlags = ConsensusFlags(),
     json_output: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -103,16 +88,7 @@ def eval_command(
     spec = load_team(team)
     if nodes is not None:
         spec = spec.resized(nodes)
-    given = overrides(
-        judge=judge,
-        rounds=rounds,
-        layers=layers,
-        faults=faults,
-        similarity=similarity,
-        threshold=threshold,
-        stop_confidence=stop_confidence,
-        node=node,
-    )
+    given = flags.overrides()
     _, settings = resolve(spec, strategies[0], given)
     items = load_dataset(dataset)[:limit]
     store = open_store(db)

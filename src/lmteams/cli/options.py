@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from lmteams.cli.groups import option_group
+
+if TYPE_CHECKING:
+    from lmteams.runtime.base import Runtime
 
 DbOption = Annotated[
     Path | None,
@@ -54,6 +59,28 @@ RayAddressOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+SizesOption = Annotated[str, typer.Option("--workers", "-w", help="Team sizes: 1..5 or 1,2,4.")]
+
+
+@option_group
+class RuntimeFlags:
+    """Where a command's nodes run: --runtime and, for Ray, --ray-address."""
+
+    runtime: RuntimeOption = "local"
+    ray_address: RayAddressOption = None
+
+    def make(self) -> Runtime:
+        """The runtime the flags name; a bad --runtime or --ray-address fails here."""
+        from lmteams.runtime.factory import make_runtime
+
+        return make_runtime(self.runtime, self.ray_address)
+
+    @property
+    def is_ray(self) -> bool:
+        return self.runtime.strip().lower() == "ray"
+
 
 ThreadsOption = Annotated[
     int | None,

@@ -8,15 +8,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lmteams.cli.options import DbOption, JsonOption, RayAddressOption, RuntimeOption
+from lmteams.cli.groups import with_groups
+from lmteams.cli.options import DbOption, JsonOption, RuntimeFlags
 from lmteams.cli.render import clip
 from lmteams.cli.session import open_store, run_async
 from lmteams.cli.trace_option import TraceOption, traced
 from lmteams.config import load_team
 from lmteams.resume import ResumeOutcome, resume_run
-from lmteams.runtime.factory import make_runtime
 
 
+@with_groups
 def resume_command(
     run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of one.")],
     team: Annotated[
@@ -35,8 +36,7 @@ def resume_command(
     ] = False,
     json_output: JsonOption = False,
     db: DbOption = None,
-    runtime: RuntimeOption = "local",
-    ray_address: RayAddressOption = None,
+    nodes_on: RuntimeFlags = RuntimeFlags(),
     trace: TraceOption = None,
 ) -> None:
     """Continue a run whose coordinator died (Ctrl-C, a crash, even kill -9).
@@ -50,7 +50,7 @@ def resume_command(
 
     Example: lmteams resume ask-20260101-120000-ab12cd
     """
-    nodes_runtime = make_runtime(runtime, ray_address)
+    nodes_runtime = nodes_on.make()
     spec = load_team(team) if team else None
     store = open_store(db)
     with traced(store, trace, "") as traced_run:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -16,24 +17,23 @@ from rich.text import Text
 
 from lmteams.analysis.metrics import RunMetrics, compute, with_baseline
 from lmteams.cli.errors import run_exit_code
+from lmteams.cli.groups import with_groups
 from lmteams.cli.options import (
     DbOption,
     JsonOption,
-    RayAddressOption,
-    RuntimeOption,
+    RuntimeFlags,
+    SizesOption,
     ThreadsOption,
 )
 from lmteams.cli.session import open_store, run_async
 from lmteams.cli.trace_option import TraceOption, traced
 from lmteams.config import load_team
-from lmteams.coordinator.run import run_project
+from lmteams.coordinator.request import RunRequest, run_request
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
 from lmteams.errors import ConfigError
-from lmteams.models.embedded import prepare_engines
-from lmteams.runtime.factory import make_runtime
 from lmteams.scheduling.graph import amdahl
 from lmteams.scheduling.imports import effective_graph, undeclared_imports
-from lmteams.scheduling.project import ProjectSpec, builtin_project, load_project
+from lmteams.scheduling.project import ProjectSpec, resolve_project
 from lmteams.scheduling.topologies import TOPOLOGIES
 from lmteams.state.events import FileWritten
 from lmteams.state.projects import executed_project
@@ -54,15 +54,6 @@ RunTeamOption = Annotated[
         help="Team file. Default: the shipped 'coders' team (5 developers + a lead, embedded model).",
     ),
 ]
-
-
-def resolve_project(name: str) -> ProjectSpec:
-    path = Path(name)
-    if not path.exists():
-        shipped = builtin_project(name)
-        if shipped.exists():
-            return load_project(shipped)
-    return load_project(path)
 
 
 # -- analyze ---------------------------------------------------------------------------------------
@@ -307,6 +298,7 @@ def print_run(console: Console, result: RunResult, metrics: RunMetrics) -> None:
     console.print(f"[dim]files in {result.workspace} · run {result.run_id}[/]")
 
 
+@with_groups
 def run_command(
     project: ProjectArgument = None,
     goal: Annotated[
@@ -388,8 +380,7 @@ def run_command(
     ] = None,
     json_output: JsonOption = False,
     db: DbOption = None,
-    runtime: RuntimeOption = "local",
-    ray_address: RayAddressOption = None,
+    nodes_on: RuntimeFlags = RuntimeFlags(),
     threads: ThreadsOption = None,
     trace: TraceOption = None,
 ) -> None:
@@ -412,61 +403,31 @@ def run_command(
     budget stopped it: `lmteams resume RUN`, or --max-rounds ran out), 2 bad input, 1 internal
     error, 130 interrupted.
     """
-    if topology == "plan":
-        if not goal:
-            raise ConfigError("the plan topology needs --goal", field="--goal")
-        topology = "steal"
-    if project is None and not goal:
-        raise ConfigError("give a project (file or shipped name) or --goal", field="PROJECT")
-    spec_project = resolve_project(project) if project else None
-    if spec_project is not None and files is not None:
-        spec_project = spec_project.with_files(files)
-    if spec_project is not None and check and not spec_project.check:
-        spec_project = spec_project.model_copy(update={"check": check})
-    spec = load_team(team, default="coders")
-    prepare_engines(spec, threads)
-    settings = RunSettings(
-        topology=topology,
-        workers=workers,
-        balance=balance,
-        lead=lead,
-        seed=seed,
-        success=success,
-        harness=harness,
-        max_rounds=max_rounds,
-        lease_s=lease_s,
-        # absolute, so that `lmteams resume` from another directory writes to the same place
-        workdir=str(workdir.expanduser().resolve()) if workdir is not None else None,
-    )
+    request = RunRequest(
+        project=project, goal=goal, team=team, topology=topology, workers=workers,
+        balance=balance, lead=lead, planner=planner, check=check, success=success, files=files,
+        seed=seed, harness=harness, max_rounds=max_rounds, lease_s=lease_s, workdir=workdir,
+        threads=threads,
+    )  # fmt: skip
+    view = RunView(0, request.settings().topology)
+
+    def started(spec_project: ProjectSpec | None, settings: RunSettings) -> None:
+        view.total = spec_project.graph().n if spec_project else 0
+
     store = open_store(db)
     console = Console(stderr=json_output)
-    total = spec_project.graph().n if spec_project else 0
-    view = RunView(total, topology)
-
-    nodes_runtime = make_runtime(runtime, ray_address)
-
-    async def go() -> RunResult:
-        return await run_project(
-            spec,
-            spec_project,
-            store,
-            settings,
-            on_update=view.update,
-            goal=goal,
-            planner=planner,
-            check=check,
-            runtime=nodes_runtime,
-        )
-
+    nodes_runtime = nodes_on.make()
+    go = functools.partial(
+        run_request, request, store, runtime=nodes_runtime, on_update=view.update, on_start=started
+    )
     with traced(store, trace, "run") as traced_run:
         if json_output:
-            result = run_async(go())
+            report = run_async(go())
         else:
             with Live(view, console=console, refresh_per_second=8, transient=True):
-                result = run_async(go())
-        traced_run.run_id = result.run_id
-    project_spec = spec_project or _planned(store, result.run_id)
-    metrics = compute(result.run_id, store.events(result.run_id), project_spec.graph())
+                report = run_async(go())
+        traced_run.run_id = report.result.run_id
+    result, metrics = report.result, report.metrics
     if json_output:
         sys.stdout.write(
             json.dumps(
@@ -485,13 +446,6 @@ def run_command(
         raise typer.Exit(code)
 
 
-def _planned(store: Any, run_id: str) -> ProjectSpec:
-    project = executed_project(store, store.run(run_id))
-    if project is None:
-        raise ConfigError(f"run {run_id} stopped before its plan was made", field="RUN")
-    return project
-
-
 def metrics_command(
     run_id: Annotated[str, typer.Argument(help="A project run (id or unique prefix).")],
     baseline: Annotated[
@@ -508,11 +462,9 @@ def metrics_command(
         raise ConfigError(
             f"run {record.run_id} is a {record.kind!r} run, not a project run", field="RUN"
         )
-    project = (
-        ProjectSpec.model_validate(record.params["project"])
-        if "project" in record.params
-        else _planned(store, record.run_id)
-    )
+    project = executed_project(store, record)
+    if project is None:
+        raise ConfigError(f"run {record.run_id} stopped before its plan was made", field="RUN")
     graph = project.graph()
     metrics = compute(record.run_id, store.events(record.run_id), graph)
     if baseline:
@@ -542,11 +494,10 @@ def metrics_command(
         )
 
 
+@with_groups
 def sweep_command(
     project: Annotated[str, typer.Argument(help="Project file or shipped project name.")],
-    workers: Annotated[
-        str, typer.Option("--workers", "-w", help="Team sizes: 1..5 or 1,2,4.")
-    ] = "1..5",
+    workers: SizesOption = "1..5",
     topology: Annotated[
         str,
         typer.Option(
@@ -565,8 +516,7 @@ def sweep_command(
     balance: Annotated[str, typer.Option("--balance")] = "least-loaded",
     json_output: JsonOption = False,
     db: DbOption = None,
-    runtime: RuntimeOption = "local",
-    ray_address: RayAddressOption = None,
+    nodes_on: RuntimeFlags = RuntimeFlags(),
 ) -> None:
     """Run a project over a grid of team sizes and topologies, repeated, and plot it.
 
@@ -596,7 +546,7 @@ def sweep_command(
             )
     spec_project = resolve_project(project)
     spec = load_team(team, default="coders")
-    make_runtime(runtime, ray_address)  # bad --runtime / --ray-address: fail before any run
+    nodes_on.make()  # bad --runtime / --ray-address: fail before any run
     store = open_store(db)
     console = Console(stderr=True)
     total = len(topologies) * len(set(counts) | {1}) * reps
@@ -612,7 +562,7 @@ def sweep_command(
 
     base = RunSettings(balance=balance)
     # One Ray connection (or private cluster) for the whole grid, not one per run.
-    lease = _ray_lease(ray_address) if runtime.strip().lower() == "ray" else None
+    lease = _ray_lease(nodes_on.ray_address) if nodes_on.is_ray else None
     try:
         rows, metrics = run_async(
             sweep(
@@ -623,7 +573,7 @@ def sweep_command(
                 topologies=topologies,
                 reps=reps,
                 base=base,
-                runtime_factory=lambda: make_runtime(runtime, ray_address),
+                runtime_factory=nodes_on.make,
                 on_run=progress,
             )
         )

@@ -6,23 +6,9 @@ from typing import Annotated
 
 import typer
 
+from lmteams.cli.groups import with_groups
 from lmteams.cli.options import TeamOption
-from lmteams.cli.serve_options import (
-    DEFAULT_BODY,
-    DEFAULT_CONCURRENT,
-    DEFAULT_PROMPT,
-    DEFAULT_TOKENS,
-    ApiKeyOption,
-    HostOption,
-    MaxBodyOption,
-    MaxConcurrentOption,
-    MaxPromptOption,
-    MaxTokensOption,
-    PortOption,
-    check_address,
-    serve_limits,
-    serve_until_stopped,
-)
+from lmteams.cli.serve_options import AddressFlags, LimitFlags, serve_until_stopped
 from lmteams.config import load_team
 from lmteams.errors import ConfigError
 from lmteams.models.embedded import EmbeddedOptions, EngineKey, resolve_key
@@ -43,20 +29,16 @@ def embedded_model(model: str, team: str | None, parallel: int) -> tuple[EngineK
     return resolve_key(options), model
 
 
+@with_groups
 def serve_model_command(
     model: Annotated[
         str,
         typer.Option("--model", "-m", help="'embedded' (SmolLM2), or an embedded model of --team."),
     ] = "embedded",
     team: TeamOption = None,
-    host: HostOption = "127.0.0.1",
-    port: PortOption = 8080,
-    api_key: ApiKeyOption = None,
+    address: AddressFlags = AddressFlags(),
     parallel: Annotated[int, typer.Option("--parallel", min=1, max=256, help="Batched slots.")] = 8,
-    max_body_bytes: MaxBodyOption = DEFAULT_BODY,
-    max_prompt_tokens: MaxPromptOption = DEFAULT_PROMPT,
-    max_tokens: MaxTokensOption = DEFAULT_TOKENS,
-    max_concurrent: MaxConcurrentOption = DEFAULT_CONCURRENT,
+    limit: LimitFlags = LimitFlags(),
 ) -> None:
     """Serve a local model over HTTP at /v1/chat/completions (OpenAI-compatible).
 
@@ -71,22 +53,15 @@ def serve_model_command(
     """
     from lmteams.serve.engine import EngineHandler  # starlette, uvicorn: only when serving
 
-    check_address(host, api_key)
-    limits = serve_limits(
-        max_body_bytes=max_body_bytes,
-        max_prompt_tokens=max_prompt_tokens,
-        max_tokens=max_tokens,
-        max_concurrent=max_concurrent,
-    )
+    address.check()
+    limits = limit.limits()
     key, alias = embedded_model(model, team, parallel)
     handler = EngineHandler(key, alias)
     serve_until_stopped(
         handler,
         limits,
         name=alias,
-        host=host,
-        port=port,
-        api_key=api_key,
+        address=address,
         native_threads=lambda: handler.native_started,
     )
 

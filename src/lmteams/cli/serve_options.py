@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from pydantic import SecretStr, ValidationError
 from rich.console import Console
 
 from lmteams.cli.errors import fail
+from lmteams.cli.groups import option_group
 from lmteams.errors import ConfigError, LMTeamsError
 from lmteams.serve.limits import ServeLimits
 
@@ -61,6 +63,32 @@ DEFAULT_TOKENS = _DEFAULTS.max_tokens
 DEFAULT_CONCURRENT = _DEFAULTS.max_concurrent
 
 
+@option_group
+class AddressFlags:
+    """Where a server listens and the key it asks for (`serve-model`, `serve-team`)."""
+
+    host: HostOption = "127.0.0.1"
+    port: PortOption = 8080
+    api_key: ApiKeyOption = None
+
+    def check(self) -> None:
+        """A non-loopback --host without --api-key is refused before anything loads."""
+        check_address(self.host, self.api_key)
+
+
+@option_group
+class LimitFlags:
+    """The request limits of `serve-model` and `serve-team` (docs/serving.md)."""
+
+    max_body_bytes: MaxBodyOption = DEFAULT_BODY
+    max_prompt_tokens: MaxPromptOption = DEFAULT_PROMPT
+    max_tokens: MaxTokensOption = DEFAULT_TOKENS
+    max_concurrent: MaxConcurrentOption = DEFAULT_CONCURRENT
+
+    def limits(self) -> ServeLimits:
+        return serve_limits(**dataclasses.asdict(self))
+
+
 def serve_limits(**values: int) -> ServeLimits:
     """The limits from the flags; a value out of range is a one-line error naming the flag."""
     try:
@@ -85,9 +113,7 @@ def serve_until_stopped(
     limits: ServeLimits,
     *,
     name: str,
-    host: str,
-    port: int,
-    api_key: str | None,
+    address: AddressFlags,
     native_threads: Callable[[], bool] = lambda: False,
 ) -> None:
     """Serve until Ctrl-C or SIGTERM, printing "serving NAME at URL/v1" once it answers.
@@ -97,6 +123,7 @@ def serve_until_stopped(
     """
     from lmteams.serve.server import serve  # starlette, uvicorn: only when serving
 
+    api_key = address.api_key
     console = Console()
 
     def loading(url: str) -> None:
@@ -117,8 +144,8 @@ def serve_until_stopped(
             serve(
                 handler,
                 limits,
-                host=host,
-                port=port,
+                host=address.host,
+                port=address.port,
                 api_key=SecretStr(api_key) if api_key else None,
                 on_ready=ready,
                 on_loading=loading,

@@ -7,23 +7,9 @@ from typing import Annotated
 import typer
 
 from lmteams.cli.consensus_options import ConsensusOption
+from lmteams.cli.groups import with_groups
 from lmteams.cli.options import DbOption, TeamOption
-from lmteams.cli.serve_options import (
-    DEFAULT_BODY,
-    DEFAULT_CONCURRENT,
-    DEFAULT_PROMPT,
-    DEFAULT_TOKENS,
-    ApiKeyOption,
-    HostOption,
-    MaxBodyOption,
-    MaxConcurrentOption,
-    MaxPromptOption,
-    MaxTokensOption,
-    PortOption,
-    check_address,
-    serve_limits,
-    serve_until_stopped,
-)
+from lmteams.cli.serve_options import AddressFlags, LimitFlags, serve_until_stopped
 from lmteams.cli.session import open_store
 from lmteams.config import load_team
 from lmteams.consensus.answers import get_extractor
@@ -31,6 +17,7 @@ from lmteams.models.embedded import check_embedded_models
 from lmteams.strategies.ask import resolve
 
 
+@with_groups
 def serve_team_command(
     team: TeamOption = None,
     name: Annotated[
@@ -46,13 +33,8 @@ def serve_team_command(
         str, typer.Option("--answer", "-a", help="How to read each node's final answer.")
     ] = "auto",
     db: DbOption = None,
-    host: HostOption = "127.0.0.1",
-    port: PortOption = 8080,
-    api_key: ApiKeyOption = None,
-    max_body_bytes: MaxBodyOption = DEFAULT_BODY,
-    max_prompt_tokens: MaxPromptOption = DEFAULT_PROMPT,
-    max_tokens: MaxTokensOption = DEFAULT_TOKENS,
-    max_concurrent: MaxConcurrentOption = DEFAULT_CONCURRENT,
+    address: AddressFlags = AddressFlags(),
+    limit: LimitFlags = LimitFlags(),
 ) -> None:
     """Serve a team as one model at /v1/chat/completions (OpenAI-compatible).
 
@@ -69,13 +51,8 @@ def serve_team_command(
     """
     from lmteams.serve.team import ServedTeam, TeamHandler  # starlette, uvicorn: when serving
 
-    check_address(host, api_key)
-    limits = serve_limits(
-        max_body_bytes=max_body_bytes,
-        max_prompt_tokens=max_prompt_tokens,
-        max_tokens=max_tokens,
-        max_concurrent=max_concurrent,
-    )
+    address.check()
+    limits = limit.limits()
     spec = load_team(team)
     check_embedded_models(spec)
     resolve(spec, consensus, None)  # an unknown strategy fails before the server opens
@@ -92,9 +69,7 @@ def serve_team_command(
         handler,
         limits,
         name=served,
-        host=host,
-        port=port,
-        api_key=api_key,
+        address=address,
         native_threads=lambda: any(m.backend == "embedded" for m in spec.models.values()),
     )
 

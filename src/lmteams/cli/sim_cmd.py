@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lmteams.cli.options import JsonOption
+from lmteams.cli.options import JsonOption, SizesOption
 from lmteams.cli.tables import Column, fitted_table
 
 if TYPE_CHECKING:
@@ -93,9 +93,7 @@ def _simulated(request: SimulationRequest, quiet: bool) -> Any:
 
 def simulate_command(
     project: ProjectArg,
-    workers: Annotated[
-        str, typer.Option("--workers", "-w", help="Team sizes: 1..5 or 1,2,4.")
-    ] = "1..5",
+    workers: SizesOption = "1..5",
     topology: Annotated[
         str,
         typer.Option(
