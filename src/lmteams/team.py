@@ -266,10 +266,11 @@ class Team:
                     completion_tokens=self.totals.completion_tokens,
                 )
             )
-            # Raises when the log cannot be written (locked past every retry): the run stays
-            # open in the log, with every committed call, and can be resumed.
+            # Committed with the rest in one transaction. Raises when the log cannot be
+            # written (locked past every retry): the run stays open in the log, with every
+            # committed call, and can be resumed.
+            self.store.end_run(self.run_id, self.status, self.result)
             await journal.aclose()
-            self.store.finish_run(self.run_id, self.status, self.result)
         finally:
             self._watchdog.close()
             await self.runtime.aclose()

@@ -59,6 +59,30 @@ def test_a_lock_held_past_every_retry_is_one_line_and_keeps_the_buffer(
     store.close()
 
 
+def test_a_runs_end_is_committed_with_its_last_events_or_not_at_all(
+    tmp_path: Path, locker: sqlite3.Connection
+) -> None:
+    sleeps: list[float] = []
+    store = quick_store(tmp_path / "log.db", sleeps)
+    run_id = store.new_run("x")
+    store.append(run_id, "run_finished", {})
+    store.end_run(run_id, "done", {"answer": "4"})
+    locker.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StoreBusy):
+        store.flush()
+    locker.execute("ROLLBACK")
+    assert store.pending == 1  # the event is kept; the end was dropped with the failed commit
+    assert store.run(run_id).status == "running"  # still open, and resumable
+    assert store.flush() == 1
+    assert store.run(run_id).status == "running"
+    store.append(run_id, "run_finished", {})
+    store.end_run(run_id, "done", {"answer": "4"})
+    assert store.flush() == 1  # one transaction: the event and the run's end
+    run = store.run(run_id)
+    assert run.status == "done" and run.result == {"answer": "4"} and run.ended_at is not None
+    store.close()
+
+
 def test_a_lock_released_during_the_backoff_is_waited_out(
     tmp_path: Path, locker: sqlite3.Connection
 ) -> None:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lmteams.errors import ConfigError, RunNotFound, StoreError
 from lmteams.state.blobs import Hasher, references, restore, share
-from lmteams.state.events import Event, read_event
+from lmteams.state.events import Event, dumps, read_event
 from lmteams.state.migrations import migrate
 
 DEFAULT_DB = Path(".lmteams") / "lmteams.db"
@@ -131,6 +131,7 @@ class EventRecord(BaseModel):
 
 _Row = tuple[str, float, float, str, str | None, str]
 _CallRow = tuple[str, str, str | None, float, str]
+_EndRow = tuple[str, float, str | None, str]  # status, ended_at, result, run_id
 
 
 class EventStore:
@@ -175,6 +176,8 @@ class EventStore:
             raise StoreError(f"cannot open the event log {self.path}: {exc}") from None
         self._events: list[_Row] = []
         self._calls: list[_CallRow] = []
+        # Ends of runs, committed with the events buffered before them (dropped if that fails).
+        self._run_ends: list[_EndRow] = []
         # Prompt texts waiting for the next commit, and those known to be in the log.
         self._blobs: dict[str, str] = {}
         self._stored_blobs: set[str] = set()
@@ -203,7 +206,7 @@ class EventStore:
                         self._conn.execute,
                         "INSERT INTO runs(run_id, kind, status, created_at, team, params) "
                         "VALUES (?, ?, 'running', ?, ?, ?)",
-                        (candidate, kind, time.time(), team, json.dumps(params or {})),
+                        (candidate, kind, time.time(), team, dumps(params or {})),
                     ),
                     taken=True,
                 )
@@ -216,10 +219,16 @@ class EventStore:
         raise StoreError(f"cannot draw a free run id in {self.path}")
 
     def finish_run(self, run_id: str, status: str, result: dict[str, Any] | None = None) -> None:
+        """End a run now: everything buffered and the run's end, in one transaction."""
+        self.end_run(run_id, status, result)
         self.flush()
-        self._write(
-            "UPDATE runs SET status = ?, ended_at = ?, result = ? WHERE run_id = ?",
-            (status, time.time(), json.dumps(result) if result is not None else None, run_id),
+
+    def end_run(self, run_id: str, status: str, result: dict[str, Any] | None = None) -> None:
+        """Buffer the end of a run, committed by the next :meth:`flush` in one transaction
+        with everything buffered (one commit, not two, to close a run). A flush that fails
+        drops it and keeps the rest: the run stays open in the log, and resumable."""
+        self._run_ends.append(
+            (status, time.time(), dumps(result) if result is not None else None, run_id)
         )
 
     def set_status(self, run_id: str, status: str) -> None:
@@ -301,12 +310,14 @@ class EventStore:
         :class:`~lmteams.errors.StoreError` when the write fails otherwise; either way the
         buffer is kept, so a later flush can still commit it.
         """
-        if not self._events and not self._calls:
+        if not self._events and not self._calls and not self._run_ends:
             return 0
-        events, calls, blobs = self._events, self._calls, self._blobs
-        self._events, self._calls, self._blobs = [], [], {}
+        events, calls, blobs, ends = self._events, self._calls, self._blobs, self._run_ends
+        self._events, self._calls, self._blobs, self._run_ends = [], [], {}, []
         try:
-            written = self._busy_retry("write", lambda: self._write_batch(events, calls, blobs))
+            written = self._busy_retry(
+                "write", lambda: self._write_batch(events, calls, blobs, ends)
+            )
         except BaseException:
             # Appended while the write waited (nothing can, on one thread; kept in order anyway).
             self._events, self._calls = events + self._events, calls + self._calls
@@ -315,7 +326,13 @@ class EventStore:
         self._stored_blobs.update(blobs)
         return written
 
-    def _write_batch(self, events: list[_Row], calls: list[_CallRow], blobs: dict[str, str]) -> int:
+    def _write_batch(
+        self,
+        events: list[_Row],
+        calls: list[_CallRow],
+        blobs: dict[str, str],
+        ends: list[_EndRow],
+    ) -> int:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             if blobs:
@@ -333,6 +350,10 @@ class EventStore:
                     "INSERT OR IGNORE INTO call_results(key, run_id, node, created_at, result) "
                     "VALUES (?,?,?,?,?)",
                     calls,
+                )
+            if ends:
+                self._conn.executemany(
+                    "UPDATE runs SET status = ?, ended_at = ?, result = ? WHERE run_id = ?", ends
                 )
             self._conn.execute("COMMIT")
         except sqlite3.Error:
