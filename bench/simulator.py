@@ -4,9 +4,9 @@ Each run drives the real scheduling policy (the same code `lmteams run` uses) th
 layered graph (20 layers, 2 prerequisites per task) with lognormal call latencies, one call per
 task (the lmteams harness). Prints, per topology and size: wall time, events per second, the
 share of time spent inside the policy, and the simulated makespan against the DAG lower bound.
-Decentralized and lead are measured at the smaller sizes only: the decentralized policy looks at
-every idle node on every event (O(nodes) per event), which is fine for real teams and slow for
-10,000 simulated ones.
+Decentralized and lead are measured at 1,000 nodes x 10,000 tasks: self-claiming costs about
+ten claim calls per task (every resting idle node is asked again after each completion, as in
+the study), so its events are ten times the task count.
 
 Run: python bench/simulator.py [--quick]
 """
@@ -14,6 +14,7 @@ Run: python bench/simulator.py [--quick]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -55,7 +56,7 @@ def main() -> int:
         f"{'topology':<14}{'tasks':>8}{'nodes':>8}{'wall s':>9}{'events':>9}{'events/s':>11}"
         f"{'policy':>8}{'makespan':>11}{'bound':>7}"
     )
-    slowest = 0.0
+    slowest = decentralized = 0.0
     for topology in ("steal", "preassign", "decentralized", "lead"):
         for tasks, nodes in sizes:
             if topology in ("decentralized", "lead") and (tasks, nodes) != (10_000, 1_000):
@@ -63,12 +64,16 @@ def main() -> int:
             row = measure(tasks, nodes, topology)
             if (tasks, nodes) == (100_000, 10_000):
                 slowest = max(slowest, row["wall_s"])
+            if topology == "decentralized":
+                decentralized = row["wall_s"]
             print(
                 f"{topology:<14}{tasks:>8}{nodes:>8}{row['wall_s']:>9.2f}{row['events']:>9.0f}"
                 f"{row['rate']:>11,.0f}{row['policy']:>8.0%}{row['makespan']:>11.1f}"
                 f"{row['bound']:>7.0%}"
             )
-    print(f"10,000 nodes x 100,000 tasks: {slowest:.1f}s at most (target: under 60 s)")
+    print(f"10,000 nodes x 100,000 tasks: {slowest:.1f}s at most (target: under 5 s)")
+    print(f"decentralized, 1,000 nodes x 10,000 tasks: {decentralized:.1f}s (target: under 3 s)")
+    print(f"load average when it ran: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -27,6 +27,7 @@ from lmteams.scheduling.policy import (
 
 class DecentralizedPolicy(Policy):
     name = "decentralized"
+    ordered_ready = True  # claiming nodes are shown the board's first rows
 
     def __init__(
         self,

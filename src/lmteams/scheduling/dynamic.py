@@ -329,8 +329,8 @@ class DynamicPolicy(DecentralizedPolicy):
             changed.append(request.task)
         # build() checks again (ids, dependencies, cycles): a refusal missed here is a bug
         new = TaskGraph.build([(t, deps[t]) for t in ids], durations)
-        self.graph = board.graph = new
-        board.ready.reindex(new.position)
+        self.graph = new
+        board.regraph(new)
         for task in changed:
             if task not in board.state:
                 board.state[task] = TaskState.PENDING

@@ -11,6 +11,7 @@ events into a fresh policy.
 from __future__ import annotations
 
 import bisect
+import heapq
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -118,12 +119,12 @@ class Board:
 
     graph: TaskGraph
     workers: list[str]
+    ordered: bool = False  # keep the ready tasks in file order too (a ReadySet)
     state: dict[str, TaskState] = field(default_factory=dict)
     running_on: dict[str, str] = field(default_factory=dict)  # task -> node
     busy: dict[str, str] = field(default_factory=dict)  # node -> task
     missing: dict[str, int] = field(default_factory=dict)  # task -> unfinished prerequisites
-    # pending tasks whose prerequisites are done
-    ready: ReadySet = field(default_factory=lambda: ReadySet((), {}))
+    ready: set[str] = field(default_factory=set)  # pending tasks whose prerequisites are done
     idle_set: set[str] = field(default_factory=set)
     # nodes that became idle since a policy last looked (a policy that wants to look only at
     # what changed drains it)
@@ -136,15 +137,30 @@ class Board:
     def __post_init__(self) -> None:
         self.state = {t: TaskState.PENDING for t in self.graph.ids}
         self.missing = {t: len(self.graph.deps[t]) for t in self.graph.ids}
-        self.ready = ReadySet(
-            (t for t in self.graph.ids if self.missing[t] == 0), self.graph.position
-        )
+        ready = (t for t in self.graph.ids if self.missing[t] == 0)
+        # a plain set unless asked: set.add in C is what most policies' events cost
+        self.ready = ReadySet(ready, self.graph.position) if self.ordered else set(ready)
         self.idle_set = set(self.workers)
         self.woken = set(self.workers)
         self.live = set(self.workers)
 
     def is_ready(self, task: str) -> bool:
         return task in self.ready
+
+    def first_ready(self, k: int | None = None) -> list[str]:
+        """The first ``k`` ready tasks in file order (all of them if ``k`` is None)."""
+        if isinstance(self.ready, ReadySet):
+            return self.ready.first(k)
+        position = self.graph.position.__getitem__
+        if k is None or len(self.ready) <= k:
+            return sorted(self.ready, key=position)
+        return heapq.nsmallest(k, self.ready, key=position)
+
+    def regraph(self, graph: TaskGraph) -> None:
+        """The graph was edited: read file positions from ``graph`` from now on."""
+        self.graph = graph
+        if isinstance(self.ready, ReadySet):
+            self.ready.reindex(graph.position)
 
     def idle(self) -> list[str]:
         """Idle workers in team order (O(team size): for small teams and decisions only)."""
@@ -246,6 +262,7 @@ class Policy:
     """Base of every topology. Subclasses override the hooks they need."""
 
     name = "abstract"
+    ordered_ready = False  # whether the policy's shells read the ready tasks in file order
 
     def __init__(
         self,
@@ -258,7 +275,7 @@ class Policy:
         if not workers:
             raise ValueError("a policy needs at least one worker")
         self.graph = graph
-        self.board = Board(graph, list(workers))
+        self.board = Board(graph, list(workers), ordered=self.ordered_ready)
         # task -> nodes allowed to run it (role and skill routing); absent = any worker
         self.eligible = {t: frozenset(n) for t, n in (eligible or {}).items()}
         # task -> nodes it failed on (re-routing: they get it back only as a last resort)

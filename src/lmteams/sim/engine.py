@@ -322,7 +322,7 @@ class Engine(Driver):
         if not ready:
             return self._first_pending()
         # the board's first rows: every ready task when there are few, else the first 64
-        options = ready.first(None if len(ready) <= 256 else 64)
+        options = board.first_ready(None if len(ready) <= 256 else 64)
         allowed = self.policy.runnable(node, options) or options
         return allowed[rng.randrange(len(allowed))]
 

@@ -226,7 +226,7 @@ class RoundsEngine(Driver):
         steps (one task or one claim each, in turn), as concurrent calls would progress, so a
         node that runs out of work can only take what the others have not reached yet."""
         start = self.now
-        snapshot = sorted(self.policy.board.ready, key=self.position.__getitem__)
+        snapshot = self.policy.board.first_ready()
         order = list(self.policy.board.workers)
         self.rng.shuffle(order)
         lead = self.team.lead.name if self.team.lead is not None else None
