@@ -32,10 +32,8 @@ from lmteams.coordinator.request import RunRequest, run_request
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
 from lmteams.errors import ConfigError
 from lmteams.scheduling.graph import amdahl
-from lmteams.scheduling.imports import effective_graph, undeclared_imports
 from lmteams.scheduling.project import ProjectSpec, resolve_project
 from lmteams.scheduling.topologies import TOPOLOGIES
-from lmteams.state.events import FileWritten
 from lmteams.state.projects import executed_project
 
 ProjectArgument = Annotated[
@@ -59,16 +57,6 @@ RunTeamOption = Annotated[
 # -- analyze ---------------------------------------------------------------------------------------
 
 
-def written_code(store: Any, run_id: str) -> dict[str, str]:
-    """The last version of every file a run wrote, by path."""
-    record = store.run(run_id)
-    code: dict[str, str] = {}
-    for row in store.events(record.run_id, types=["file_written"]):
-        if isinstance(written := row.event, FileWritten):
-            code[written.path] = written.content
-    return code
-
-
 def analyze_command(
     project: Annotated[str, typer.Argument(help="Project file or shipped project name.")],
     max_workers: Annotated[int, typer.Option("--max-workers", min=1, max=1024)] = 8,
@@ -90,84 +78,51 @@ def analyze_command(
 
     Example: lmteams analyze ../shared/paper/tasks/mathutilities20_p05.json
     """
-    spec = resolve_project(project)
-    graph = spec.graph()
-    edges = undeclared_imports(spec, written_code(open_store(db), run) if run else None)
-    effective = effective_graph(spec, edges) if edges else graph
-    rows = []
-    for n in range(1, max_workers + 1):
-        bound = graph.lower_bound(n)
-        rows.append(
-            {
-                "n": n,
-                "amdahl": round(graph.amdahl(n), 4),
-                "lower_bound": bound,
-                "dag_speedup": round(graph.n / bound, 4),
-                "lower_bound_time": round(graph.lower_bound_time(n), 4)
-                if spec.has_estimates
-                else None,
-            }
-        )
-    result: dict[str, Any] = {
-        "project": spec.project,
-        "n_tasks": graph.n,
-        "critical_path": graph.c,
-        "critical_path_tasks": list(graph.critical_path),
-        "critical_path_time": graph.critical_time if spec.has_estimates else None,
-        "total_time": graph.total_time if spec.has_estimates else None,
-        "p": round(graph.p, 4),
-        "recommended_workers": graph.recommended_workers(),
-        "by_workers": rows,
-        "undeclared_imports": [
-            {"task": e.task, "imports": e.module, "from_task": e.provider} for e in edges
-        ],
-        "effective_critical_path": effective.c if effective is not None else None,
-        "effective_p": round(effective.p, 4) if effective is not None else None,
-    }
+    from lmteams.analysis.shape import project_shape, written_code
+
+    code = written_code(open_store(db), run) if run else None
+    shape = project_shape(resolve_project(project), max_workers=max_workers, code=code)
     if json_output:
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        sys.stdout.write(json.dumps(shape.model_dump(mode="json"), indent=2) + "\n")
         return
     console = Console()
     console.print(
-        f"[bold]{spec.project}[/]: N = {graph.n} tasks, C = {graph.c} on the critical path, p = {graph.p:.2f}"
+        f"[bold]{shape.project}[/]: N = {shape.n_tasks} tasks, C = {shape.critical_path} on the "
+        f"critical path, p = {shape.p:.2f}"
     )
-    if spec.has_estimates:
+    if shape.has_estimates:
         console.print(
-            f"critical path time {graph.critical_time:g}s of {graph.total_time:g}s total work"
+            f"critical path time {shape.critical_path_time:g}s of {shape.total_time:g}s total work"
         )
-    console.print("critical path: " + " → ".join(graph.critical_path))
+    console.print("critical path: " + " → ".join(shape.critical_path_tasks))
+    edges = shape.undeclared_imports
     if edges:
         console.print(
             f"[yellow]warning:[/] {len(edges)} imports of other tasks' modules are not declared "
             "dependencies: "
-            + ", ".join(f"{e.task} → {e.provider} ({e.module})" for e in edges[:8])
+            + ", ".join(f"{e.task} → {e.from_task} ({e.imports})" for e in edges[:8])
             + (" ..." if len(edges) > 8 else "")
         )
-        if effective is None:
+        if shape.effective_p is None:
             console.print("[yellow]with them the graph has a cycle[/]")
         else:
             console.print(
-                f"effective C = {effective.c}, p = {effective.p:.2f} "
-                f"(labelled C = {graph.c}, p = {graph.p:.2f})"
+                f"effective C = {shape.effective_critical_path}, p = {shape.effective_p:.2f} "
+                f"(labelled C = {shape.critical_path}, p = {shape.p:.2f})"
             )
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("n", "Amdahl S(n)", "DAG bound (tasks)", "DAG speedup") + (
-        ("bound (time)",) if spec.has_estimates else ()
+        ("bound (time)",) if shape.has_estimates else ()
     ):
         table.add_column(column, justify="right")
-    for row in rows:
-        cells = [
-            str(row["n"]),
-            f"{row['amdahl']:.2f}",
-            str(row["lower_bound"]),
-            f"{row['dag_speedup']:.2f}",
-        ]
-        if spec.has_estimates:
-            cells.append(f"{row['lower_bound_time']:g}s")
+    for row in shape.by_workers:
+        cells = [str(row.n), f"{row.amdahl:.2f}", str(row.lower_bound), f"{row.dag_speedup:.2f}"]
+        if row.lower_bound_time is not None:
+            cells.append(f"{row.lower_bound_time:g}s")
         table.add_row(*cells)
     console.print(table)
     console.print(
-        f"recommended team size: [bold]{result['recommended_workers']}[/] (one more node adds under 10%)"
+        f"recommended team size: [bold]{shape.recommended_workers}[/] (one more node adds under 10%)"
     )
 
 
