@@ -63,6 +63,11 @@ HarnessOpt = Annotated[
 ]
 
 
+def _chance(flag: str, what: str) -> Any:
+    """A dynamic-topology probability flag, 0 to 1."""
+    return typer.Option(flag, min=0.0, max=1.0, help=f"dynamic: chance {what}")
+
+
 def _progress_bar(total: int, quiet: bool) -> Progress:
     """A progress bar on stderr over ``total`` simulated runs (none with ``quiet``)."""
     return Progress(
@@ -139,32 +144,16 @@ def simulate_command(
         float,
         typer.Option("--lease-s", help="dynamic: a claim with no progress this long is released."),
     ] = 600.0,
-    split_rate: Annotated[
-        float,
-        typer.Option(
-            "--split-rate", min=0.0, max=1.0, help="dynamic: chance a node splits a long task."
-        ),
-    ] = 0.5,
+    split_rate: Annotated[float, _chance("--split-rate", "a node splits a long task.")] = 0.5,
     split_size: Annotated[
         float,
         typer.Option(
             "--split-size", help="dynamic: a task is long from this size on (1 = the mean)."
         ),
     ] = 1.5,
-    add_rate: Annotated[
-        float,
-        typer.Option(
-            "--add-rate", min=0.0, max=1.0, help="dynamic: chance a claim adds a follow-up task."
-        ),
-    ] = 0.05,
+    add_rate: Annotated[float, _chance("--add-rate", "a claim adds a follow-up task.")] = 0.05,
     dep_rate: Annotated[
-        float,
-        typer.Option(
-            "--dep-rate",
-            min=0.0,
-            max=1.0,
-            help="dynamic: chance a claim proposes a dependency between two open tasks.",
-        ),
+        float, _chance("--dep-rate", "a claim proposes a dependency between two open tasks.")
     ] = 0.05,
     out: Annotated[
         Path | None,
