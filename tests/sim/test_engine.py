@@ -16,6 +16,7 @@ from lmteams.faults.injection.rules import apply_inject, parse_inject
 from lmteams.models.scripted import ScriptedCall
 from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.graph import TaskGraph
+from lmteams.scheduling.policy import Decision, Policy
 from lmteams.scheduling.project import ProjectSpec, load_project
 from lmteams.sim.engine import simulate
 from lmteams.sim.latency import parse_latency
@@ -350,19 +351,17 @@ async def test_failures_become_the_same_policy_inputs_in_both_shells(
 ) -> None:
     # One copy of the rules (lmteams.scheduling.failures): the coordinator and the simulator
     # hand the policy the same task and node inputs, in the same order, for the same faults.
-    import lmteams.coordinator.run as run_module
-    import lmteams.sim.engine as engine_module
     from lmteams.scheduling import driver
 
     seen: list[driver.Input] = []
+    take = driver.take
 
-    def recording(policy: object, item: driver.Input) -> list[object]:
+    def recording(policy: Policy, item: driver.Input) -> list[Decision]:
         if isinstance(item, driver.TaskDone | driver.TaskFailed | driver.NodeLost):
             seen.append(item)
-        return driver.take(policy, item)  # type: ignore[arg-type, return-value]
+        return take(policy, item)
 
-    monkeypatch.setattr(run_module, "take", recording)
-    monkeypatch.setattr(engine_module, "take", recording)
+    monkeypatch.setattr(driver, "take", recording)
     project = load_project(next(p for p in STUDY if p.stem == "svgutils_p05"))
     failures = 0
     for workers in (2, 3):

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from lmteams.coordinator.run import ProjectRun
-from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
+from lmteams.coordinator.settings import RunResult, RunSettings
 from lmteams.coordinator.tasks import TaskResult, TaskRunner
 from lmteams.errors import BudgetExceeded, ModelError
 from lmteams.scheduling import prompts
@@ -28,11 +27,9 @@ from lmteams.scheduling.dynamic import DynamicPolicy
 from lmteams.scheduling.edits import project_after, read_edit
 from lmteams.scheduling.imports import module_owners
 from lmteams.scheduling.policy import Decision, Note
-from lmteams.scheduling.project import ProjectSpec, TaskSpec
-from lmteams.scheduling.topologies import make_policy
+from lmteams.scheduling.project import TaskSpec
 from lmteams.state.events import DynamicSummary, Sched, Stalled, TaskDone, TaskGraphEdited
 from lmteams.state.store import EventRecord
-from lmteams.team import Team
 
 
 class _Late(Exception):
@@ -70,39 +67,16 @@ class _ProgressRunner(TaskRunner):
 class DynamicRun(ProjectRun):
     """One run under the ``dynamic`` topology (see the module docstring)."""
 
-    def __init__(
-        self,
-        team: Team,
-        project: ProjectSpec,
-        settings: RunSettings,
-        *,
-        workdir: Path,
-        on_update: Callable[[Snapshot], None] | None = None,
-    ) -> None:
-        super().__init__(team, project, settings, workdir=workdir, on_update=on_update)
-        policy = make_policy(
-            "dynamic",
-            self.graph,
-            self.workers,
-            eligible=self.eligible,
-            seed=settings.seed,
-            lease_s=settings.lease_s,
-        )
-        assert isinstance(policy, DynamicPolicy)
-        self.policy = self.dynamic = policy
-        # the same runner, reporting progress (files the project brought are still to write)
-        old = self.runner
-        self.runner = _ProgressRunner(
-            team,
-            project,
-            self.workspace,
-            workdir,
-            lease_ttl_s=settings.lease_ttl_s,
-            log=self.attempt_log,
-            success=settings.success,
-            is_done=old.is_done,
-        )
-        self.runner._dirty |= old._dirty
+    runner_class = _ProgressRunner
+
+    def policy_options(self) -> dict[str, Any]:
+        return {"lease_s": self.settings.lease_s}
+
+    def prepare(self) -> None:
+        super().prepare()
+        assert isinstance(self.policy, DynamicPolicy)
+        assert isinstance(self.runner, _ProgressRunner)
+        self.dynamic = self.policy
         self.runner.on_progress = self._progress
         self.runner.on_result = self._on_result
         self._lease_changed = asyncio.Event()

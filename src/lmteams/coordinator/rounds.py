@@ -17,21 +17,16 @@ finished, when no task can run any more (stalled), when the budget is spent, or 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot, select_workers
+from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
+from lmteams.coordinator.shell import ProjectShell
 from lmteams.coordinator.suite import check_feedback
-from lmteams.coordinator.tasks import AttemptLog, TaskResult, TaskRunner, run_check
+from lmteams.coordinator.tasks import TaskResult, run_check
 from lmteams.errors import BudgetExceeded, ConfigError, ModelError
 from lmteams.messages import Envelope, Kind
 from lmteams.scheduling import driver, prompts
 from lmteams.scheduling import rounds as rules
-from lmteams.scheduling.failures import FailureAccount
-from lmteams.scheduling.policy import Assign, Note, Policy, RequestClaim, TaskState
-from lmteams.scheduling.project import ProjectSpec
-from lmteams.scheduling.topologies import eligibility, make_policy
+from lmteams.scheduling.policy import Assign, Note, RequestClaim
 from lmteams.state.events import (
     ActionImplied,
     ActionRefused,
@@ -52,8 +47,7 @@ from lmteams.state.events import (
     TaskParked,
     note_event,
 )
-from lmteams.state.workspace import Workspace
-from lmteams.team import Reply, Team
+from lmteams.team import Reply
 
 TOPOLOGIES = ("decentralized", "preassign")
 
@@ -68,56 +62,16 @@ def check_rounds_settings(settings: RunSettings) -> None:
         )
 
 
-class RoundsRun(driver.Driver):
+class RoundsRun(ProjectShell):
     """One run of a project in synchronous rounds."""
 
-    def __init__(
-        self,
-        team: Team,
-        project: ProjectSpec,
-        settings: RunSettings,
-        *,
-        workdir: Path,
-        on_update: Callable[[Snapshot], None] | None = None,
-    ) -> None:
+    def check(self, settings: RunSettings) -> None:
         check_rounds_settings(settings)
-        self.team = team
-        self.project = project
-        self.settings = settings
-        self.workdir = workdir
-        self.on_update = on_update
-        self.graph = project.graph()
-        self.workers, _ = select_workers(team.spec, settings)
-        eligible = eligibility(project, [team.spec.node(w) for w in self.workers])
-        options: dict[str, Any] = {}
-        if settings.topology == "preassign":
-            options["balance"] = settings.balance
-        self.policy: Policy = make_policy(
-            settings.topology,
-            self.graph,
-            self.workers,
-            eligible=eligible,
-            seed=settings.seed,
-            **options,
-        )
-        self.claims = settings.topology == "decentralized"
-        self.workspace = Workspace(settings.lease_ttl_s)
-        self.runner = TaskRunner(
-            team,
-            project,
-            self.workspace,
-            workdir,
-            lease_ttl_s=settings.lease_ttl_s,
-            log=AttemptLog(),
-            success=settings.success,
-            is_done=lambda task: self.policy.board.state[task] is TaskState.DONE,
-        )
-        self.brought = self.runner.bring_files()
+
+    def prepare(self) -> None:
+        self.claims = self.settings.topology == "decentralized"
         self.history: dict[str, list[str]] = {w: [] for w in self.workers}
-        self.account = FailureAccount(settings.node_failure_limit, settings.max_task_attempts)
-        self.notes: dict[str, int] = {}
         self.round = 0
-        self.stopped: str | None = None
 
     # -- policy ----------------------------------------------------------------------------
 
@@ -129,13 +83,10 @@ class RoundsRun(driver.Driver):
         return None  # every idle agent is asked each round anyway
 
     def note(self, decision: Note) -> None:
-        self._count(decision.kind)
+        self.count(decision.kind)
         self.team.event(note_event(decision, round=self.round), node=decision.node)
         if decision.node in self.history:
             self._tell(decision.node, f"round {self.round}: refused: {decision.detail}")
-
-    def _count(self, kind: str) -> None:
-        self.notes[kind] = self.notes.get(kind, 0) + 1
 
     def _tell(self, node: str, line: str) -> None:
         self.history.setdefault(node, []).append(line)
@@ -255,7 +206,7 @@ class RoundsRun(driver.Driver):
         return prompts.extract_files(text, self.project.task(task_id).files)
 
     def _refuse(self, node: str, action: str | None, reason: str) -> None:
-        self._count("action_refused")
+        self.count("action_refused")
         self.team.event(ActionRefused(round=self.round, action=action, reason=reason), node=node)
         self._tell(node, f"round {self.round}: refused: {reason}")
 

@@ -17,38 +17,22 @@ from typing import Any
 from lmteams.config import TeamSpec
 from lmteams.coordinator.planner import plan_project
 from lmteams.coordinator.rounds import RoundsRun, check_rounds_settings
-from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot, select_workers
-from lmteams.coordinator.tasks import AttemptLog, TaskResult, TaskRunner
+from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
+from lmteams.coordinator.shell import ProjectShell
+from lmteams.coordinator.tasks import TaskResult
 from lmteams.errors import BudgetExceeded, ConfigError, ModelError
 from lmteams.models.base import ModelBackend
 from lmteams.runtime.base import Runtime
-from lmteams.scheduling import prompts
-from lmteams.scheduling.driver import (
-    Claim,
-    Dispatch,
-    Driver,
-    Input,
-    NodeLost,
-    Proposal,
-    Start,
-    TaskDone,
-    TaskFailed,
-    TaskParked,
-    from_op,
-    take,
-)
-from lmteams.scheduling.failures import FailureAccount, Outcome
+from lmteams.scheduling import driver, prompts
+from lmteams.scheduling.failures import Outcome
 from lmteams.scheduling.policy import (
     Assign,
     Decision,
     Note,
-    Policy,
     RequestAssignment,
     RequestClaim,
-    TaskState,
 )
 from lmteams.scheduling.project import ProjectSpec
-from lmteams.scheduling.topologies import eligibility, make_policy
 from lmteams.state import events
 from lmteams.state.events import (
     BudgetStop,
@@ -68,7 +52,7 @@ from lmteams.state.events import (
 )
 from lmteams.state.liveness import coordinator_stamp
 from lmteams.state.store import EventRecord, EventStore
-from lmteams.state.workspace import FileVersion, Workspace
+from lmteams.state.workspace import FileVersion
 from lmteams.team import Team
 
 _ENDS: dict[str, Outcome] = {"done": "done", "failed": "failed", "parked": "parked"}
@@ -81,56 +65,13 @@ class _Replay:
     assignment: tuple[RequestAssignment, int, str] | None = None
 
 
-class ProjectRun(Driver):
+class ProjectRun(ProjectShell):
     """One run of a project by a team under a topology."""
 
-    def __init__(
-        self,
-        team: Team,
-        project: ProjectSpec,
-        settings: RunSettings,
-        *,
-        workdir: Path,
-        on_update: Callable[[Snapshot], None] | None = None,
-    ) -> None:
-        self.team = team
-        self.project = project
-        self.settings = settings
-        self.workdir = workdir
-        self.on_update = on_update
-        self.graph = project.graph()
-        self.workers, self.lead = select_workers(team.spec, settings)
-        worker_specs = [team.spec.node(w) for w in self.workers]
-        self.eligible = eligibility(project, worker_specs)
-        options: dict[str, Any] = {}
-        if settings.topology in ("preassign", "steal"):
-            options["balance"] = settings.balance
-        self.policy: Policy = make_policy(
-            settings.topology,
-            self.graph,
-            self.workers,
-            eligible=self.eligible,
-            seed=settings.seed,
-            **options,
-        )
-        self.workspace = Workspace(settings.lease_ttl_s)
-        self.attempt_log = AttemptLog()
-        self.runner = TaskRunner(
-            team,
-            project,
-            self.workspace,
-            workdir,
-            lease_ttl_s=settings.lease_ttl_s,
-            log=self.attempt_log,
-            success=settings.success,
-            is_done=lambda task: self.policy.board.state[task] is TaskState.DONE,
-        )
-        self.brought = self.runner.bring_files()
+    def prepare(self) -> None:
         self.claim_counter: dict[str, int] = {}
         self.lead_counter = 0
-        self.account = FailureAccount(settings.node_failure_limit, settings.max_task_attempts)
         self.activity: dict[str, str] = {w: "idle" for w in self.workers}
-        self.notes: dict[str, int] = {}
         self.claims_sent = 0
         self._group: asyncio.TaskGroup | None = None
         self._in_flight = 0
@@ -138,7 +79,6 @@ class ProjectRun(Driver):
         self._replaying = False
         self._replay = _Replay()
         self.stalled = False
-        self.stopped: str | None = None
         self._last_update = float("-inf")
         self._pending_update: asyncio.TimerHandle | None = None
 
@@ -146,14 +86,14 @@ class ProjectRun(Driver):
 
     def apply(self, op: str, **args: Any) -> None:
         """Apply a policy input in its logged form (``sched`` op and arguments)."""
-        self.feed(from_op(op, args))
+        self.feed(driver.from_op(op, args))
 
-    def decide(self, item: Input) -> list[Decision]:
+    def decide(self, item: driver.Input) -> list[Decision]:
         if not self._replaying:
             self.team.event(Sched(op=item.op, **item.args()))
-        if isinstance(item, TaskDone):
+        if isinstance(item, driver.TaskDone):
             self.workspace.mark_finished(item.task)
-        return take(self.policy, item)
+        return driver.take(self.policy, item)
 
     def carry_out(self, decisions: Sequence[Decision]) -> None:
         if self.stopped is not None and not self._replaying:
@@ -181,7 +121,7 @@ class ProjectRun(Driver):
             self._spawn(self._ask_lead(decision, self.lead_counter, board))
 
     def note(self, decision: Note) -> None:
-        self.notes[decision.kind] = self.notes.get(decision.kind, 0) + 1
+        self.count(decision.kind)
         if not self._replaying:
             self.team.event(note_event(decision), node=decision.node)
 
@@ -229,15 +169,17 @@ class ProjectRun(Driver):
         )
         self._report(inputs, result)
 
-    def _report(self, inputs: list[Input], result: TaskResult | None, error: str = "") -> None:
+    def _report(
+        self, inputs: list[driver.Input], result: TaskResult | None, error: str = ""
+    ) -> None:
         """Log what each input stands for, as the shell saw it, then apply it."""
         for item in inputs:
-            if isinstance(item, TaskDone):
+            if isinstance(item, driver.TaskDone):
                 assert result is not None
                 self.team.event(
                     events.TaskDone(task=item.task, attempts=result.attempts), node=item.node
                 )
-            elif isinstance(item, TaskParked):
+            elif isinstance(item, driver.TaskParked):
                 assert result is not None
                 parks = self.attempt_log.parked.get(item.task, (result.attempts, 1))[1]
                 self.team.event(
@@ -250,11 +192,11 @@ class ProjectRun(Driver):
                     ),
                     node=item.node,
                 )
-            elif isinstance(item, NodeLost):
+            elif isinstance(item, driver.NodeLost):
                 self.activity[item.node] = "lost"
                 lost_error = error or (result.error if result is not None else None)
                 self.team.event(events.NodeLost(error=lost_error or "call failed"), node=item.node)
-            elif isinstance(item, TaskFailed) and item.avoid:
+            elif isinstance(item, driver.TaskFailed) and item.avoid:
                 self.team.event(
                     TaskInterrupted(
                         task=item.task,
@@ -263,7 +205,7 @@ class ProjectRun(Driver):
                     ),
                     node=item.node,
                 )
-            elif isinstance(item, TaskFailed):
+            elif isinstance(item, driver.TaskFailed):
                 error_text = result.error if result is not None else error
                 self.team.event(events.TaskFailed(task=item.task, error=error_text), node=item.node)
             self.feed(item)
@@ -313,7 +255,7 @@ class ProjectRun(Driver):
             self._node_failed(node, str(exc))
             choice, detail = None, f"call failed: {type(exc).__name__}"
         self.activity[node] = "idle"
-        self.feed(Claim(node, choice, detail))
+        self.feed(driver.Claim(node, choice, detail))
 
     async def _ask_lead(self, request: RequestAssignment, number: int, board: str) -> None:
         assert self.lead is not None
@@ -334,7 +276,9 @@ class ProjectRun(Driver):
         except ModelError as exc:
             pairs, problem = [], f"lead call failed: {type(exc).__name__}"
         self.feed(
-            Proposal(tuple((str(t), str(n)) for t, n in pairs), request.attempt, problem or "")
+            driver.Proposal(
+                tuple((str(t), str(n)) for t, n in pairs), request.attempt, problem or ""
+            )
         )
 
     # -- the loop ----------------------------------------------------------------------------------
@@ -362,7 +306,7 @@ class ProjectRun(Driver):
                     ),
                 )
                 self.runner.log_brought(self.brought)
-                self.feed(Start())
+                self.feed(driver.Start())
             else:
                 self._rebuild(resume_events)
             while True:
@@ -372,7 +316,7 @@ class ProjectRun(Driver):
                     break
                 # nothing in flight and work left: give the policy a chance to act again
                 before = self._in_flight
-                self.feed(Dispatch())
+                self.feed(driver.Dispatch())
                 if self._in_flight == before:
                     self.stalled = True
                     self.team.event(Stalled(reason="no progress possible"))
@@ -449,7 +393,7 @@ class ProjectRun(Driver):
                     self._replay.in_flight.pop(args["task"], None)
                 elif op == "task_failed":
                     self._replay.in_flight.pop(args["task"], None)
-                    self.account.replayed(from_op(op, args))
+                    self.account.replayed(driver.from_op(op, args))
                 elif op == "claim":
                     self._replay.claims.pop(args["node"], None)
                 elif op == "proposal":

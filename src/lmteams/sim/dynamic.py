@@ -80,7 +80,7 @@ class DynamicEngine(Engine):
 
     def _edit(self, node: str, edit: Edit) -> bool:
         before = self.dynamic.edits
-        self._policy_call(self.dynamic.edit, node, edit)
+        self.timed(lambda: self.dynamic.edit(node, edit))
         if self.dynamic.edits == before:
             return False
         self.graph = self.rec.graph = self.dynamic.graph
@@ -91,7 +91,7 @@ class DynamicEngine(Engine):
 
     def _event(self, kind: int, payload: tuple[Any, ...]) -> None:
         assert kind == LEASE_END
-        self._policy_call(self.dynamic.expire, self.now)
+        self.timed(lambda: self.dynamic.expire(self.now))
 
     # -- attempts with progress, and late results --------------------------------------------
 
@@ -151,7 +151,7 @@ class DynamicEngine(Engine):
         self.rec.outcome(task, node, start, self.now, "done" if kept else "late")
         if outcome == "call_failed":
             self._node_failed(node)
-        self._policy_call(self.dynamic.late_result, task, node, done=done)
+        self.timed(lambda: self.dynamic.late_result(task, node, done=done))
 
 
 __all__ = ["DynamicEngine"]

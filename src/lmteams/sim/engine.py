@@ -24,26 +24,17 @@ from typing import Any
 import numpy as np
 
 from lmteams.faults.injection.rules import Action, consume_corruption
-from lmteams.scheduling.driver import (
-    Claim,
-    Dispatch,
-    Driver,
-    Input,
-    NodeLost,
-    Proposal,
-    Start,
-    take,
-)
+from lmteams.scheduling import driver
 from lmteams.scheduling.failures import FailureAccount, Outcome
 from lmteams.scheduling.policy import (
     Assign,
-    Decision,
     Note,
     Policy,
     RequestAssignment,
     RequestClaim,
     TaskState,
 )
+from lmteams.sim.driving import TimedDriver
 from lmteams.sim.record import Recorder
 from lmteams.sim.setup import (
     NodeModel,
@@ -75,7 +66,7 @@ class Draws:
         return self.rng.gauss(0.0, 1.0), self.rng.random()
 
 
-class Engine(Driver):
+class Engine(TimedDriver):
     """One simulated run under the lmteams harness (see the module docstring)."""
 
     def __init__(self, settings: SimSettings, inputs: SimInputs, team: SimTeam) -> None:
@@ -111,7 +102,7 @@ class Engine(Driver):
 
     def run(self, run_id: str = "sim") -> SimResult:
         started = time.perf_counter()
-        self.feed(Start())
+        self.feed(driver.Start())
         heap = self.heap
         while not self.stalled:
             while heap and not self.stalled:
@@ -121,16 +112,16 @@ class Engine(Driver):
                 if kind == TASK_END:
                     self._task_end(*payload)
                 elif kind == CLAIM_END:
-                    self.feed(Claim(*payload))
+                    self.feed(driver.Claim(*payload))
                 elif kind == LEAD_END:
-                    self.feed(Proposal(*payload))
+                    self.feed(driver.Proposal(*payload))
                 else:
                     self._event(kind, payload)
             if self.policy.complete or self.stalled:
                 break
             # nothing in flight and work left: give the policy one more chance, as the
             # coordinator does, and stop if it has nothing to start
-            self.feed(Dispatch())
+            self.feed(driver.Dispatch())
             if not heap:
                 self.stalled = True
         states = self.policy.board.state.values()
@@ -154,19 +145,6 @@ class Engine(Driver):
     def _push(self, at: float, kind: int, payload: tuple[Any, ...]) -> None:
         self.seq += 1
         heapq.heappush(self.heap, (at, self.seq, kind, payload))
-
-    def decide(self, item: Input) -> list[Decision]:
-        begin = time.perf_counter()
-        decisions = take(self.policy, item)
-        self.policy_s += time.perf_counter() - begin
-        return decisions
-
-    def _policy_call(self, method: object, *args: object, **kwargs: object) -> None:
-        """A policy call that is no shared input (:mod:`lmteams.sim.dynamic`: edits, leases)."""
-        begin = time.perf_counter()
-        decisions: list[Decision] = method(*args, **kwargs)  # type: ignore[operator]
-        self.policy_s += time.perf_counter() - begin
-        self.carry_out(decisions)
 
     def assign(self, decision: Assign) -> None:
         self._assign(decision.task, decision.node)
@@ -264,9 +242,9 @@ class Engine(Driver):
     def _node_failed(self, node: str) -> None:
         self._report(self.account.call_failed(node, self.policy.board.workers))
 
-    def _report(self, inputs: list[Input]) -> None:
+    def _report(self, inputs: list[driver.Input]) -> None:
         for item in inputs:
-            if isinstance(item, NodeLost):
+            if isinstance(item, driver.NodeLost):
                 self.rec.note("node_lost")
             self.feed(item)
 

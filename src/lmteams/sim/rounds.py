@@ -35,23 +35,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lmteams.faults.injection.rules import Action, consume_corruption
+from lmteams.scheduling import driver
 from lmteams.scheduling.decentralized import DecentralizedPolicy
-from lmteams.scheduling.driver import (
-    Claim,
-    Dispatch,
-    Driver,
-    Input,
-    NodeLost,
-    Proposal,
-    Start,
-    TaskDone,
-    TaskFailed,
-    take,
-)
 from lmteams.scheduling.failures import FailureAccount
 from lmteams.scheduling.policy import (
     Assign,
-    Decision,
     Note,
     Policy,
     RequestAssignment,
@@ -59,6 +47,7 @@ from lmteams.scheduling.policy import (
     TaskState,
 )
 from lmteams.sim.calibration import CallProfile, ModelCalibration
+from lmteams.sim.driving import TimedDriver
 from lmteams.sim.record import Recorder
 from lmteams.sim.setup import (
     NodeModel,
@@ -126,7 +115,7 @@ def profile_for(run: list[CallProfile], agent: int, team_size: int) -> CallProfi
     return run[agent % len(run)]
 
 
-class RoundsEngine(Driver):
+class RoundsEngine(TimedDriver):
     def __init__(self, settings: SimSettings, inputs: SimInputs, team: SimTeam) -> None:
         self.settings = settings
         self.inputs = inputs
@@ -180,13 +169,13 @@ class RoundsEngine(Driver):
 
     def run(self, run_id: str = "sim") -> SimResult:
         started = time.perf_counter()
-        self.feed(Start())
+        self.feed(driver.Start())
         limit = 50 * self.graph.n + 100
         rounds = 0
         while not self.policy.complete and not self.stalled:
             self._everyone_claims()
             if not (self.pending_assign or self.pending_claim or self.pending_lead):
-                self.feed(Dispatch())
+                self.feed(driver.Dispatch())
                 if not (self.pending_assign or self.pending_claim or self.pending_lead):
                     self.stalled = True
                     break
@@ -285,7 +274,7 @@ class RoundsEngine(Driver):
         return tasks, files, None
 
     def _open(self, node: str, busy: bool) -> Turn | None:
-        """Start ``node``'s call: a failed call is over at once (and reported)."""
+        """driver.Start ``node``'s call: a failed call is over at once (and reported)."""
         self.events += 1
         model = self.models[node]
         faults = model.faults
@@ -332,7 +321,7 @@ class RoundsEngine(Driver):
                     turn.written.pop()
                     turn.budget = len(turn.written)
                     return False
-                self.feed(TaskDone(task, node))
+                self.feed(driver.TaskDone(task, node))
                 return True
             if (
                 node in self.pending_claim
@@ -347,7 +336,7 @@ class RoundsEngine(Driver):
                     return False
                 turn.claimed.add(choice)
                 self.pending_claim.discard(node)
-                self.feed(Claim(node, choice))
+                self.feed(driver.Claim(node, choice))
                 if self.claiming and not turn.queue and self.policy.board.is_idle(node):
                     self.pending_claim.add(node)  # refused: it goes on to its next pick
                 return True
@@ -403,7 +392,7 @@ class RoundsEngine(Driver):
         requests, self.pending_lead = self.pending_lead, []
         for request in requests:
             pairs = tuple(zip(request.ready, request.idle, strict=False))
-            self.feed(Proposal(pairs, request.attempt))
+            self.feed(driver.Proposal(pairs, request.attempt))
 
     def _choose(self, node: str, snapshot: list[str], claimed_here: set[str]) -> str | None:
         board = self.policy.board
@@ -427,24 +416,18 @@ class RoundsEngine(Driver):
         the real rounds harness (:meth:`lmteams.coordinator.rounds.RoundsRun._call_failed`)."""
         held = self.pending_assign.get(node)
         for item in self.account.call_failed(node, self.policy.board.workers, holds=held):
-            if isinstance(item, NodeLost):
+            if isinstance(item, driver.NodeLost):
                 self.rec.note("node_lost")
                 self.pending_claim.discard(node)
-            elif isinstance(item, TaskFailed):
+            elif isinstance(item, driver.TaskFailed):
                 self.pending_assign.pop(node, None)
                 self.rec.outcome(item.task, node, self.now, self.now, "interrupted")
             self.feed(item)
         if node in self.pending_claim:
             self.pending_claim.discard(node)
-            self.feed(Claim(node, None, "call failed"))
+            self.feed(driver.Claim(node, None, "call failed"))
 
     # -- decisions -----------------------------------------------------------------------------
-
-    def decide(self, item: Input) -> list[Decision]:
-        begin = time.perf_counter()
-        decisions = take(self.policy, item)
-        self.policy_s += time.perf_counter() - begin
-        return decisions
 
     def assign(self, decision: Assign) -> None:
         self.rec.assigned(self.now)
