@@ -95,3 +95,46 @@ def test_bad_settings_are_refused_before_the_run(store: EventStore) -> None:
     with pytest.raises(ConfigError, match="nope.yaml: file not found"):
         RunRequest(project="nope.yaml").project_spec()
     assert store.runs() == []
+
+
+async def test_a_sweep_request_runs_the_grid_and_writes_its_files(
+    tmp_path: Path, store: EventStore
+) -> None:
+    from lmteams.coordinator.request import SweepRequest, sweep_request
+
+    spec, backends = scripted_team(2, project_script)
+    request = SweepRequest(
+        project="tiny-math", workers="2", topologies="preassign", team=spec, out=tmp_path / "o"
+    )
+    assert request.workers == (2,) and request.runs == 2  # n = 1 is always run
+    seen: list[tuple[str, int]] = []
+    report = await sweep_request(
+        request, store, backends=backends, on_run=lambda top, n, rep, m: seen.append((top, n))
+    )
+    assert sorted(seen) == [("preassign", 1), ("preassign", 2)]
+    assert {m["workers"] for m in report.medians} == {1, 2}
+    names = {p.name for p in report.files}
+    assert {"sweep.csv", "sweep.json", "speedup.png", "tokens.png", "gantt-preassign.png"} <= names
+    assert all(p.exists() for p in report.files)
+
+
+@pytest.mark.parametrize(
+    ("values", "line"),
+    [
+        (
+            {"topologies": "steal,plan"},
+            "--topology: unknown topology 'plan' for a sweep; one of: "
+            "preassign, steal, decentralized, lead",
+        ),
+        ({"topologies": ""}, "--topology: no topology given"),
+        ({"workers": "5..1"}, "--workers: worker counts must be at least 1"),
+        ({"reps": 0}, "--reps: Input should be greater than or equal to 1"),
+        ({"balance": "x"}, "--balance: unknown balance 'x'; one of: least-loaded, round-robin"),
+    ],
+)
+def test_bad_sweep_values_are_the_flags_error_line(values: dict[str, object], line: str) -> None:
+    from lmteams.coordinator.request import SweepRequest
+
+    with pytest.raises(ConfigError) as info:
+        SweepRequest(**{"project": "tiny-math", **values})  # type: ignore[arg-type]
+    assert str(info.value).startswith(line)

@@ -27,7 +27,6 @@ from lmteams.cli.options import (
 )
 from lmteams.cli.session import open_store, run_async
 from lmteams.cli.trace_option import TraceOption, traced
-from lmteams.config import load_team
 from lmteams.coordinator.request import RunRequest, run_request
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
 from lmteams.errors import ConfigError
@@ -481,77 +480,36 @@ def sweep_command(
 
     Example: lmteams sweep tiny-math --workers 1..3 --topology preassign,steal --reps 2
     """
-    from lmteams.analysis import plots
-    from lmteams.coordinator.sweep import (
-        MEDIAN_COLUMNS,
-        median_cells,
-        medians,
-        parse_range,
-        sweep,
-        write_table,
-    )
+    from lmteams.coordinator.request import SweepRequest, sweep_request
+    from lmteams.coordinator.sweep import MEDIAN_COLUMNS, median_cells
 
-    counts = parse_range(workers)
-    topologies = [t.strip() for t in topology.split(",") if t.strip()]
-    for name in topologies:
-        if name not in TOPOLOGIES or name == "plan":
-            raise ConfigError(
-                f"unknown topology {name!r} for a sweep; one of: preassign, steal, decentralized, lead",
-                field="--topology",
-            )
-    spec_project = resolve_project(project)
-    spec = load_team(team, default="coders")
+    request = SweepRequest(
+        project=project, workers=workers, topologies=topology, reps=reps, team=team,
+        balance=balance, out=out,
+    )  # fmt: skip
     nodes_on.make()  # bad --runtime / --ray-address: fail before any run
     store = open_store(db)
     console = Console(stderr=True)
-    total = len(topologies) * len(set(counts) | {1}) * reps
     done = 0
 
     def progress(top: str, n: int, rep: int, metrics: RunMetrics) -> None:
         nonlocal done
         done += 1
         console.print(
-            f"[{done}/{total}] {top} n={n} rep={rep}: makespan {metrics.makespan_s:.2f}s, "
+            f"[{done}/{request.runs}] {top} n={n} rep={rep}: makespan {metrics.makespan_s:.2f}s, "
             f"{metrics.tasks_done}/{metrics.tasks} done, {metrics.total_tokens} tokens"
         )
 
-    base = RunSettings(balance=balance)
     # One Ray connection (or private cluster) for the whole grid, not one per run.
     lease = _ray_lease(nodes_on.ray_address) if nodes_on.is_ray else None
     try:
-        rows, metrics = run_async(
-            sweep(
-                spec,
-                spec_project,
-                store,
-                workers=counts,
-                topologies=topologies,
-                reps=reps,
-                base=base,
-                runtime_factory=nodes_on.make,
-                on_run=progress,
-            )
+        report = run_async(
+            sweep_request(request, store, runtime_factory=nodes_on.make, on_run=progress)
         )
     finally:
         if lease is not None:
             lease.release()
-    written = write_table(rows, out)
-    table = medians(rows)
-    graph = spec_project.graph()
-    written.append(
-        plots.speedup_plot(
-            table,
-            graph.p,
-            out / "speedup.png",
-            lower_bound={n: graph.n / graph.lower_bound(n) for n in sorted(set(counts) | {1})},
-        )
-    )
-    written.append(plots.tokens_plot(table, out / "tokens.png"))
-    for name in topologies:
-        largest = max(counts)
-        pick = next((r for r in rows if r.topology == name and r.workers == largest), None)
-        if pick is not None:
-            written.append(plots.gantt_plot(metrics[pick.run_id], out / f"gantt-{name}.png"))
+    table, written = report.medians, report.files
     if json_output:
         sys.stdout.write(
             json.dumps({"medians": table, "files": [str(p) for p in written]}, indent=2) + "\n"

@@ -1,4 +1,5 @@
-"""A project run as one request: what `lmteams run` asks for, and what it reports.
+"""A project run (or a sweep of runs) as one request: what `lmteams run` and `lmteams sweep`
+ask for, and what they report.
 
 :class:`RunRequest` holds the flags of ``lmteams run`` (the project or a goal to plan, the team,
 the topology and its settings, brought files, a check for every task); :func:`run_request`
@@ -12,16 +13,18 @@ resolves them, runs the project and computes the run's metrics from its event lo
     )
     print(report.result.status, report.metrics.makespan_s)
 
-A bad value is a :class:`~lmteams.errors.ConfigError` naming the flag, as the CLI prints it.
+:class:`SweepRequest` and :func:`sweep_request` do the same for a grid of team sizes and
+topologies, writing its table and plots. A bad value is a :class:`~lmteams.errors.ConfigError`
+naming the flag, as the CLI prints it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lmteams.analysis.metrics import RunMetrics, compute
 from lmteams.config import TeamSpec, load_team
@@ -164,4 +167,127 @@ def planned_project(store: EventStore, run_id: str) -> ProjectSpec:
     return project
 
 
-__all__ = ["RunReport", "RunRequest", "RunTopology", "planned_project", "run_request"]
+#: The topologies a sweep runs (a planned project would differ from run to run).
+SweepTopology = Literal["preassign", "steal", "decentralized", "lead", "dynamic"]
+
+
+class SweepRequest(Request):
+    """The flags of `lmteams sweep`: a project run over team sizes and topologies, repeated."""
+
+    flags: ClassVar[Mapping[str, str]] = {"topologies": "--topology"}
+
+    project: str | ProjectSpec = Field(
+        description="A project file, a shipped name (tiny-math) or a ProjectSpec."
+    )
+    workers: tuple[int, ...] = Field(
+        (1, 2, 3, 4, 5), description="Team sizes: a list, or text as the flag takes it (1..5)."
+    )
+    topologies: tuple[SweepTopology, ...] = ("preassign", "steal", "decentralized")
+    reps: int = Field(1, ge=1, le=1000)
+    team: str | TeamSpec | None = Field(
+        None, description="A team file, a shipped name or a TeamSpec (default: coders)."
+    )
+    balance: Literal["least-loaded", "round-robin"] = "least-loaded"
+    out: Path = Field(Path("sweep-out"), description="Where sweep.csv, sweep.json and plots go.")
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _sizes(cls, value: object) -> object:
+        from lmteams.coordinator.sweep import parse_range
+
+        return parse_range(value) if isinstance(value, str) else value
+
+    @field_validator("topologies", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [t.strip() for t in value.split(",") if t.strip()]
+        if isinstance(value, list | tuple):
+            if not value:
+                raise ValueError("no topology given")
+            for name in value:
+                if name not in get_args(SweepTopology):
+                    raise ValueError(
+                        f"unknown topology {name!r} for a sweep; one of: "
+                        "preassign, steal, decentralized, lead"
+                    )
+        return value
+
+    @property
+    def runs(self) -> int:
+        """How many project runs the grid makes (n = 1 always among them)."""
+        return len(self.topologies) * len(set(self.workers) | {1}) * self.reps
+
+
+class SweepReport(BaseModel):
+    """A finished sweep: median rows per (topology, n), and the files written."""
+
+    model_config = ConfigDict(frozen=True)
+
+    medians: list[dict[str, Any]]
+    files: list[Path]
+
+
+async def sweep_request(
+    request: SweepRequest,
+    store: EventStore,
+    *,
+    runtime_factory: Callable[[], Runtime] | None = None,
+    backends: Mapping[str, ModelBackend] | None = None,
+    on_run: Callable[[str, int, int, RunMetrics], None] | None = None,
+) -> SweepReport:
+    """Run the request's grid, then write its table (CSV, JSON) and plots into ``out``:
+    median speedup against n with the Amdahl curve and the DAG bound, tokens against n, and a
+    Gantt chart of one run per topology at the largest n. ``on_run`` follows each run."""
+    from lmteams.analysis import plots
+    from lmteams.coordinator.sweep import medians, sweep, write_table
+
+    project = (
+        request.project
+        if isinstance(request.project, ProjectSpec)
+        else resolve_project(request.project)
+    )
+    team = (
+        request.team
+        if isinstance(request.team, TeamSpec)
+        else load_team(request.team, default="coders")
+    )
+    rows, metrics = await sweep(
+        team,
+        project,
+        store,
+        workers=request.workers,
+        topologies=request.topologies,
+        reps=request.reps,
+        base=RunSettings(balance=request.balance),
+        backends=backends,
+        runtime_factory=runtime_factory,
+        on_run=on_run,
+    )
+    out = request.out
+    written = write_table(rows, out)
+    table = medians(rows)
+    graph = project.graph()
+    sizes = sorted(set(request.workers) | {1})
+    bound = {n: graph.n / graph.lower_bound(n) for n in sizes}
+    written.append(plots.speedup_plot(table, graph.p, out / "speedup.png", lower_bound=bound))
+    written.append(plots.tokens_plot(table, out / "tokens.png"))
+    largest = max(request.workers)
+    for name in request.topologies:
+        pick = next((r for r in rows if r.topology == name and r.workers == largest), None)
+        if pick is not None:
+            written.append(plots.gantt_plot(metrics[pick.run_id], out / f"gantt-{name}.png"))
+    return SweepReport(medians=table, files=written)
+
+
+__all__ = [
+    "RunReport",
+    "RunRequest",
+    "RunTopology",
+    "SweepReport",
+    "SweepRequest",
+    "SweepTopology",
+    "planned_project",
+    "run_request",
+    "sweep_request",
+]
