@@ -7,7 +7,14 @@ A command's flags are a request model: ``simulate(SimulationRequest(...))``,
 """
 
 from lmteams.config import ModelSpec, NodeSpec, TeamSpec, load_team, parse_team
-from lmteams.coordinator.request import RunReport, RunRequest, run_request
+from lmteams.coordinator.request import (
+    RunReport,
+    RunRequest,
+    SweepReport,
+    SweepRequest,
+    run_request,
+    sweep_request,
+)
 from lmteams.coordinator.settings import RunResult, RunSettings
 from lmteams.errors import (
     AuthenticationFailed,
@@ -79,6 +86,8 @@ __all__ = [
     "ScriptedReply",
     "SimulationRequest",
     "StoreError",
+    "SweepReport",
+    "SweepRequest",
     "TaskSpec",
     "Team",
     "TeamSpec",
@@ -97,4 +106,5 @@ __all__ = [
     "run_project_async",
     "run_request",
     "simulate",
+    "sweep_request",
 ]
