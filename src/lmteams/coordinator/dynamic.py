@@ -28,7 +28,7 @@ from lmteams.scheduling.edits import project_after, read_edit
 from lmteams.scheduling.imports import module_owners
 from lmteams.scheduling.policy import Decision, Note
 from lmteams.scheduling.project import TaskSpec
-from lmteams.state.events import DynamicSummary, Sched, Stalled, TaskDone, TaskGraphEdited
+from lmteams.state.events import DynamicSummary, Sched, TaskDone, TaskGraphEdited
 from lmteams.state.store import EventRecord
 
 
@@ -162,14 +162,8 @@ class DynamicRun(ProjectRun):
     # -- claims ----------------------------------------------------------------------------------
 
     async def _claim(self, node: str, number: int, board: str) -> None:
-        self.claims_sent += 1
-        limit = self.settings.max_claims or 20 * self.graph.n
-        if self.claims_sent > limit:
-            self.stalled = True
-            self.team.event(Stalled(reason=f"more than {limit} claim requests"))
+        if not self._claim_allowed(node):
             return
-        self.activity[node] = "choosing a task"
-        self._update()
         edits: list[Any] = []
         try:
             reply = await self.team.call(

@@ -38,7 +38,6 @@ from lmteams.state.events import (
     RoundsEnd,
     RoundStart,
     RoundTestsRun,
-    Schedule,
     Stalled,
     TaskAssigned,
     TaskDone,
@@ -300,21 +299,7 @@ class RoundsRun(ProjectShell):
         loop = asyncio.get_running_loop()
         started = loop.time()
         limit = rules.round_limit(self.settings.max_rounds, self.graph.n)
-        self.team.event(
-            Schedule(
-                topology=self.settings.topology,
-                harness="rounds",
-                max_rounds=limit,
-                workers=self.workers,
-                lead=None,
-                plan=getattr(self.policy, "plan", lambda: None)(),
-                n=self.graph.n,
-                c=self.graph.c,
-                p=self.graph.p,
-            ),
-        )
-        self.runner.log_brought(self.brought)
-        self.feed(driver.Start())
+        self.begin(harness="rounds", max_rounds=limit)
         stalled = unfinished = False
         while not self.policy.complete and self.stopped is None:
             if rules.stuck(self.policy.board):

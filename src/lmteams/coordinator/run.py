@@ -40,7 +40,6 @@ from lmteams.state.events import (
     CoordinatorStarted,
     FileWritten,
     Sched,
-    Schedule,
     ScheduleResumed,
     Stalled,
     TaskAssigned,
@@ -229,15 +228,21 @@ class ProjectRun(ProjectShell):
         board = self.policy.board
         return prompts.board_text(self.project, board.state, board.running_on)
 
-    async def _claim(self, node: str, number: int, board: str) -> None:
+    def _claim_allowed(self, node: str) -> bool:
+        """Count one more claim request; past the run's limit the run stalls instead."""
         self.claims_sent += 1
         limit = self.settings.max_claims or 20 * self.graph.n
         if self.claims_sent > limit:
             self.stalled = True
             self.team.event(Stalled(reason=f"more than {limit} claim requests"))
-            return
+            return False
         self.activity[node] = "choosing a task"
         self._update()
+        return True
+
+    async def _claim(self, node: str, number: int, board: str) -> None:
+        if not self._claim_allowed(node):
+            return
         try:
             reply = await self.team.call(
                 node,
@@ -294,19 +299,7 @@ class ProjectRun(ProjectShell):
                 ),
             )
             if resume_events is None:
-                self.team.event(
-                    Schedule(
-                        topology=self.settings.topology,
-                        workers=self.workers,
-                        lead=self.lead,
-                        plan=getattr(self.policy, "plan", lambda: None)(),
-                        n=self.graph.n,
-                        c=self.graph.c,
-                        p=self.graph.p,
-                    ),
-                )
-                self.runner.log_brought(self.brought)
-                self.feed(driver.Start())
+                self.begin()
             else:
                 self._rebuild(resume_events)
             while True:

@@ -15,11 +15,12 @@ from typing import Any
 
 from lmteams.coordinator.settings import RunSettings, Snapshot, select_workers
 from lmteams.coordinator.tasks import AttemptLog, TaskRunner
-from lmteams.scheduling.driver import Driver
+from lmteams.scheduling.driver import Driver, Start
 from lmteams.scheduling.failures import FailureAccount
 from lmteams.scheduling.policy import Policy, TaskState
 from lmteams.scheduling.project import ProjectSpec
 from lmteams.scheduling.topologies import eligibility, make_policy
+from lmteams.state.events import Schedule
 from lmteams.state.workspace import Workspace
 from lmteams.team import Team
 
@@ -90,6 +91,24 @@ class ProjectShell(Driver):
         if self.settings.topology in ("preassign", "steal"):
             return {"balance": self.settings.balance}
         return {}
+
+    def begin(self, **extra: Any) -> None:
+        """Log the schedule (topology, workers, the graph's shape; ``extra``: the harness's
+        own fields) and the files the project brought, then start the policy."""
+        self.team.event(
+            Schedule(
+                topology=self.settings.topology,
+                workers=self.workers,
+                lead=self.lead,
+                plan=getattr(self.policy, "plan", lambda: None)(),
+                n=self.graph.n,
+                c=self.graph.c,
+                p=self.graph.p,
+                **extra,
+            ),
+        )
+        self.runner.log_brought(self.brought)
+        self.feed(Start())
 
     def count(self, kind: str) -> None:
         """One more of ``kind`` among the run's notes (refusals, steals...)."""
