@@ -12,6 +12,7 @@ from lmteams.consensus.answers import (
     extract_number,
     get_extractor,
     read_question,
+    read_reply,
 )
 from lmteams.consensus.numbers import TENS, UNITS, numbers_in, words_value
 
@@ -148,6 +149,28 @@ def test_number_extraction_reads_formatted_and_words(reply: str) -> None:
 @given(st.integers(0, 999_999))
 def test_any_integer_in_words_reads_back(n: int) -> None:
     assert words_value(_spell(n)) == n
+
+
+@given(
+    st.from_regex(r"[-+]?[0-9]{1,9}(\.[0-9]{1,3})?", fullmatch=True),
+    st.sampled_from(
+        [
+            *("q", "What is 17 + 25?", "How many legs does a spider have?", "Is 7 prime?"),
+            *("Name the 3rd planet.", "Which is bigger, 42 or 43?", "What year was it?"),
+        ]
+    ),
+    st.sampled_from(["Answer: ", "The answer is ", "I counted.\nFinal answer: "]),
+    st.sampled_from(["auto", "number", "text"]),
+)
+def test_a_stated_number_reads_as_the_full_rules_read_it(
+    number: str, question: str, marker: str, kind: str
+) -> None:
+    # "Answer: 42" takes the fast path; "Answer: 42." the full rules, which read it the same.
+    for asked in (question, f"Is it {number} or 7?", f"What is {number} + 1?"):
+        view = read_question(asked)
+        fast = read_reply(f"{marker}{number}", view, kind)
+        assert fast == read_reply(f"{marker}{number}.", view, kind)
+        assert fast.key
 
 
 @given(st.text(max_size=120), st.text(max_size=200))

@@ -417,6 +417,12 @@ def read_reply(reply: str, view: QuestionView, kind: str = "auto") -> Answer:
     segment = final_segment(reply)
     if not segment:
         return NO_ANSWER
+    if kind in ("number", "text") and _PLAIN_NUMBER.fullmatch(segment):
+        # Fast path: "Answer: 42" states one number, which both readings below take (text
+        # only when the question did not state it itself).
+        key = canonical(segment)
+        if key is not None and (kind == "number" or key not in view.numbers):
+            return Answer(key, key)
     if kind == "number":
         answer = _number_for(segment, reply, view)
         return answer if forced or not answer.empty else _text_for(segment, view)
