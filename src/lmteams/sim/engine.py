@@ -25,25 +25,20 @@ import numpy as np
 
 from lmteams.faults.injection.rules import Action, consume_corruption
 from lmteams.scheduling import driver
-from lmteams.scheduling.failures import FailureAccount, Outcome
+from lmteams.scheduling.failures import Outcome
 from lmteams.scheduling.policy import (
     Assign,
     Note,
-    Policy,
     RequestAssignment,
     RequestClaim,
     TaskState,
 )
-from lmteams.sim.driving import TimedDriver
-from lmteams.sim.record import Recorder
+from lmteams.sim.driving import SimShell
 from lmteams.sim.setup import (
-    NodeModel,
     SimInputs,
     SimResult,
     SimSettings,
     SimTeam,
-    build_policy,
-    node_models,
     task_sizes,
 )
 
@@ -66,37 +61,26 @@ class Draws:
         return self.rng.gauss(0.0, 1.0), self.rng.random()
 
 
-class Engine(TimedDriver):
+class Engine(SimShell):
     """One simulated run under the lmteams harness (see the module docstring)."""
 
     def __init__(self, settings: SimSettings, inputs: SimInputs, team: SimTeam) -> None:
-        self.settings = settings
-        self.inputs = inputs
-        self.graph = inputs.graph
-        self.team = team
-        self.policy: Policy = build_policy(settings, inputs, team)
-        self.models: dict[str, NodeModel] = node_models(team, inputs)
+        super().__init__(settings, inputs, team)
         self.index = self.graph.position
         self.sizes = task_sizes(self.graph)
         self.draws = Draws(self.graph.n, settings.seed)
-        self.rec = Recorder(self.graph, team.names, keep_spans=settings.keep_spans)
         self.heap: list[tuple[float, int, int, tuple[Any, ...]]] = []
         self.seq = 0
-        self.now = 0.0
         self.attempts: dict[str, int] = {}  # task -> calls made so far (draws after the first)
         self.started: dict[str, float] = {}
-        self.account = FailureAccount(settings.node_failure_limit, settings.max_task_attempts)
         self.claims_sent = 0
         self.claim_limit = settings.max_claims or 20 * self.graph.n
-        self.stalled = False
         self.cursor = 0  # first task (file order) that may still be open, for the board view
         refusal = settings.refusal
         if refusal is None:
             calibration = inputs.latency.calibration_for("*")
             refusal = calibration.claim_refusal if calibration is not None else 0.0
         self.refusal = refusal
-        self.policy_s = 0.0
-        self.events = 0
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -124,11 +108,7 @@ class Engine(TimedDriver):
             self.feed(driver.Dispatch())
             if not heap:
                 self.stalled = True
-        states = self.policy.board.state.values()
-        if all(s is TaskState.DONE for s in states):
-            status = "done"
-        else:
-            status = "stalled" if self.stalled else "partial"
+        status = self.status()
         metrics = self.rec.metrics(run_id, self.settings.topology)
         return SimResult(
             metrics=metrics,

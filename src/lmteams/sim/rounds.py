@@ -37,26 +37,21 @@ from dataclasses import dataclass, field
 from lmteams.faults.injection.rules import Action, consume_corruption
 from lmteams.scheduling import driver
 from lmteams.scheduling.decentralized import DecentralizedPolicy
-from lmteams.scheduling.failures import FailureAccount
 from lmteams.scheduling.policy import (
     Assign,
     Note,
-    Policy,
     RequestAssignment,
     RequestClaim,
     TaskState,
 )
 from lmteams.sim.calibration import CallProfile, ModelCalibration
-from lmteams.sim.driving import TimedDriver
-from lmteams.sim.record import Recorder
+from lmteams.sim.driving import SimShell
 from lmteams.sim.setup import (
     NodeModel,
     SimInputs,
     SimResult,
     SimSettings,
     SimTeam,
-    build_policy,
-    node_models,
 )
 
 UNCALIBRATED = CallProfile(tasks=[1])
@@ -115,24 +110,13 @@ def profile_for(run: list[CallProfile], agent: int, team_size: int) -> CallProfi
     return run[agent % len(run)]
 
 
-class RoundsEngine(TimedDriver):
+class RoundsEngine(SimShell):
     def __init__(self, settings: SimSettings, inputs: SimInputs, team: SimTeam) -> None:
-        self.settings = settings
-        self.inputs = inputs
-        self.graph = inputs.graph
-        self.team = team
-        self.policy: Policy = build_policy(settings, inputs, team)
-        self.models: dict[str, NodeModel] = node_models(team, inputs)
+        super().__init__(settings, inputs, team)
         self.rng = random.Random(settings.seed * 7_368_787 + 29)
-        self.rec = Recorder(self.graph, team.names, keep_spans=settings.keep_spans)
-        self.now = 0.0
         self.pending_assign: dict[str, str] = {}  # node -> task it starts in its next call
         self.pending_claim: set[str] = set()
         self.pending_lead: list[RequestAssignment] = []
-        self.account = FailureAccount(settings.node_failure_limit, settings.max_task_attempts)
-        self.stalled = False
-        self.events = 0
-        self.policy_s = 0.0
         self.turn: Turn | None = None  # the call whose step is being carried out
         self.profiles: dict[str, CallProfile] = {}  # node -> the observed agent it replays
         self.round = 0  # rounds completed
@@ -184,11 +168,7 @@ class RoundsEngine(TimedDriver):
                 self.stalled = True
                 break
             self._round()
-        states = self.policy.board.state.values()
-        if all(s is TaskState.DONE for s in states):
-            status = "done"
-        else:
-            status = "stalled" if self.stalled else "partial"
+        status = self.status()
         self.rec.makespan = max(self.rec.makespan, self.now if status == "done" else 0.0)
         return SimResult(
             metrics=self.rec.metrics(run_id, self.settings.topology),
