@@ -18,6 +18,7 @@ from lmteams.config import TeamSpec
 from lmteams.consensus.datasets import Item
 from lmteams.consensus.scoring import gold_key, item_extractor
 from lmteams.models.base import ModelBackend
+from lmteams.runtime.pool import BackendPool
 from lmteams.state.events import ProgramRun
 from lmteams.state.store import EventStore
 from lmteams.strategies.ask import ask
@@ -117,8 +118,21 @@ async def showcase(
     """Ask every model node alone, then the team (``strategy``, default the team file's).
 
     ``on_step`` gets one plain line per answer, as it arrives; ``backends`` overrides the
-    team's model backends (tests).
+    team's model backends (tests). Every ask runs on the same backends: each embedded model
+    is loaded once for the whole showcase, and closed at its end.
     """
+    async with BackendPool(backends) as pool:
+        return await _showcase(spec, items, store, strategy, on_step, pool.backends_for(spec))
+
+
+async def _showcase(
+    spec: TeamSpec,
+    items: Sequence[Item],
+    store: EventStore,
+    strategy: str | None,
+    on_step: Callable[[str], None] | None,
+    backends: Mapping[str, ModelBackend],
+) -> Showcase:
     started = time.perf_counter()
     members = [n for n in spec.nodes if spec.models[spec.model_of(n)].backend not in TOOL_BACKENDS]
     say = on_step or (lambda line: None)

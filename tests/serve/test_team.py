@@ -217,7 +217,7 @@ async def test_the_models_loaded_at_start_are_closed_with_the_handler(
         async def aclose(self) -> None:
             events.append("closed")
 
-    monkeypatch.setattr("lmteams.serve.team.create_backend", lambda kind, options, name: Warm())
+    monkeypatch.setattr("lmteams.runtime.base.create_backend", lambda kind, options, name: Warm())
     spec = TeamSpec(
         name="t",
         models={"m": ModelSpec(backend="embedded")},

@@ -36,13 +36,15 @@ def mcp_serve_command(
 
     Example (an assistant's MCP settings): command lmteams, args [mcp-serve, --team, my.yaml].
     """
-    from lmteams.serve.mcp import build_server, serve_http, serve_stdio
+    from lmteams.runtime.pool import BackendPool
+    from lmteams.serve.mcp import build_server, closing, serve_http, serve_stdio
 
     if transport == "http":
         check_address(host, api_key)
-    server = build_server(team=team, db=db, host=host, port=port)
+    pool = BackendPool()  # the tools' runs share its backends: a model loads once, not per call
+    server = build_server(team=team, db=db, host=host, port=port, pool=pool)
     if transport == "stdio":
-        asyncio.run(serve_stdio(server))
+        asyncio.run(closing(serve_stdio(server), pool))
         return
 
     def ready(url: str) -> None:
@@ -52,7 +54,8 @@ def mcp_serve_command(
         sys.stdout.flush()
 
     try:
-        asyncio.run(serve_http(server, host=host, port=port, api_key=api_key, on_ready=ready))
+        serving = serve_http(server, host=host, port=port, api_key=api_key, on_ready=ready)
+        asyncio.run(closing(serving, pool))
     except KeyboardInterrupt:
         pass
 

@@ -9,6 +9,7 @@ the event log; the sweep itself is a run of kind ``sweep`` that lists them.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,7 @@ from lmteams.coordinator.settings import RunSettings
 from lmteams.errors import ConfigError
 from lmteams.models.base import ModelBackend
 from lmteams.runtime.base import Runtime
+from lmteams.runtime.pool import BackendPool
 from lmteams.scheduling.project import ProjectSpec
 from lmteams.state.store import EventStore
 
@@ -94,30 +96,34 @@ async def sweep(
     runtime_factory: Callable[[], Runtime] | None = None,
     on_run: Callable[[str, int, int, RunMetrics], None] | None = None,
 ) -> tuple[list[SweepRow], dict[str, RunMetrics]]:
-    """Run the grid; n = 1 is always included (it is the baseline). Returns rows and metrics."""
+    """Run the grid; n = 1 is always included (it is the baseline). Returns rows and metrics.
+
+    On the local runtime every cell runs on the same backends: each embedded model loads once
+    for the sweep and is closed at its end (a ``runtime_factory``'s runtimes place their own).
+    """
     counts = sorted(set(workers) | {1})
     graph = project.graph()
     metrics: dict[str, RunMetrics] = {}
     cells: list[tuple[str, int, int, RunMetrics]] = []
-    for topology in topologies:
-        for n in counts:
-            for rep in range(reps):
-                settings = base.model_copy(
-                    update={"topology": topology, "workers": n, "seed": base.seed + rep}
-                )
-                result = await run_project(
-                    spec,
-                    project,
-                    store,
-                    settings,
-                    backends=backends,
-                    runtime=runtime_factory() if runtime_factory else None,
-                )
-                run_metrics = compute(result.run_id, store.events(result.run_id), graph)
-                metrics[result.run_id] = run_metrics
-                cells.append((topology, n, rep, run_metrics))
-                if on_run:
-                    on_run(topology, n, rep, run_metrics)
+    async with BackendPool(backends) as pool:
+        shared = pool.backends_for(spec) if runtime_factory is None else backends
+        for topology, n, rep in itertools.product(topologies, counts, range(reps)):
+            settings = base.model_copy(
+                update={"topology": topology, "workers": n, "seed": base.seed + rep}
+            )
+            result = await run_project(
+                spec,
+                project,
+                store,
+                settings,
+                backends=shared,
+                runtime=runtime_factory() if runtime_factory else None,
+            )
+            run_metrics = compute(result.run_id, store.events(result.run_id), graph)
+            metrics[result.run_id] = run_metrics
+            cells.append((topology, n, rep, run_metrics))
+            if on_run:
+                on_run(topology, n, rep, run_metrics)
     rows: list[SweepRow] = []
     for topology in topologies:
         mine = [c for c in cells if c[0] == topology]

@@ -91,17 +91,19 @@ def build_backends(
     used = {team.model_of(node) for node in team.nodes}
     backends: dict[str, ModelBackend] = {}
     for name in used:
-        if name in overrides:
-            backends[name] = overrides[name]
-            continue
-        spec = team.models[name]
-        try:
-            options = validate_options(spec.backend, spec.options)
-            backends[name] = create_backend(spec.backend, options, name)
-        except ConfigError as exc:
-            field = f"models.{name}" + (f".{exc.field}" if exc.field else "")
-            raise ConfigError(exc.problem, source=exc.source, field=field) from None
+        backends[name] = overrides[name] if name in overrides else open_backend(team, name)
     return backends
+
+
+def open_backend(team: TeamSpec, name: str) -> ModelBackend:
+    """A new backend for the team's model ``name``; its settings' errors name ``models.NAME``."""
+    spec = team.models[name]
+    try:
+        options = validate_options(spec.backend, spec.options)
+        return create_backend(spec.backend, options, name)
+    except ConfigError as exc:
+        field = f"models.{name}" + (f".{exc.field}" if exc.field else "")
+        raise ConfigError(exc.problem, source=exc.source, field=field) from None
 
 
 def build_workers(team: TeamSpec, backends: Mapping[str, ModelBackend]) -> dict[str, NodeWorker]:

@@ -22,6 +22,7 @@ from lmteams.errors import ConfigError
 if TYPE_CHECKING:
     from mcp.server.fastmcp import FastMCP
 
+    from lmteams.runtime.pool import BackendPool
     from lmteams.state.store import EventStore, RunRecord
 
 MISSING_EXTRA = "mcp-serve needs the 'mcp' extra: pip install 'lmteams[mcp]'"
@@ -64,8 +65,13 @@ def build_server(
     db: Path | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
+    pool: BackendPool | None = None,
 ) -> FastMCP:
-    """The MCP server; ``team`` and ``db`` are the defaults of its tools."""
+    """The MCP server; ``team`` and ``db`` are the defaults of its tools.
+
+    The tools' runs take their backends from ``pool``, so each embedded model loads once for
+    the server's life (its owner closes it: :func:`closing`); without one, each run opens its
+    own."""
     try:
         from mcp.server.fastmcp import FastMCP
     except ImportError:
@@ -100,7 +106,8 @@ def build_server(
 
         spec = load_team(team or default_team)
         prepare_engines(spec, None)
-        result = await ask_team(spec, question, store(), consensus=consensus)
+        backends = pool.backends_for(spec) if pool is not None else None
+        result = await ask_team(spec, question, store(), consensus=consensus, backends=backends)
         return result.model_dump(mode="json")
 
     @server.tool()
@@ -125,7 +132,8 @@ def build_server(
         spec = load_team(team or default_team, default="coders")
         prepare_engines(spec, None)
         settings = RunSettings(topology=topology, workers=workers)
-        result = await run_project(spec, spec_project, store(), settings)
+        backends = pool.backends_for(spec) if pool is not None else None
+        result = await run_project(spec, spec_project, store(), settings, backends=backends)
         return result.model_dump(mode="json")
 
     @server.tool()
@@ -149,6 +157,14 @@ def build_server(
         return out
 
     return server
+
+
+async def closing(serving: Awaitable[None], pool: BackendPool) -> None:
+    """Serve until done or cancelled, then close the backends the server's runs shared."""
+    try:
+        await serving
+    finally:
+        await pool.aclose()
 
 
 async def serve_stdio(server: FastMCP) -> None:

@@ -22,7 +22,7 @@ import orjson
 from lmteams.config import TeamSpec
 from lmteams.errors import LMTeamsError
 from lmteams.models.base import ModelBackend
-from lmteams.models.registry import create_backend, validate_options
+from lmteams.runtime.pool import BackendPool
 from lmteams.serve.app import api_error_for
 from lmteams.serve.limits import prompt_token_bound
 from lmteams.serve.protocol import ApiError, Message
@@ -159,24 +159,21 @@ class TeamHandler:
         self.consensus = consensus
         self.extractor = extractor
         self.owns_store = owns_store
-        # Backends loaded by wait_ready: they hold their engines (shared by name with the
-        # asks' backends) for the server's life, and are closed with it.
-        self._warm: list[ModelBackend] = []
+        # Each team's embedded models, opened once (loaded by wait_ready or the first ask) and
+        # given to every ask, for the server's life; closed with it.
+        self._pools = {t.name: BackendPool(t.backends) for t in teams}
 
     @property
     def models(self) -> Sequence[str]:
         return tuple(self._teams)
 
     async def wait_ready(self) -> None:
-        """Load every embedded model the teams name, so the first request does not wait."""
+        """Load every embedded model the teams' nodes use, so the first request does not wait."""
         for team in self._teams.values():
-            for model_name, model in team.spec.models.items():
-                if model.backend != "embedded" or (team.backends and model_name in team.backends):
-                    continue
-                options = validate_options(model.backend, dict(model.options))
-                backend = create_backend(model.backend, options, model_name)
-                self._warm.append(backend)
-                await backend.check_ready()  # the engine is shared by name: this one stays
+            backends = self._pools[team.name].backends_for(team.spec)
+            for model_name, backend in backends.items():
+                if not team.backends or model_name not in team.backends:
+                    await backend.check_ready()
 
     async def count_prompt_tokens(self, model: str, body: dict[str, Any]) -> int:
         # A team's nodes may run different tokenizers; the byte bound holds for all of them.
@@ -204,7 +201,7 @@ class TeamHandler:
             self.store,
             consensus=self.consensus,
             extractor=self.extractor,
-            backends=team.backends,
+            backends=self._pools[model].backends_for(team.spec),
             on_progress=progress,
         )
         return result, team
@@ -260,8 +257,7 @@ class TeamHandler:
                 await asyncio.wait({task})
 
     async def aclose(self) -> None:
-        warm, self._warm = self._warm, []
-        for backend in warm:
-            await backend.aclose()
+        for pool in self._pools.values():
+            await pool.aclose()
         if self.owns_store:
             self.store.close()
