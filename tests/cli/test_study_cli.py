@@ -36,7 +36,7 @@ def test_analyze_warns_of_undeclared_imports_with_effective_p(tmp_path: Path) ->
 def test_unknown_success_rule_is_one_line(tmp_path: Path) -> None:
     proc = lmteams("run", "tiny-math", "--success", "vibes", cwd=tmp_path)
     assert proc.returncode == 2
-    assert_clean_error(proc, "--success", "'declared', 'checks' or 'suite'")
+    assert_clean_error(proc, "--success: unknown success 'vibes'; one of: declared, checks, suite")
 
 
 def test_missing_files_folder_is_one_line(tmp_path: Path) -> None:
