@@ -314,30 +314,14 @@ class RoundsRun(ProjectShell):
             await self._round()
         await self.runner.sync_workdir()
         self._update()
-        suite = await self.runner.run_suite()
-        states = {t: s.value for t, s in self.policy.board.state.items()}
-        stopped = self.stopped
-        if all(s == "done" for s in states.values()):
-            failing = self.settings.success == "suite" and suite is not None and not suite.ok
-            status = "suite_failed" if failing else "done"
-        elif self.stopped is not None:
-            status = "stopped"
-        elif unfinished:
-            status = "unfinished"
-            stopped = f"{self.round} rounds (--max-rounds) reached"
+        if unfinished:
+            result = await self.finish(
+                started, otherwise="unfinished", why=f"{self.round} rounds (--max-rounds) reached"
+            )
         else:
-            status = "stalled" if stalled else "partial"
-        self.team.event(RoundsEnd(rounds=self.round, status=status, **self.notes))
-        return RunResult(
-            run_id=self.team.run_id,
-            status=status,
-            tasks=states,
-            workspace=str(self.workdir),
-            wall_s=loop.time() - started,
-            stopped=stopped,
-            suite=suite,
-            success=self.settings.success,
-        )
+            result = await self.finish(started, otherwise="stalled" if stalled else "partial")
+        self.team.event(RoundsEnd(rounds=self.round, status=result.status, **self.notes))
+        return result
 
     def _update(self) -> None:
         if self.on_update is None:

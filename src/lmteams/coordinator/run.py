@@ -317,25 +317,7 @@ class ProjectRun(ProjectShell):
         self._group = None
         await self.runner.sync_workdir()
         self._update(force=True)
-        suite = await self.runner.run_suite()
-        states = {t: s.value for t, s in self.policy.board.state.items()}
-        if all(s == "done" for s in states.values()):
-            failing = self.settings.success == "suite" and suite is not None and not suite.ok
-            status = "suite_failed" if failing else "done"
-        elif self.stopped is not None:
-            status = "stopped"
-        else:
-            status = "stalled" if self.stalled else "partial"
-        return RunResult(
-            run_id=self.team.run_id,
-            status=status,
-            tasks=states,
-            workspace=str(self.workdir),
-            wall_s=loop.time() - started,
-            stopped=self.stopped,
-            suite=suite,
-            success=self.settings.success,
-        )
+        return await self.finish(started, otherwise="stalled" if self.stalled else "partial")
 
     def _update(self, force: bool = False) -> None:
         if self.on_update is None:

@@ -9,11 +9,12 @@ the project brought, and the failure account (:mod:`lmteams.scheduling.failures`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lmteams.coordinator.settings import RunSettings, Snapshot, select_workers
+from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot, select_workers
 from lmteams.coordinator.tasks import AttemptLog, TaskRunner
 from lmteams.scheduling.driver import Driver, Start
 from lmteams.scheduling.failures import FailureAccount
@@ -109,6 +110,31 @@ class ProjectShell(Driver):
         )
         self.runner.log_brought(self.brought)
         self.feed(Start())
+
+    async def finish(self, started: float, *, otherwise: str, why: str | None = None) -> RunResult:
+        """Run the project's suite once and say how the run ended: ``done`` (``suite_failed``
+        where the suite decides and fails) when every task is, ``stopped`` when the budget
+        ended it, else ``otherwise`` (with ``why`` as the reason it stopped)."""
+        suite = await self.runner.run_suite()
+        states = {t: s.value for t, s in self.policy.board.state.items()}
+        stopped = self.stopped
+        if all(s == "done" for s in states.values()):
+            failing = self.settings.success == "suite" and suite is not None and not suite.ok
+            status = "suite_failed" if failing else "done"
+        elif self.stopped is not None:
+            status = "stopped"
+        else:
+            status, stopped = otherwise, why or self.stopped
+        return RunResult(
+            run_id=self.team.run_id,
+            status=status,
+            tasks=states,
+            workspace=str(self.workdir),
+            wall_s=asyncio.get_running_loop().time() - started,
+            stopped=stopped,
+            suite=suite,
+            success=self.settings.success,
+        )
 
     def count(self, kind: str) -> None:
         """One more of ``kind`` among the run's notes (refusals, steals...)."""
