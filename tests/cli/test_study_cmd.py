@@ -49,7 +49,7 @@ def test_max_rounds_ends_unfinished_with_exit_4(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--harness", "bogus"], "--harness: Input should be 'lmteams' or 'rounds'"),
+        (["--harness", "bogus"], "--harness: unknown harness 'bogus'; one of: lmteams, rounds"),
         (["--harness", "rounds", "--topology", "steal"], "--harness rounds runs the study's"),
         (["--harness", "rounds", "--max-rounds", "-1"], "--max-rounds"),
     ],
