@@ -12,7 +12,6 @@ pool opened, only that pool holds.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
 
 from lmteams.config import ModelSpec, TeamSpec
 from lmteams.models.base import ModelBackend
@@ -61,10 +60,5 @@ class BackendPool:
     async def __aenter__(self) -> BackendPool:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
