@@ -90,6 +90,16 @@ NodeOption = Annotated[
         rich_help_panel=PANEL,
     ),
 ]
+AnswerFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--answer-format",
+        help='First answers as free text or as JSON {"answer": ...} (text, json). '
+        "Default: the team file's consensus.answer_format, else text.",
+        show_default=False,
+        rich_help_panel=PANEL,
+    ),
+]
 
 
 @option_group
@@ -104,6 +114,7 @@ class ConsensusFlags:
     threshold: ThresholdOption = None
     stop_confidence: StopConfidenceOption = None
     node: NodeOption = None
+    answer_format: AnswerFormatOption = None
 
     def overrides(self) -> dict[str, Any]:
         """The flags as consensus settings, to override the team file's."""
