@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from lmteams.errors import ConfigError
 
@@ -38,6 +38,20 @@ def flag_error(exc: ValidationError, flags: Mapping[str, str] | None = None) -> 
     return ConfigError(problem, field=flag)
 
 
+def comma_separated(what: str) -> BeforeValidator:
+    """A list flag's text ("a, b") as a list of names; a list passes as it is; none is refused
+    (``no WHAT given``)."""
+
+    def split(value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple) and not value:
+            raise ValueError(f"no {what} given")
+        return value
+
+    return BeforeValidator(split)
+
+
 class Request(BaseModel):
     """Base of the request models: frozen, no unknown fields, errors named by flag."""
 
@@ -60,4 +74,4 @@ class Request(BaseModel):
             raise flag_error(exc, cls.flags) from None
 
 
-__all__ = ["Request", "flag_error"]
+__all__ = ["Request", "comma_separated", "flag_error"]

@@ -22,20 +22,36 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from lmteams.analysis.metrics import RunMetrics, compute
 from lmteams.config import TeamSpec, load_team
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
 from lmteams.errors import ConfigError
 from lmteams.models.base import ModelBackend
-from lmteams.request import Request
+from lmteams.request import Request, comma_separated
 from lmteams.runtime.base import Runtime
 from lmteams.scheduling.project import ProjectSpec, resolve_project
 from lmteams.state.projects import executed_project
 from lmteams.state.store import EventStore
+
+
+def team_sizes(value: object) -> object:
+    """Team sizes as --workers takes them (1..5, 1,2,4); a list passes as it is."""
+    from lmteams.coordinator.sweep import parse_range
+
+    return parse_range(value) if isinstance(value, str) else value
+
+
+TeamSizes = Annotated[tuple[int, ...], BeforeValidator(team_sizes)]
 
 #: The scheduling policies, and ``plan``: a planner turns --goal into a project, then steal.
 RunTopology = Literal["preassign", "steal", "decentralized", "lead", "dynamic", "plan"]
@@ -171,6 +187,16 @@ def planned_project(store: EventStore, run_id: str) -> ProjectSpec:
 SweepTopology = Literal["preassign", "steal", "decentralized", "lead", "dynamic"]
 
 
+def _for_a_sweep(value: object) -> object:
+    for name in value if isinstance(value, list | tuple) else ():
+        if name not in get_args(SweepTopology):
+            raise ValueError(
+                f"unknown topology {name!r} for a sweep; one of: "
+                "preassign, steal, decentralized, lead"
+            )
+    return value
+
+
 class SweepRequest(Request):
     """The flags of `lmteams sweep`: a project run over team sizes and topologies, repeated."""
 
@@ -179,39 +205,23 @@ class SweepRequest(Request):
     project: str | ProjectSpec = Field(
         description="A project file, a shipped name (tiny-math) or a ProjectSpec."
     )
-    workers: tuple[int, ...] = Field(
+    workers: TeamSizes = Field(
         (1, 2, 3, 4, 5), description="Team sizes: a list, or text as the flag takes it (1..5)."
     )
-    topologies: tuple[SweepTopology, ...] = ("preassign", "steal", "decentralized")
+    # before validators run right to left: the text is split, then each name checked
+    topologies: Annotated[
+        tuple[SweepTopology, ...], BeforeValidator(_for_a_sweep), comma_separated("topology")
+    ] = (
+        "preassign",
+        "steal",
+        "decentralized",
+    )
     reps: int = Field(1, ge=1, le=1000)
     team: str | TeamSpec | None = Field(
         None, description="A team file, a shipped name or a TeamSpec (default: coders)."
     )
     balance: Literal["least-loaded", "round-robin"] = "least-loaded"
     out: Path = Field(Path("sweep-out"), description="Where sweep.csv, sweep.json and plots go.")
-
-    @field_validator("workers", mode="before")
-    @classmethod
-    def _sizes(cls, value: object) -> object:
-        from lmteams.coordinator.sweep import parse_range
-
-        return parse_range(value) if isinstance(value, str) else value
-
-    @field_validator("topologies", mode="before")
-    @classmethod
-    def _names(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [t.strip() for t in value.split(",") if t.strip()]
-        if isinstance(value, list | tuple):
-            if not value:
-                raise ValueError("no topology given")
-            for name in value:
-                if name not in get_args(SweepTopology):
-                    raise ValueError(
-                        f"unknown topology {name!r} for a sweep; one of: "
-                        "preassign, steal, decentralized, lead"
-                    )
-        return value
 
     @property
     def runs(self) -> int:
@@ -287,7 +297,9 @@ __all__ = [
     "SweepReport",
     "SweepRequest",
     "SweepTopology",
+    "TeamSizes",
     "planned_project",
     "run_request",
     "sweep_request",
+    "team_sizes",
 ]

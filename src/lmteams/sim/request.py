@@ -18,14 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from lmteams.config import TeamSpec, load_team
+from lmteams.coordinator.request import TeamSizes
 from lmteams.errors import ConfigError
 from lmteams.faults.config import FaultsSpec
-from lmteams.request import Request
+from lmteams.request import Request, comma_separated
 from lmteams.scheduling.project import ProjectSpec, resolve_project
 from lmteams.sim.advise import Advice, Price, advise, parse_price
 from lmteams.sim.setup import Chooser, Harness, SimInputs, SimResult, SimSettings, SimTeam
@@ -35,6 +36,8 @@ from lmteams.sim.summary import SimGrid, TeamFactory, run_grid
 SimTopology = Literal["preassign", "steal", "decentralized", "lead", "dynamic"]
 Balance = Literal["least-loaded", "round-robin"]
 Profiles = Literal["condition", "solo"]
+
+Topologies = Annotated[tuple[SimTopology, ...], comma_separated("topology")]
 
 OnRun = Callable[[str, int, int, SimResult], None]
 Eligibility = Callable[[SimTeam], Mapping[str, Sequence[str]]]
@@ -55,12 +58,12 @@ class SimulationRequest(Request):
         description="A project file, a shipped name (tiny-math), a ProjectSpec, or a random "
         "graph random:SHAPE:OPTIONS (docs/simulator.md)."
     )
-    workers: tuple[int, ...] = Field(
+    workers: TeamSizes = Field(
         (1, 2, 3, 4, 5),
         description="Team sizes: a list, or text as the flag takes it (1..5, 1,2,4). "
         "n = 1 is always simulated (the speedup baseline).",
     )
-    topologies: tuple[SimTopology, ...] = Field(
+    topologies: Topologies = Field(
         ("steal",),
         description="Topologies: a list, or comma-separated text.",
     )
@@ -82,22 +85,6 @@ class SimulationRequest(Request):
     split_size: float = 1.5
     add_rate: float = Field(0.05, ge=0.0, le=1.0)
     dep_rate: float = Field(0.05, ge=0.0, le=1.0)
-
-    @field_validator("workers", mode="before")
-    @classmethod
-    def _sizes(cls, value: object) -> object:
-        from lmteams.coordinator.sweep import parse_range
-
-        return parse_range(value) if isinstance(value, str) else value
-
-    @field_validator("topologies", mode="before")
-    @classmethod
-    def _names(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [t.strip() for t in value.split(",") if t.strip()]
-        if isinstance(value, list | tuple) and not value:
-            raise ValueError("no topology given")
-        return value
 
     @field_validator("lease_s")
     @classmethod
@@ -143,8 +130,8 @@ class AdviceRequest(SimulationRequest):
         "deadline_s": "--deadline",
     }
 
-    topologies: tuple[SimTopology, ...] = ("preassign", "steal", "decentralized", "lead")
-    workers: tuple[int, ...] = tuple(range(1, 9))
+    topologies: Topologies = ("preassign", "steal", "decentralized", "lead")
+    workers: TeamSizes = tuple(range(1, 9))
     reps: int = Field(10, ge=1, le=10_000)
     price: str | Price | None = Field(
         None,
