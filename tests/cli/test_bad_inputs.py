@@ -169,6 +169,9 @@ FILES: dict[str, str | bytes] = {
     "p_parent_file.json": task_with(files=["../outside.py"]),
     "p_estimate.json": task_with(estimate_s=-3),
     "p_retries.json": project_with(max_check_retries=99),
+    "p_candidates.json": project_with(candidates=0),
+    "p_task_candidates.json": task_with(candidates=99),
+    "p_candidates_type.json": project_with(candidates="many"),
     "p_sandbox.json": project_with(sandbox={"memory_mb": 1}),
     "p_long_description.json": task_with(description="x" * (MAX_TEXT_CHARS + 1)),
     "p_deep.json": '{"tasks": ' + "[" * 100_000 + "]" * 100_000 + "}",
@@ -352,6 +355,18 @@ CASES = [
     case("project-parent-file", "must be a relative path", "analyze", "{d}/p_parent_file.json"),
     case("project-estimate", "tasks[0].estimate_s", "analyze", "{d}/p_estimate.json"),
     case("project-retries", "max_check_retries", "analyze", "{d}/p_retries.json"),
+    case(
+        "project-candidates", "candidates: Input should be greater than or equal to 1",
+        "analyze", "{d}/p_candidates.json",
+    ),  # fmt: skip
+    case(
+        "project-task-candidates", "tasks[0].candidates: Input should be less than or equal to 16",
+        "analyze", "{d}/p_task_candidates.json",
+    ),  # fmt: skip
+    case(
+        "project-candidates-type", "candidates: Input should be a valid integer",
+        "analyze", "{d}/p_candidates_type.json",
+    ),  # fmt: skip
     case("project-sandbox", "sandbox.memory_mb", "analyze", "{d}/p_sandbox.json"),
     case(
         "project-long-description", "tasks[0].description", "analyze", "{d}/p_long_description.json"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lmteams.coordinator.candidates import attempt_candidates
 from lmteams.coordinator.settings import SuiteResult
 from lmteams.coordinator.suite import check_feedback, suite_result, suite_shell
 from lmteams.errors import BudgetExceeded, ModelError
@@ -163,8 +164,15 @@ class TaskRunner:
                     node=node,
                 )
                 self.log.started.add((task_id, attempt))
+            candidates = self.project.candidates_for(task) if check is not None else 1
+            chosen: dict[str, Any] | None = None  # candidates > 1: the attempt's check record
             try:
-                problem = await self._produce(task, node, attempt, feedback)
+                if candidates > 1:
+                    problem, chosen = await attempt_candidates(
+                        self, task, node, attempt, feedback, check or "", candidates
+                    )
+                else:
+                    problem = await self._produce(task, node, attempt, feedback)
             except BudgetExceeded as exc:
                 return TaskResult("stopped", attempt, str(exc))
             except ModelError as exc:
@@ -175,7 +183,7 @@ class TaskRunner:
                 continue
             if check is None:
                 return TaskResult("done", attempt)
-            result = await self._check(task, node, attempt, check)
+            result = chosen or await self._check(task, node, attempt, check)
             outcome = self._after_check(task_id, attempt, 0, result)
             if outcome is not None:
                 return outcome

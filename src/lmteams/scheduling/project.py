@@ -25,6 +25,8 @@ from lmteams.limits import MAX_TEXT_CHARS, load_json, load_yaml, read_text
 from lmteams.sandbox_settings import SandboxLimits
 from lmteams.scheduling.graph import GraphError, TaskGraph
 
+MAX_CANDIDATES = 16
+
 
 class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -38,6 +40,9 @@ class TaskSpec(BaseModel):
     skills: tuple[str, ...] = ()
     estimate_s: float | None = Field(None, gt=0)
     check: str | None = Field(None, description="Shell command; exit 0 means the task is done.")
+    candidates: int | None = Field(
+        None, ge=1, le=MAX_CANDIDATES, description="Candidates per attempt (the project's)."
+    )
     # Fields of the study's format, kept so its files load unchanged.
     status: str | None = None
     owner: str | None = None
@@ -70,6 +75,13 @@ class ProjectSpec(IndexedModel):
     )
     suite: str | None = Field(None, description="The whole suite, run once after the run.")
     max_check_retries: int = Field(2, ge=0, le=20)
+    candidates: int = Field(
+        1,
+        ge=1,
+        le=MAX_CANDIDATES,
+        description="Candidates per attempt of a checked task; the passing one that agrees "
+        "with most others lands (1: one reply, as without it).",
+    )
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits)
     tasks: tuple[TaskSpec, ...]
 
@@ -82,6 +94,10 @@ class ProjectSpec(IndexedModel):
 
     def check_for(self, task: TaskSpec) -> str | None:
         return task.check or self.check
+
+    def candidates_for(self, task: TaskSpec) -> int:
+        """How many candidates an attempt at ``task`` asks for (its own, else the project's)."""
+        return task.candidates if task.candidates is not None else self.candidates
 
     @property
     def has_estimates(self) -> bool:

@@ -672,6 +672,35 @@ class GentestRun(Event):
     stderr: str = ""
 
 
+class CandidateChecked(Event):
+    """One candidate of a project task's attempt (``candidates: N``), checked in its own
+    scratch copy of the workspace; ``cluster`` is the digest of its check's output lines."""
+
+    type: Literal["candidate_checked"] = "candidate_checked"
+    task: str
+    attempt: int = 0
+    index: int = 0
+    passed: bool = False
+    returncode: int | None = None
+    timed_out: bool = False
+    problem: str | None = None
+    summary: str = ""
+    cluster: str | None = None
+
+
+class CandidateChosen(Event):
+    """The candidate whose files reached the shared workspace: the first of the largest
+    cluster of passing candidates that agree on their check's output."""
+
+    type: Literal["candidate_chosen"] = "candidate_chosen"
+    task: str
+    attempt: int = 0
+    index: int = 0
+    candidates: int = 0
+    passed: int = 0
+    agreeing: int = 0
+
+
 class EvalItem(Event):
     type: Literal["eval_item"] = "eval_item"
     index: int = 0
@@ -768,6 +797,8 @@ AnyEvent: TypeAlias = Annotated[
     | ProgramRun
     | GentestInputs
     | GentestRun
+    | CandidateChecked
+    | CandidateChosen
     | EvalItem,
     Field(discriminator="type"),
 ]
