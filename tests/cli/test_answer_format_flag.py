@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_ask_cmd import env
 from tests.cli.test_cli import assert_clean_error, lmteams
 
 TEAM = """
@@ -26,13 +27,8 @@ def reply(call):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def team_file(tmp_path: Path) -> Path:
-    path = tmp_path / "team.yaml"
-    path.write_text(TEAM)
-    return path
-
-
-def env() -> dict[str, str]:
-    return {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    (tmp_path / "team.yaml").write_text(TEAM)
+    return tmp_path / "team.yaml"
 
 
 @pytest.mark.parametrize(("flag", "answer"), [([], "4"), (["--answer-format", "json"], "5")])
