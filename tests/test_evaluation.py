@@ -6,9 +6,9 @@ import pytest
 
 from lmteams.consensus.datasets import Item
 from lmteams.errors import ConfigError
+from lmteams.state.reliability import ReliabilityBook
 from lmteams.state.store import EventStore
 from lmteams.strategies.evaluation import evaluate, load_dataset, plot_accuracy_cost
-from lmteams.state.reliability import ReliabilityBook
 from lmteams.testing import scripted_team
 from tests.consensus.simulated import simulate
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from lmteams.consensus.meta import fit_logistic
+from lmteams.state.reliability import ReliabilityBook
 from lmteams.state.store import EventStore
 from lmteams.strategies.ask import ask, ask_team
-from lmteams.state.reliability import ReliabilityBook
 from lmteams.team import Team
 from lmteams.testing import scripted_team
 from tests.consensus.simulated import simulate

@@ -9,9 +9,9 @@ from lmteams.config import ModelSpec, NodeSpec, TeamSpec
 from lmteams.consensus.answers import extract_auto
 from lmteams.models.base import ModelBackend
 from lmteams.models.scripted import ScriptedCall
+from lmteams.state.reliability import ReliabilityBook, question_id
 from lmteams.state.store import EventStore
 from lmteams.strategies.ask import ask, ask_team
-from lmteams.state.reliability import ReliabilityBook, question_id
 from lmteams.strategies.result import AskResult
 from lmteams.strategies.routed import node_costs
 from lmteams.team import Team

@@ -16,9 +16,9 @@ from lmteams.consensus import dawid_skene, meta
 from lmteams.consensus import judge as rules
 from lmteams.consensus.answers import Answer
 from lmteams.consensus.dawid_skene import Reliability
+from lmteams.state.reliability import ReliabilityBook
 from lmteams.strategies.base import Context, votes
 from lmteams.strategies.judge import ask_judge, candidates_of, judge_and_candidates
-from lmteams.state.reliability import ReliabilityBook
 from lmteams.strategies.result import AskResult, NodeAnswer
 
 
