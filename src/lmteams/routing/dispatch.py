@@ -159,7 +159,14 @@ class Router:
         """
         candidates = self.candidates(role, skills, task=task)
         return await routed_call(
-            self.team, self.balancer, role, candidates, messages, skills=skills, task=task, **options
+            self.team,
+            self.balancer,
+            role,
+            candidates,
+            messages,
+            skills=skills,
+            task=task,
+            **options,
         )
 
     def statistics(self) -> dict[str, RoleStats]:
