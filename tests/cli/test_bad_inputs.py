@@ -356,17 +356,23 @@ CASES = [
     case("project-estimate", "tasks[0].estimate_s", "analyze", "{d}/p_estimate.json"),
     case("project-retries", "max_check_retries", "analyze", "{d}/p_retries.json"),
     case(
-        "project-candidates", "candidates: Input should be greater than or equal to 1",
-        "analyze", "{d}/p_candidates.json",
-    ),  # fmt: skip
+        "project-candidates",
+        "candidates: Input should be greater than or equal to 1",
+        "analyze",
+        "{d}/p_candidates.json",
+    ),
     case(
-        "project-task-candidates", "tasks[0].candidates: Input should be less than or equal to 16",
-        "analyze", "{d}/p_task_candidates.json",
-    ),  # fmt: skip
+        "project-task-candidates",
+        "tasks[0].candidates: Input should be less than or equal to 16",
+        "analyze",
+        "{d}/p_task_candidates.json",
+    ),
     case(
-        "project-candidates-type", "candidates: Input should be a valid integer",
-        "analyze", "{d}/p_candidates_type.json",
-    ),  # fmt: skip
+        "project-candidates-type",
+        "candidates: Input should be a valid integer",
+        "analyze",
+        "{d}/p_candidates_type.json",
+    ),
     case("project-sandbox", "sandbox.memory_mb", "analyze", "{d}/p_sandbox.json"),
     case(
         "project-long-description", "tasks[0].description", "analyze", "{d}/p_long_description.json"

@@ -1,5 +1,5 @@
-from sort_by_price import SAMPLE_DATA, sort_by_price
 from sample_data import SAMPLE
+from sort_by_price import SAMPLE_DATA, sort_by_price
 
 
 def test_sort_by_price():

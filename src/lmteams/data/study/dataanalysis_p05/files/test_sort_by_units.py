@@ -1,5 +1,5 @@
-from sort_by_units import SAMPLE_DATA, sort_by_units
 from sample_data import SAMPLE
+from sort_by_units import SAMPLE_DATA, sort_by_units
 
 
 def test_sort_by_units():

@@ -1,5 +1,5 @@
-from total_units import SAMPLE_DATA, total_units
 from sample_data import SAMPLE
+from total_units import SAMPLE_DATA, total_units
 
 
 def test_total_units():
