@@ -22,6 +22,14 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    """Write the figure as a PNG at ``path`` and free it (pyplot keeps open figures alive)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def speedup_plot(
     medians: Sequence[dict[str, Any]],
     p: float,
@@ -83,10 +91,7 @@ def speedup_plot(
     ax.set_xticks(ns)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def tokens_plot(medians: Sequence[dict[str, Any]], path: Path) -> Path:
@@ -101,10 +106,7 @@ def tokens_plot(medians: Sequence[dict[str, Any]], path: Path) -> Path:
     ax.set_ylabel("tokens relative to n = 1 (median)")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +169,7 @@ def gantt_plot(metrics: RunMetrics, path: Path, *, marks: Sequence[Mark] = ()) -
         cx.set_xlabel("time since start (s)")
     else:
         ax.set_xlabel("time since start (s)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _coordination(ax: Any, metrics: RunMetrics, marks: Sequence[Mark], nodes: list[str]) -> None:
@@ -249,10 +248,7 @@ def message_pairs_plot(
     ax.set_xlabel("recipient")
     ax.set_ylabel("sender")
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _node_order(name: str) -> tuple[int, str]:
@@ -281,7 +277,4 @@ def agreement_plot(decisions: Sequence[dict[str, Any]], path: Path) -> Path:
         ax.set_ylabel("decisions")
         mean = sum(values) / len(values) if values else 0.0
         ax.set_title(f"{len(values)} decisions, mean agreement {mean:.0%}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
