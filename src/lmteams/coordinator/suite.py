@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from lmteams.coordinator.settings import SuiteResult
 from lmteams.sandbox import SandboxResult
+from lmteams.scheduling.prompts import last_lines
 
 JUNIT_MARKER = "----- lmteams junit -----"
 _JUNIT_FILE = ".lmteams-junit.xml"
@@ -114,18 +115,12 @@ def without_warnings(lines: Sequence[str]) -> list[str]:
 
 def cut_lines(lines: Sequence[str], limit: int) -> str:
     """The last whole lines that fit in ``limit`` characters (a cut says how many went)."""
-    kept: list[str] = []
-    size = 0
-    for line in reversed(lines):
-        if size + len(line) + 1 > limit:
-            break
-        kept.append(line)
-        size += len(line) + 1
+    kept = last_lines(lines, limit)
     dropped = len(lines) - len(kept)
     if not kept and lines:  # one line longer than the limit: keep its end
         return lines[-1][-limit:]
     head = [f"[... {dropped} lines before ...]"] if dropped else []
-    return "\n".join(head + list(reversed(kept)))
+    return "\n".join(head + kept)
 
 
 def check_feedback(result: SandboxResult, limit: int = 1500) -> str:

@@ -61,11 +61,8 @@ def task_prompt(
     return "\n\n".join(parts)
 
 
-def _tail_lines(text: str, limit: int) -> str:
-    """The last whole lines of ``text`` within ``limit`` characters (never half a line)."""
-    if len(text) <= limit:
-        return text
-    lines = text.splitlines()
+def last_lines(lines: Sequence[str], limit: int) -> list[str]:
+    """The last whole lines that fit in ``limit`` characters (a newline each; never half a line)."""
     kept: list[str] = []
     size = 0
     for line in reversed(lines):
@@ -73,7 +70,15 @@ def _tail_lines(text: str, limit: int) -> str:
             break
         kept.append(line)
         size += len(line) + 1
-    return "\n".join(reversed(kept)) if kept else text[-limit:]
+    return kept[::-1]
+
+
+def _tail_lines(text: str, limit: int) -> str:
+    """The last whole lines of ``text`` within ``limit`` characters (never half a line)."""
+    if len(text) <= limit:
+        return text
+    kept = last_lines(text.splitlines(), limit)
+    return "\n".join(kept) if kept else text[-limit:]
 
 
 def extract_files(reply: str, expected: Sequence[str]) -> dict[str, str]:
