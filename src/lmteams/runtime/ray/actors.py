@@ -124,38 +124,38 @@ class NodeHostActor:
         self.executed = 0
         self.batches = 0
         try:
-            self._build(spec, nodes, overrides, remote, servers)
+            for name in nodes:
+                node = spec.node(name)
+                backend = self._backend(spec.model_of(node), overrides, remote, servers)
+                self._workers[name] = NodeWorker(
+                    name, node.role, spec.system_prompt(node), spec.sampling(node), backend
+                )
         except Exception as exc:
             self._error = exc
 
-    def _build(
+    def _backend(
         self,
-        spec: TeamSpec,
-        nodes: Sequence[str],
+        model: str,
         overrides: Mapping[str, ModelBackend],
         remote: Mapping[str, tuple[str, BaseModel]],
         servers: Mapping[str, Mapping[str, str]],
-    ) -> None:
-        for name in nodes:
-            node = spec.node(name)
-            model = spec.model_of(node)
-            backend = self._backends.get(model)
-            if backend is None:
-                if model in overrides:
-                    backend = overrides[model]
-                elif model in servers:
-                    backend = ServedModel(model, servers[model], self._machine)
-                else:
-                    kind, options = remote[model]
-                    try:
-                        backend = create_backend(kind, options, model)
-                    except ConfigError as exc:
-                        raise _in_model(model, exc) from None
-                    self._owned.append(backend)
-                self._backends[model] = backend
-            self._workers[name] = NodeWorker(
-                name, node.role, spec.system_prompt(node), spec.sampling(node), backend
-            )
+    ) -> ModelBackend:
+        """The model's backend, built once and shared by the nodes on this actor."""
+        backend = self._backends.get(model)
+        if backend is None:
+            if model in overrides:
+                backend = overrides[model]
+            elif model in servers:
+                backend = ServedModel(model, servers[model], self._machine)
+            else:
+                kind, options = remote[model]
+                try:
+                    backend = create_backend(kind, options, model)
+                except ConfigError as exc:
+                    raise _in_model(model, exc) from None
+                self._owned.append(backend)
+            self._backends[model] = backend
+        return backend
 
     async def ready(self) -> dict[str, Any]:
         """Check every backend can serve; where this actor runs. Raises what setup raised."""
