@@ -11,9 +11,10 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import TracebackType
 
 from lmteams.config import TeamSpec
-from lmteams.errors import ConfigError
+from lmteams.errors import ConfigError, ModelError, RuntimeClosed
 from lmteams.messages import Envelope
 from lmteams.models.base import ModelBackend
 from lmteams.models.registry import create_backend, validate_options
@@ -47,6 +48,34 @@ async def acquire_slot(limit: asyncio.Semaphore, stats: NodeStats) -> None:
     stats.in_flight += 1
 
 
+class Occupied:
+    """A delivery holding the node's slot taken by :func:`acquire_slot`, as a ``with`` block.
+
+    On exit the slot is released and the call counted: completed, or failed on a
+    :class:`~lmteams.errors.ModelError` (any other exception, a cancel, counts as neither).
+    A plain class, not a generator: it sits on every call's path.
+    """
+
+    __slots__ = ("limit", "stats")
+
+    def __init__(self, limit: asyncio.Semaphore, stats: NodeStats) -> None:
+        self.limit = limit
+        self.stats = stats
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.stats.completed += 1
+        elif issubclass(kind, ModelError):
+            self.stats.failed += 1
+        self.stats.in_flight -= 1
+        self.limit.release()
+
+
 class Runtime(ABC):
     """Where nodes live. One runtime serves one team at a time."""
 
@@ -64,6 +93,13 @@ class Runtime(ABC):
         ``backends`` overrides models of the team by name (tests pass scripted models here).
         Raises :class:`~lmteams.errors.ConfigError` if a model cannot be reached.
         """
+
+    #: Set by :meth:`aclose`; a stopped runtime takes no more deliveries.
+    _closed: bool = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeClosed("the runtime has been stopped")
 
     @abstractmethod
     async def request(self, envelope: Envelope) -> Envelope:

@@ -6,11 +6,18 @@ import asyncio
 from collections.abc import Mapping
 
 from lmteams.config import TeamSpec
-from lmteams.errors import ConfigError, ModelError, RuntimeClosed
+from lmteams.errors import ConfigError
 from lmteams.messages import Envelope
 from lmteams.models.base import ModelBackend, current_node
 from lmteams.node import NodeWorker
-from lmteams.runtime.base import NodeStats, Runtime, acquire_slot, build_backends, build_workers
+from lmteams.runtime.base import (
+    NodeStats,
+    Occupied,
+    Runtime,
+    acquire_slot,
+    build_backends,
+    build_workers,
+)
 
 
 class _Slot:
@@ -52,29 +59,21 @@ class LocalRuntime(Runtime):
         }
 
     async def request(self, envelope: Envelope) -> Envelope:
-        if self._closed:
-            raise RuntimeClosed("the runtime has been stopped")
+        self._check_open()
         name = envelope.recipients[0]
         slot = self._slots[name]
-        stats = slot.stats
         limit = slot.limit
         if limit.locked():
-            await acquire_slot(limit, stats)  # waits its turn, counted as waiting
+            await acquire_slot(limit, slot.stats)  # waits its turn, counted as waiting
         else:  # a free permit: taken without suspending, and without a coroutine of its own
             await limit.acquire()
-            stats.in_flight += 1
+            slot.stats.in_flight += 1
         token = current_node.set(name)
-        try:
-            reply = await slot.worker.handle(envelope)
-        except ModelError:
-            stats.failed += 1
-            raise
-        finally:
-            current_node.reset(token)
-            stats.in_flight -= 1
-            limit.release()
-        stats.completed += 1
-        return reply
+        with Occupied(limit, slot.stats):
+            try:
+                return await slot.worker.handle(envelope)
+            finally:
+                current_node.reset(token)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -26,13 +26,12 @@ from lmteams.errors import (
     ConfigError,
     InvalidRequest,
     LMTeamsError,
-    ModelError,
     ModelUnavailable,
     RuntimeClosed,
 )
 from lmteams.messages import Envelope
 from lmteams.models.base import ModelBackend
-from lmteams.runtime.base import NodeStats, Runtime, acquire_slot
+from lmteams.runtime.base import NodeStats, Occupied, Runtime, acquire_slot
 from lmteams.runtime.ray.cluster import (
     ClusterLease,
     cause_of,
@@ -204,32 +203,22 @@ class RayRuntime(Runtime):
     # -- delivery ----------------------------------------------------------------------------
 
     async def request(self, envelope: Envelope) -> Envelope:
-        if self._closed:
-            raise RuntimeClosed("the runtime has been stopped")
+        self._check_open()
         name = envelope.recipients[0]
         slot = self._slots[name]
-        stats = slot.stats
-        limit = slot.limit
-        await acquire_slot(limit, stats)
+        await acquire_slot(slot.limit, slot.stats)
         host = slot.host
         pending = _Pending(envelope, self._loop.create_future())  # type: ignore[union-attr]
-        try:
-            if host.dead is not None:
-                raise ModelUnavailable(f"the node's actor is gone: {host.dead}", node=name)
-            host.outbox.append(pending)
-            self._mark(host)
-            reply = await pending.future
-        except ModelError:
-            stats.failed += 1
-            raise
-        except asyncio.CancelledError:
-            self._abandon(host, pending)
-            raise
-        finally:
-            stats.in_flight -= 1
-            limit.release()
-        stats.completed += 1
-        return reply
+        with Occupied(slot.limit, slot.stats):
+            try:
+                if host.dead is not None:
+                    raise ModelUnavailable(f"the node's actor is gone: {host.dead}", node=name)
+                host.outbox.append(pending)
+                self._mark(host)
+                return await pending.future
+            except asyncio.CancelledError:
+                self._abandon(host, pending)
+                raise
 
     def _abandon(self, host: _Host, pending: _Pending) -> None:
         for queue in (host.outbox, host.limbo):
