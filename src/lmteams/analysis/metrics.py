@@ -149,6 +149,13 @@ class RunMetrics(BaseModel):
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def suite_counts(self) -> str | None:
+        """The suite's "N passed, N failed, N errors"; None when the run has no test counts."""
+        if self.suite_passed is None:
+            return None
+        return f"{self.suite_passed} passed, {self.suite_failed} failed, {self.suite_errors} errors"
+
 
 def _union_length(intervals: Iterable[tuple[float, float]]) -> float:
     total, end = 0.0, float("-inf")

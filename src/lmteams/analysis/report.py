@@ -181,12 +181,7 @@ def _run_facts(metrics: RunMetrics, status: str) -> list[tuple[str, str]]:
     if metrics.speedup is not None:
         facts.append(("speedup", f"{metrics.speedup:.2f}x (efficiency {metrics.efficiency:.0%})"))
     if metrics.suite_ok is not None:
-        counts = (
-            f" ({metrics.suite_passed} passed, {metrics.suite_failed} failed, "
-            f"{metrics.suite_errors} errors)"
-            if metrics.suite_passed is not None
-            else ""
-        )
+        counts = f" ({metrics.suite_counts})" if metrics.suite_counts else ""
         facts.append(("suite", ("passed" if metrics.suite_ok else "failed") + counts))
     if metrics.undeclared_writes or metrics.read_only_refused or metrics.parked:
         facts.append(

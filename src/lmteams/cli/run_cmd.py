@@ -234,12 +234,7 @@ def print_run(console: Console, result: RunResult, metrics: RunMetrics) -> None:
             f"{metrics.read_only_refused} · parked (waiting for a module) {metrics.parked}"
         )
     if metrics.suite_ok is not None:
-        counts = (
-            f"{metrics.suite_passed} passed, {metrics.suite_failed} failed, "
-            f"{metrics.suite_errors} errors"
-            if metrics.suite_passed is not None
-            else "no test counts"
-        )
+        counts = metrics.suite_counts or "no test counts"
         style = "green" if metrics.suite_ok else "red"
         console.print(f"suite: [{style}]{'passed' if metrics.suite_ok else 'failed'}[/] ({counts})")
     if metrics.segments > 1 and metrics.active_s is not None:
