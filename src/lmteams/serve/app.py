@@ -26,7 +26,16 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from lmteams import errors
+from lmteams.errors import (
+    AuthenticationFailed,
+    BadOutput,
+    BudgetExceeded,
+    ConfigError,
+    InvalidRequest,
+    LMTeamsError,
+    ModelTimeout,
+    RateLimited,
+)
 from lmteams.serve.limits import (
     ServeLimits,
     check_prompt_tokens,
@@ -39,15 +48,15 @@ from lmteams.serve.protocol import ApiError, ChatRequest, CompletionHandler, Rou
 log = logging.getLogger(__name__)
 
 
-def api_error_for(exc: errors.LMTeamsError) -> ApiError:
+def api_error_for(exc: LMTeamsError) -> ApiError:
     """The HTTP answer for an error a completion handler raised."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, errors.InvalidRequest | errors.ConfigError):
+    if isinstance(exc, InvalidRequest | ConfigError):
         # A handler's ConfigError is about the request (a blank question, say): the served
         # configuration itself was checked before the server opened.
         return ApiError(400, str(exc))
-    if isinstance(exc, errors.RateLimited):
+    if isinstance(exc, RateLimited):
         retry = math.ceil(exc.retry_after_s) if exc.retry_after_s else 1
         return ApiError(
             429,
@@ -56,11 +65,11 @@ def api_error_for(exc: errors.LMTeamsError) -> ApiError:
             code="rate_limited",
             headers={"Retry-After": str(retry)},
         )
-    if isinstance(exc, errors.BudgetExceeded):
+    if isinstance(exc, BudgetExceeded):
         return ApiError(429, str(exc), type="rate_limit_error", code="insufficient_quota")
-    if isinstance(exc, errors.ModelTimeout):
+    if isinstance(exc, ModelTimeout):
         return ApiError(504, str(exc), type="server_error", code="timeout")
-    if isinstance(exc, errors.AuthenticationFailed | errors.BadOutput):
+    if isinstance(exc, AuthenticationFailed | BadOutput):
         # The model behind the front failed; the client's request was fine.
         return ApiError(502, str(exc), type="server_error", code="upstream_error")
     if getattr(exc, "transient", False):
@@ -260,7 +269,7 @@ class Front:
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, errors.LMTeamsError)
+    assert isinstance(exc, LMTeamsError)
     error = api_error_for(exc)
     if error.status >= 500:
         log.warning("request failed: %s", error.message)
@@ -300,7 +309,7 @@ def build_app(
     return Starlette(
         routes=routes,
         exception_handlers={
-            errors.LMTeamsError: _api_error,
+            LMTeamsError: _api_error,
             HTTPException: _http_error,
         },
     )
