@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from contextlib import nullcontext
 from typing import Annotated
 
@@ -21,7 +20,7 @@ from lmteams.cli.options import (
     TeamOption,
     ThreadsOption,
 )
-from lmteams.cli.render import AskProgress, ask_result
+from lmteams.cli.render import AskProgress, ask_result, write_json
 from lmteams.cli.session import open_store, run_async
 from lmteams.cli.trace_option import TraceOption, traced
 from lmteams.config import load_team
@@ -119,7 +118,7 @@ def ask_command(
         )
         traced_run.run_id = result.run_id
     if json_output:
-        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        write_json(result)
     else:
         ask_result(console, result)
     code = ask_exit_code(result)

@@ -13,91 +13,68 @@ from lmteams.consensus.catalog import STRATEGIES
 
 PANEL = "Consensus"
 
+
+def _flag(*names: str, help: str, **limits: Any) -> Any:
+    """A consensus flag: shown in the Consensus panel; None (the team file's value) when not given."""
+    return typer.Option(*names, help=help, show_default=False, rich_help_panel=PANEL, **limits)
+
+
 ConsensusOption = Annotated[
     str | None,
-    typer.Option(
+    _flag(
         "--consensus",
         "-c",
         envvar="LMTEAMS_CONSENSUS",
         help=f"How the team decides: {', '.join(STRATEGIES)}. Default: the team file's, else majority.",
-        show_default=False,
-        rich_help_panel=PANEL,
     ),
 ]
 JudgeOption = Annotated[
     str | None,
-    typer.Option(
+    _flag(
         "--judge",
         help="Judge / aggregator node (judge, moa). Default: a node with role judge, else the first.",
-        show_default=False,
-        rich_help_panel=PANEL,
     ),
 ]
 RoundsOption = Annotated[
-    int | None,
-    typer.Option(
-        "--rounds", min=0, max=20, help="Debate revision rounds (default 2).", rich_help_panel=PANEL
-    ),
+    int | None, _flag("--rounds", min=0, max=20, help="Debate revision rounds (default 2).")
 ]
 LayersOption = Annotated[
-    int | None,
-    typer.Option(
-        "--layers",
-        min=1,
-        max=8,
-        help="Mixture-of-agents layers (default 2).",
-        rich_help_panel=PANEL,
-    ),
+    int | None, _flag("--layers", min=1, max=8, help="Mixture-of-agents layers (default 2).")
 ]
 FaultsOption = Annotated[
     int | None,
-    typer.Option(
+    _flag(
         "--faults",
         min=0,
         help="Quorum: faulty nodes to tolerate, f (needs n >= 3f+1). Default: the most n allows.",
-        rich_help_panel=PANEL,
     ),
 ]
 SimilarityOption = Annotated[
     str | None,
-    typer.Option(
+    _flag(
         "--similarity",
         help="Group free-text answers before voting: exact, edit, tokens, embedding.",
-        show_default=False,
-        rich_help_panel=PANEL,
     ),
 ]
 ThresholdOption = Annotated[
-    float | None,
-    typer.Option(
-        "--threshold", help="Similarity needed to share a group (0-1).", rich_help_panel=PANEL
-    ),
+    float | None, _flag("--threshold", help="Similarity needed to share a group (0-1).")
 ]
 StopConfidenceOption = Annotated[
     float | None,
-    typer.Option(
+    _flag(
         "--stop-confidence",
         help="Adaptive/cascade: also stop once this sure of the leader (0.5-1).",
-        rich_help_panel=PANEL,
     ),
 ]
 NodeOption = Annotated[
-    str | None,
-    typer.Option(
-        "--node",
-        help="The node for single / greedy (default: the first).",
-        show_default=False,
-        rich_help_panel=PANEL,
-    ),
+    str | None, _flag("--node", help="The node for single / greedy (default: the first).")
 ]
 AnswerFormatOption = Annotated[
     str | None,
-    typer.Option(
+    _flag(
         "--answer-format",
         help='First answers as free text or as JSON {"answer": ...} (text, json). '
         "Default: the team file's consensus.answer_format, else text.",
-        show_default=False,
-        rich_help_panel=PANEL,
     ),
 ]
 

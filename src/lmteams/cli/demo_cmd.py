@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lmteams.cli.options import DbOption, JsonOption, ThreadsOption
+from lmteams.cli.render import write_json
 from lmteams.cli.session import open_store, run_async
 from lmteams.config import load_team
 from lmteams.consensus.catalog import check_strategy
@@ -107,7 +107,7 @@ def demo_command(
             showcase(spec, items, store, strategy=consensus, on_step=lambda s: progress.print(s))
         )
     if json_output:
-        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        write_json(result)
         return
     console.print()
     render(result, console)

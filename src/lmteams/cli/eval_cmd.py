@@ -16,7 +16,7 @@ from lmteams.cli.consensus_options import ConsensusFlags
 from lmteams.cli.errors import eval_exit_code
 from lmteams.cli.groups import with_groups
 from lmteams.cli.options import DbOption, JsonOption, TeamOption
-from lmteams.cli.render import eval_table
+from lmteams.cli.render import eval_table, write_json
 from lmteams.cli.session import open_store, run_async
 from lmteams.config import load_team
 from lmteams.consensus.catalog import STRATEGIES, parse_strategies
@@ -140,7 +140,7 @@ def eval_command(
     if plot is not None:
         plot_accuracy_cost(report.model_dump(mode="json"), plot)
     if json_output:
-        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        write_json(report)
     else:
         console = Console()
         eval_table(console, report)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +10,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from lmteams.cli.options import JsonOption
-from lmteams.cli.render import clip
+from lmteams.cli.render import clip, write_json
 from lmteams.errors import ConfigError
 from lmteams.tools.index import (
     DEFAULT_CHUNK_LINES,
@@ -59,7 +57,7 @@ def index_command(
     globs = tuple(glob) if glob else DEFAULT_GLOBS
     if json_output:
         stats = build_index(paths, out, globs=globs, chunk_lines=chunk_lines)
-        sys.stdout.write(stats.model_dump_json(indent=2) + "\n")
+        write_json(stats)
         return
     console = Console()
     with Progress(
@@ -104,7 +102,7 @@ def search_command(
             {**citation_of(n, p).model_dump(), "heading": p.heading, "text": p.text}
             for n, p in enumerate(passages, 1)
         ]
-        sys.stdout.write(json.dumps(hits, indent=2) + "\n")
+        write_json(hits)
         return
     console = Console()
     if not passages:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
 
 from lmteams.cli.options import JsonOption
+from lmteams.cli.render import write_json
 from lmteams.models.assembly import ModelFile, cache_dir, known_models
 from lmteams.models.catalog import DEFAULT_MODEL
 
@@ -63,7 +61,7 @@ def models_command(json_output: JsonOption = False) -> None:
     rows = [model_row(status) for status in known_models()]
     if json_output:
         payload = {"cache": str(cache_dir()), "models": [r.model_dump(mode="json") for r in rows]}
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        write_json(payload)
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("model", "size", "licence", "status", "path / install"):

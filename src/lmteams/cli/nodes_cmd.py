@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 from rich.console import Console
 from rich.table import Table
 
 from lmteams.cli.options import DbOption, JsonOption, TeamOption
+from lmteams.cli.render import write_json
 from lmteams.cli.session import open_store
 from lmteams.config import load_team
 
@@ -28,7 +26,7 @@ def nodes_command(
 
     report = nodes_report(load_team(team), open_store(db))
     if json_output:
-        sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
+        write_json(report)
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("node", "role", "model", "weight", "temp", "reliability", "answers seen"):

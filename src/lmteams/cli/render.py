@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
 from rich.console import Console, Group
 from rich.spinner import Spinner
 from rich.table import Table
@@ -249,3 +252,12 @@ def eval_table(console: Console, report: EvalReport) -> None:
         f"[dim]run {report.run_id} · `lmteams eval-plot {report.run_id} -o eval.png`[/]",
         highlight=False,
     )
+
+
+def write_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:
+    """`--json` output: one indented JSON document on stdout (a model in its JSON mode)."""
+    if isinstance(value, BaseModel):
+        text = value.model_dump_json(indent=2)
+    else:
+        text = json.dumps(value, indent=2)
+    sys.stdout.write(text + "\n")

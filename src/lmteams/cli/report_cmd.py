@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +9,7 @@ import typer
 from rich.console import Console
 
 from lmteams.cli.options import DbOption, JsonOption
+from lmteams.cli.render import write_json
 
 
 def report_command(
@@ -74,9 +73,7 @@ def report_command(
             store.close()
     page = next(p for p in written if p.suffix == ".html")
     if json_output:
-        sys.stdout.write(
-            json.dumps({"report": str(page), "files": [str(p) for p in written]}, indent=2) + "\n"
-        )
+        write_json({"report": str(page), "files": [str(p) for p in written]})
         return
     Console().print(f"wrote {page} and {len(written) - 1} figures in {folder}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -10,7 +9,7 @@ from rich.console import Console
 
 from lmteams.cli.groups import with_groups
 from lmteams.cli.options import DbOption, JsonOption, RuntimeFlags
-from lmteams.cli.render import clip
+from lmteams.cli.render import clip, write_json
 from lmteams.cli.session import open_store, run_async
 from lmteams.cli.trace_option import TraceOption, traced
 from lmteams.config import load_team
@@ -59,7 +58,7 @@ def resume_command(
             resume_run(store, run_id, spec=spec, runtime=nodes_runtime, force=force)
         )
     if json_output:
-        sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
+        write_json(outcome)
         return
     console = Console()
     style = {"done": "green", "failed": "red", "stopped": "yellow"}.get(outcome.status, "")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +23,7 @@ from lmteams.cli.options import (
     SizesOption,
     ThreadsOption,
 )
+from lmteams.cli.render import write_json
 from lmteams.cli.session import open_store, run_async
 from lmteams.cli.trace_option import TraceOption, traced
 from lmteams.coordinator.request import RunRequest, run_request
@@ -82,7 +81,7 @@ def analyze_command(
     code = written_code(open_store(db), run) if run else None
     shape = project_shape(resolve_project(project), max_workers=max_workers, code=code)
     if json_output:
-        sys.stdout.write(json.dumps(shape.model_dump(mode="json"), indent=2) + "\n")
+        write_json(shape)
         return
     console = Console()
     console.print(
@@ -378,15 +377,11 @@ def run_command(
         traced_run.run_id = report.result.run_id
     result, metrics = report.result, report.metrics
     if json_output:
-        sys.stdout.write(
-            json.dumps(
-                {
-                    "result": result.model_dump(mode="json"),
-                    "metrics": metrics.model_dump(mode="json", exclude={"spans"}),
-                },
-                indent=2,
-            )
-            + "\n"
+        write_json(
+            {
+                "result": result.model_dump(mode="json"),
+                "metrics": metrics.model_dump(mode="json", exclude={"spans"}),
+            }
         )
     else:
         print_run(console, result, metrics)
@@ -422,7 +417,7 @@ def metrics_command(
             metrics, compute(base_record.run_id, store.events(base_record.run_id), graph)
         )
     if json_output:
-        sys.stdout.write(metrics.model_dump_json(indent=2) + "\n")
+        write_json(metrics)
         return
     console = Console()
     result = (
@@ -506,9 +501,7 @@ def sweep_command(
             lease.release()
     table, written = report.medians, report.files
     if json_output:
-        sys.stdout.write(
-            json.dumps({"medians": table, "files": [str(p) for p in written]}, indent=2) + "\n"
-        )
+        write_json({"medians": table, "files": [str(p) for p in written]})
         return
     console = Console()
     summary = Table(box=None, header_style="bold", pad_edge=False)

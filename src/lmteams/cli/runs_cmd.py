@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lmteams.cli.options import DbOption, JsonOption
-from lmteams.cli.render import clip
+from lmteams.cli.render import clip, write_json
 from lmteams.cli.session import open_store
 from lmteams.errors import ConfigError
 from lmteams.export import TABLE_FORMATS, export_tables
@@ -59,7 +59,7 @@ def runs_command(
     runs = store.runs(limit=limit, kind=kind)
     if json_output:
         rows = [{**r.model_dump(mode="json"), "status": _status(store, r)} for r in runs]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        write_json(rows)
         return
     console = Console()
     if not runs:
@@ -140,7 +140,7 @@ def show_command(
     if json_output:
         out: dict[str, Any] = run.model_dump(mode="json")
         out["events"] = [e.model_dump(mode="json") for e in events]
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        write_json(out)
         return
     console = Console()
     console.print(

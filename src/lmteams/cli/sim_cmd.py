@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lmteams.cli.options import JsonOption, SizesOption
+from lmteams.cli.render import write_json
 from lmteams.cli.tables import Column, fitted_table
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ def simulate_command(
     if json_output:
         data = json.loads(grid.model_dump_json(exclude={"examples"}))
         data["files"] = [str(p) for p in written]
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        write_json(data)
         return
     console = Console()
     console.print(
@@ -272,11 +272,8 @@ def calibrate_command(
     save_calibration(calibration, out)
     rows = summary(calibration)
     if json_output:
-        sys.stdout.write(
-            json.dumps({"file": str(out), "models": rows, "conditions": [
-                c.model_dump() for c in calibration.conditions
-            ]}, indent=2) + "\n"
-        )  # fmt: skip
+        conditions = [c.model_dump() for c in calibration.conditions]
+        write_json({"file": str(out), "models": rows, "conditions": conditions})
         return
     console = Console()
     table = Table(box=None, header_style="bold", pad_edge=False, title="per model")
@@ -360,7 +357,7 @@ def advise_command(
     )  # fmt: skip
     advice: Advice = _simulated(request, quiet=json_output)
     if json_output:
-        sys.stdout.write(advice.model_dump_json(indent=2) + "\n")
+        write_json(advice)
         return
     console = Console()
     pick = advice.recommended

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +11,7 @@ from rich.console import Console
 
 from lmteams.analysis.study_compare import Comparison, compare, comparison_plot
 from lmteams.cli.options import DbOption, JsonOption
+from lmteams.cli.render import write_json
 from lmteams.cli.session import open_store
 from lmteams.cli.tables import Column, fitted_table
 
@@ -91,7 +91,7 @@ def study_command(
     if out is not None:
         comparison_plot(comparison, out)
     if json_output:
-        sys.stdout.write(comparison.model_dump_json(indent=2) + "\n")
+        write_json(comparison)
         return
     console = Console()
     print_comparison(console, comparison)

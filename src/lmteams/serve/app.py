@@ -26,16 +26,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from lmteams.errors import (
-    AuthenticationFailed,
-    BadOutput,
-    BudgetExceeded,
-    ConfigError,
-    InvalidRequest,
-    LMTeamsError,
-    ModelTimeout,
-    RateLimited,
-)
+import lmteams.errors as errors
 from lmteams.serve.limits import (
     ServeLimits,
     check_prompt_tokens,
@@ -48,15 +39,15 @@ from lmteams.serve.protocol import ApiError, ChatRequest, CompletionHandler, Rou
 log = logging.getLogger(__name__)
 
 
-def api_error_for(exc: LMTeamsError) -> ApiError:
+def api_error_for(exc: errors.LMTeamsError) -> ApiError:
     """The HTTP answer for an error a completion handler raised."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, InvalidRequest | ConfigError):
+    if isinstance(exc, errors.InvalidRequest | errors.ConfigError):
         # A handler's ConfigError is about the request (a blank question, say): the served
         # configuration itself was checked before the server opened.
         return ApiError(400, str(exc))
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, errors.RateLimited):
         retry = math.ceil(exc.retry_after_s) if exc.retry_after_s else 1
         return ApiError(
             429,
@@ -65,11 +56,11 @@ def api_error_for(exc: LMTeamsError) -> ApiError:
             code="rate_limited",
             headers={"Retry-After": str(retry)},
         )
-    if isinstance(exc, BudgetExceeded):
+    if isinstance(exc, errors.BudgetExceeded):
         return ApiError(429, str(exc), type="rate_limit_error", code="insufficient_quota")
-    if isinstance(exc, ModelTimeout):
+    if isinstance(exc, errors.ModelTimeout):
         return ApiError(504, str(exc), type="server_error", code="timeout")
-    if isinstance(exc, AuthenticationFailed | BadOutput):
+    if isinstance(exc, errors.AuthenticationFailed | errors.BadOutput):
         # The model behind the front failed; the client's request was fine.
         return ApiError(502, str(exc), type="server_error", code="upstream_error")
     if getattr(exc, "transient", False):
@@ -269,7 +260,7 @@ class Front:
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, LMTeamsError)
+    assert isinstance(exc, errors.LMTeamsError)
     error = api_error_for(exc)
     if error.status >= 500:
         log.warning("request failed: %s", error.message)
@@ -309,7 +300,7 @@ def build_app(
     return Starlette(
         routes=routes,
         exception_handlers={
-            LMTeamsError: _api_error,
+            errors.LMTeamsError: _api_error,
             HTTPException: _http_error,
         },
     )
