@@ -599,6 +599,12 @@ CASES = [
     case("advise-tolerance-range", "--tolerance", "advise", "tiny-math", "--tolerance", "50"),
     case("analyze-max-workers-zero", "--max-workers", "analyze", "tiny-math", "--max-workers", "0"),
     case("dataset-kind-unknown", "unknown question kind 'trivia'", "dataset", "-k", "trivia"),
+    case("dataset-set-unknown", "--set: unknown question set 'trivia'", "dataset", "-s", "trivia"),
+    case(
+        "dataset-kind-not-in-set",
+        "--kinds: unknown question kind 'units'; one of: knowledge",
+        *("dataset", "-s", "mixed", "-k", "units"),
+    ),
     case("dataset-count-zero", "--count", "dataset", "-n", "0"),
     case("dataset-count-huge", "-n: generate at most", "dataset", "-n", "100000000000"),
     case(

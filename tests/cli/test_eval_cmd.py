@@ -102,6 +102,18 @@ def test_dataset_to_stdout_is_seeded(tmp_path: Path) -> None:
     assert len(first.stdout.splitlines()) == 5
 
 
+def test_dataset_mixed_set_is_the_teamwork_generator(tmp_path: Path) -> None:
+    from lmteams.consensus.questions import KINDS, mixed
+
+    proc = lmteams("dataset", "--set", "mixed", "-n", "10", "--seed", "4", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert rows == [item.model_dump(exclude_none=True) for item in mixed(10, seed=4)]
+    assert {row["kind"] for row in rows} == set(KINDS)
+    dates = lmteams("dataset", "-s", "mixed", "-k", "dates", "-n", "3", cwd=tmp_path)
+    assert {json.loads(line)["kind"] for line in dates.stdout.splitlines()} == {"dates"}
+
+
 def test_eval_errors_are_one_line(tmp_path: Path, team_file: Path) -> None:
     assert_clean_error(lmteams("eval", "nope.jsonl", cwd=tmp_path), "nope.jsonl: file not found")
     bad = tmp_path / "bad.jsonl"

@@ -20,7 +20,8 @@ from lmteams.cli.render import eval_table, write_json
 from lmteams.cli.session import open_store, run_async
 from lmteams.config import load_team
 from lmteams.consensus.catalog import STRATEGIES, parse_strategies
-from lmteams.consensus.datasets import GENERATORS, generate, parse_kinds, to_jsonl
+from lmteams.consensus.datasets import generate, parse_kinds, to_jsonl
+from lmteams.consensus.questions import QUESTION_SETS
 from lmteams.errors import ConfigError
 from lmteams.strategies.ask import resolve
 from lmteams.strategies.result import AskResult
@@ -173,24 +174,42 @@ def eval_plot_command(
 
 
 def dataset_command(
-    kinds: Annotated[
+    question_set: Annotated[
         str,
-        typer.Option("--kinds", "-k", help=f"Comma-separated: {', '.join(GENERATORS)}."),
-    ] = ",".join(GENERATORS),
+        typer.Option(
+            "--set",
+            "-s",
+            help="basic: arithmetic, units, ordering. mixed: knowledge, arithmetic, dates, "
+            "strings, logic (the teamwork set of bench/teamwork.py).",
+        ),
+    ] = "basic",
+    kinds: Annotated[
+        str | None,
+        typer.Option(
+            "--kinds", "-k", help="Comma-separated kinds of the set. Default: all of them."
+        ),
+    ] = None,
     count: Annotated[int, typer.Option("-n", "--count", min=1, help="Questions.")] = 100,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same questions.")] = 0,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
 ) -> None:
-    """Generate self-checking questions (arithmetic, unit conversions, ordering) as JSON Lines.
+    """Generate self-checking questions as JSON Lines, each with its kind and one exact answer.
 
-    Every question has one exact answer computed by the generator, so a team can be scored
-    with no download.
+    The answers are computed by the generator (knowledge questions come from a fixed table of
+    one-word facts), so a team can be scored with no download.
 
-    Example: lmteams dataset -k arithmetic,units -n 200 -o data.jsonl
+    Example: lmteams dataset --set mixed -n 200 -o mixed.jsonl
     """
-    text = to_jsonl(generate(parse_kinds(kinds), count, seed=seed))
+    generators = QUESTION_SETS.get(question_set)
+    if generators is None:
+        raise ConfigError(
+            f"unknown question set {question_set!r}; one of: {', '.join(QUESTION_SETS)}",
+            field="--set",
+        )
+    chosen = parse_kinds(kinds, generators) if kinds is not None else list(generators)
+    text = to_jsonl(generate(chosen, count, seed=seed, generators=generators))
     if output is None:
         sys.stdout.write(text)
         return

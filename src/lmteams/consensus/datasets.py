@@ -119,28 +119,38 @@ GENERATORS: dict[str, Generator] = {
 }
 
 
-def parse_kinds(text: str) -> list[str]:
+def parse_kinds(text: str, generators: Mapping[str, Generator] = GENERATORS) -> list[str]:
+    """Comma-separated kinds, each one of ``generators``' names."""
     kinds = [k.strip() for k in text.split(",") if k.strip()]
+    check_kinds(kinds, generators)
+    return kinds
+
+
+def check_kinds(kinds: Sequence[str], generators: Mapping[str, Generator]) -> None:
     for kind in kinds:
-        if kind not in GENERATORS:
+        if kind not in generators:
             raise ConfigError(
-                f"unknown question kind {kind!r}; one of: {', '.join(GENERATORS)}",
+                f"unknown question kind {kind!r}; one of: {', '.join(generators)}",
                 field="--kinds",
             )
     if not kinds:
         raise ConfigError("name at least one question kind", field="--kinds")
-    return kinds
 
 
-def generate(kinds: Sequence[str], n: int, *, seed: int = 0) -> list[Item]:
+def generate(
+    kinds: Sequence[str],
+    n: int,
+    *,
+    seed: int = 0,
+    generators: Mapping[str, Generator] = GENERATORS,
+) -> list[Item]:
     """``n`` questions cycling through ``kinds``, no question repeated (when possible)."""
     if n < 1:
         raise ConfigError("generate at least one question", field="-n")
     if n > MAX_GENERATED:
         raise ConfigError(f"generate at most {MAX_GENERATED:,} questions", field="-n")
-    for kind in kinds:
-        parse_kinds(kind)
-    return draw_distinct(GENERATORS, kinds, n, seed)
+    check_kinds(kinds, generators)
+    return draw_distinct(generators, kinds, n, seed)
 
 
 def draw_distinct(

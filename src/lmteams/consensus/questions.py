@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import calendar
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from lmteams.consensus.datasets import Item, draw_distinct
-from lmteams.errors import ConfigError
+from lmteams.consensus.datasets import GENERATORS as BASIC
+from lmteams.consensus.datasets import Item, generate
 
 KINDS: tuple[str, ...] = ("knowledge", "arithmetic", "dates", "strings", "logic")
 
@@ -251,14 +251,9 @@ GENERATORS: dict[str, Generator] = {
 
 def mixed(n: int, *, seed: int = 0, kinds: Sequence[str] = KINDS) -> list[Item]:
     """``n`` questions cycling through ``kinds`` (no question repeated while that is possible)."""
-    if n < 1:
-        raise ConfigError("generate at least one question", field="-n")
-    unknown = [k for k in kinds if k not in GENERATORS]
-    if unknown or not kinds:
-        raise ConfigError(
-            f"unknown question kind {unknown[0]!r}; one of: {', '.join(GENERATORS)}"
-            if unknown
-            else "name at least one question kind",
-            field="--kinds",
-        )
-    return draw_distinct(GENERATORS, kinds, n, seed)
+    return generate(kinds, n, seed=seed, generators=GENERATORS)
+
+
+#: The generated question sets, by name (``lmteams dataset --set``): ``basic``, the
+#: self-checking arithmetic, unit and ordering questions; ``mixed``, the teamwork set above.
+QUESTION_SETS: dict[str, Mapping[str, Generator]] = {"basic": BASIC, "mixed": GENERATORS}
