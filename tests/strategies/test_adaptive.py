@@ -102,7 +102,7 @@ async def test_cascade_escalates_on_disagreement(store: EventStore) -> None:
     assert forced.calls == 2 and forced.answer == "9"
 
 
-async def test_cascade_lone_node_escalates_when_unsure(store: EventStore) -> None:
+async def test_cascade_lone_node_escalates_unless_confirmed_or_sure(store: EventStore) -> None:
     def script(call: ScriptedCall) -> str:
         return "Answer: 1\nConfidence: 30%" if call.node == "n0" else "Answer: 2"
 
@@ -117,8 +117,9 @@ async def test_cascade_lone_node_escalates_when_unsure(store: EventStore) -> Non
     )
     spec = spec.model_copy(update={"models": models, "nodes": nodes})
     backends = {"cheap": backends["scripted"], "strong": backends["scripted"]}
-    trusting = await ask(spec, "q", store, backends=backends, consensus="cascade")
-    assert trusting.answer == "1" and trusting.calls == 1
+    # A lone cheap answer is confirmed by nothing: the strong tier is asked.
+    unconfirmed = await ask(spec, "q", store, backends=backends, consensus="cascade")
+    assert unconfirmed.answer == "2" and unconfirmed.calls == 3
     careful = await ask(
         spec,
         "q",
@@ -128,3 +129,42 @@ async def test_cascade_lone_node_escalates_when_unsure(store: EventStore) -> Non
         options={"stop_confidence": 0.6},
     )
     assert careful.answer == "2" and careful.calls == 3
+
+
+async def test_cascade_lone_answers_stand_when_confirmed_or_sure(store: EventStore) -> None:
+    """Three models, one node each (cheapest first): a lone answer stands once an earlier
+    node gave the same one, or once it is as sure as stop_confidence; the last tier's stands."""
+
+    def team(replies: dict[str, str]):  # type: ignore[no-untyped-def]
+        spec, backends = scripted_team(3, lambda c: replies[c.node or ""])
+        models = {
+            name: ModelSpec(backend="scripted", prices=Prices(input_per_mtok=price))
+            for name, price in (("small", 0.1), ("medium", 1.0), ("large", 5.0))
+        }
+        nodes = tuple(
+            n.model_copy(update={"model": m})
+            for n, m in zip(spec.nodes, ("small", "medium", "large"), strict=True)
+        )
+        backend = backends["scripted"]
+        return spec.model_copy(update={"models": models, "nodes": nodes}), dict.fromkeys(
+            models, backend
+        )
+
+    spec, backends = team({"n0": "Answer: 7", "n1": "Answer: 7", "n2": "Answer: 8"})
+    confirmed = await ask(spec, "q", store, backends=backends, consensus="cascade")
+    assert confirmed.answer == "7" and confirmed.calls == 2
+    assert confirmed.decided_by == "cascade: tier 2 of 3, its one answer confirmed"
+    assert [t["escalate"] for t in confirmed.detail["tiers"]] == [True, False]
+
+    spec, backends = team({"n0": "Answer: 7", "n1": "Answer: 6", "n2": "Answer: 8"})
+    last = await ask(spec, "q", store, backends=backends, consensus="cascade")
+    assert last.answer == "8" and last.calls == 3
+    assert last.decided_by == "cascade: the last tier's one answer, unconfirmed (tier 3 of 3)"
+
+    spec, backends = team(
+        {"n0": "Answer: 7\nConfidence: 90%", "n1": "Answer: 6", "n2": "Answer: 8"}
+    )
+    sure = await ask(
+        spec, "q", store, backends=backends, consensus="cascade", options={"stop_confidence": 0.8}
+    )
+    assert sure.answer == "7" and sure.calls == 1

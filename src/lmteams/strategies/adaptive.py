@@ -7,7 +7,8 @@ with ``stop_confidence``, until the leader holds a majority with that probabilit
 
 cascade: tiers by model price (``tiers`` to set the order); the first tier answers, and the
 next, stronger tier is asked only when the previous one disagrees, gives no answer, or is a
-single node less confident than ``stop_confidence``.
+single answer that no earlier node confirmed (and that is less confident than
+``stop_confidence``, when set); the last tier's answer stands as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from lmteams.consensus import adaptive as rules
+from lmteams.consensus.answers import Answer
 from lmteams.consensus.voting import Decision, majority, weighted
 from lmteams.state.events import AdaptiveWave, CascadeTier
 from lmteams.strategies.base import Context, votes
@@ -58,15 +60,14 @@ async def adaptive(ctx: Context) -> AskResult:
     return ctx.result("adaptive", decision, answers, detail)
 
 
-def _hesitant(answers: list[NodeAnswer], threshold: float | None) -> bool:
-    """A lone node escalates when it is less sure than ``threshold`` (if one is set)."""
-    done = [a for a in answers if a.status == "done"]
-    return (
-        threshold is not None
-        and len(done) == 1
-        and done[0].confidence is not None
-        and done[0].confidence < threshold
-    )
+def _unconfirmed(
+    tier: list[NodeAnswer], asked: list[NodeAnswer], answer: Answer | None, threshold: float | None
+) -> bool:
+    """A tier of one answer escalates unless confirmed (``rules.lone_answer_stands``)."""
+    done = [a for a in tier if a.status == "done"]
+    if answer is None or len(done) != 1:
+        return False
+    return not rules.lone_answer_stands(votes(asked), answer, done[0].confidence, threshold)
 
 
 async def cascade(ctx: Context) -> AskResult:
@@ -81,11 +82,14 @@ async def cascade(ctx: Context) -> AskResult:
     records: list[dict[str, Any]] = []
     decision = Decision(None, 0.0, 0.0, reason="no node gave an answer")
     tier_answers: list[NodeAnswer] = []
+    escalate = False
     for number, tier in enumerate(tiers, 1):
         tier_answers = await ctx.grouped(await ctx.first_answers(tier))
         asked += tier_answers
         decision = majority(votes(tier_answers))
-        escalate = rules.escalate(decision) or _hesitant(tier_answers, ctx.settings.stop_confidence)
+        escalate = rules.escalate(decision) or _unconfirmed(
+            tier_answers, asked, decision.answer, ctx.settings.stop_confidence
+        )
         records.append(
             {
                 "tier": number,
@@ -99,11 +103,15 @@ async def cascade(ctx: Context) -> AskResult:
             break
     if decision.answer is None:  # the last tier said nothing usable: use everything heard
         decision = majority(votes(asked))
-    reason = (
-        f"cascade: tier {len(records)} of {len(tiers)} agreed"
-        if decision.answer is not None and not rules.escalate(decision)
-        else f"cascade: {decision.reason} at tier {len(records)} of {len(tiers)}"
-    )
+    where = f"tier {len(records)} of {len(tiers)}"
+    if decision.answer is None or rules.escalate(decision):
+        reason = f"cascade: {decision.reason} at {where}"
+    elif escalate:
+        reason = f"cascade: the last tier's one answer, unconfirmed ({where})"
+    elif sum(a.status == "done" for a in tier_answers) == 1:
+        reason = f"cascade: {where}, its one answer confirmed"
+    else:
+        reason = f"cascade: {where} agreed"
     decision = replace(decision, reason=reason)
     detail = {"tiers": records, "asked": len(asked), "of": len(spec.nodes)}
     return ctx.result("cascade", decision, asked, detail)
