@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
@@ -379,23 +379,34 @@ def task_problems(
 
 
 def straggler_gaps(done: Sequence[TaskSpan], graph: TaskGraph | None) -> tuple[float, float]:
-    if graph is None or not done:
+    return level_gaps([(s.task, s.end) for s in done], graph)
+
+
+def level_gaps(
+    finishes: Sequence[tuple[str, float]], graph: TaskGraph | None
+) -> tuple[float, float]:
+    """Mean and largest gap, per DAG level, between the last finish and the mean finish
+    (``finishes``: each done task with its end time)."""
+    if graph is None or not finishes:
         return 0.0, 0.0
+    depth = graph.depth
     by_level: dict[int, list[float]] = defaultdict(list)
-    for span in done:
-        by_level[graph.depth[span.task]].append(span.end)
+    for task, end in finishes:
+        by_level[depth[task]].append(end)
     gaps = [max(ends) - statistics.fmean(ends) for ends in by_level.values() if len(ends) >= 2]
     return (statistics.fmean(gaps), max(gaps)) if gaps else (0.0, 0.0)
 
 
 def observed_lower_bound(graph: TaskGraph, done: Sequence[TaskSpan], workers: int) -> float:
+    return lower_bound_of(graph, {s.task: s.end - s.start for s in done}, workers)
+
+
+def lower_bound_of(graph: TaskGraph, duration: Mapping[str, float], workers: int) -> float:
     """max(critical path, total work / n) using this run's measured task durations."""
-    duration = {s.task: s.end - s.start for s in done}
     finish: dict[str, float] = {}
+    deps = graph.deps
     for task in graph.topological_order:
-        finish[task] = duration.get(task, 0.0) + max(
-            (finish[d] for d in graph.deps[task]), default=0.0
-        )
+        finish[task] = duration.get(task, 0.0) + max((finish[d] for d in deps[task]), default=0.0)
     return max(max(finish.values(), default=0.0), sum(duration.values()) / workers)
 
 

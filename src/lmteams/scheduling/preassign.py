@@ -21,26 +21,35 @@ Balance = Literal["least-loaded", "round-robin"]
 
 
 def chains(graph: TaskGraph, eligible: Mapping[str, frozenset[str]]) -> list[list[str]]:
-    """Split the graph into chains, in order of their first task in the file."""
+    """Split the graph into chains, in order of their first task in the file.
+
+    A task's successor is its child with the longest tail (ties: the earliest in the file); a
+    task joins the chain of the deepest prerequisite whose successor it is, when both have the
+    same eligible nodes (ties: the first such prerequisite listed)."""
+    tail, position, depth = graph.tail, graph.position, graph.depth
     successor: dict[str, str] = {}
     for task in graph.ids:
         children = graph.dependents[task]
-        if children:
-            successor[task] = max(children, key=lambda c: (graph.tail[c], -graph.position[c]))
+        if len(children) == 1:
+            successor[task] = next(iter(children))
+        elif children:
+            successor[task] = max(children, key=lambda c: (tail[c], -position[c]))
     chain_of: dict[str, int] = {}
     groups: list[list[str]] = []
+    deps = graph.deps
     for task in graph.topological_order:
+        allowed = eligible.get(task)
         home = None
-        for dep in sorted(graph.deps[task], key=lambda d: -graph.depth[d]):
-            if successor.get(dep) == task and eligible.get(dep) == eligible.get(task):
-                home = chain_of[dep]
-                break
+        best = -1
+        for dep in deps[task]:
+            if successor.get(dep) == task and depth[dep] > best and eligible.get(dep) == allowed:
+                home, best = chain_of[dep], depth[dep]
         if home is None:
             home = len(groups)
             groups.append([])
         groups[home].append(task)
         chain_of[task] = home
-    groups.sort(key=lambda g: min(graph.position[t] for t in g))
+    groups.sort(key=lambda g: min(position[t] for t in g))
     return groups
 
 

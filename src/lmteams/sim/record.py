@@ -12,8 +12,8 @@ from lmteams.analysis.metrics import (
     NodeMetrics,
     RunMetrics,
     TaskSpan,
-    observed_lower_bound,
-    straggler_gaps,
+    level_gaps,
+    lower_bound_of,
 )
 from lmteams.scheduling.graph import TaskGraph, amdahl
 
@@ -112,14 +112,8 @@ class Recorder:
         every = self.nodes.values()
         calls = sum(t.calls + t.failed_calls for t in every)
         messages = sum(2 * t.calls + t.failed_calls for t in every)
-        done_spans = [
-            TaskSpan.model_construct(
-                task=task, node="", start=end - self.done_duration[task], end=end, outcome="done"
-            )
-            for task, end in self.done_end.items()
-        ]
-        gap_mean, gap_max = straggler_gaps(done_spans, graph)
-        lower = observed_lower_bound(graph, done_spans, n) if done_spans else None
+        gap_mean, gap_max = level_gaps(list(self.done_end.items()), graph)
+        lower = lower_bound_of(graph, self.done_duration, n) if self.done_end else None
         spans = [
             TaskSpan.model_construct(task=t, node=nd, start=s, end=e, outcome=o)
             for t, nd, s, e, o in self.spans
