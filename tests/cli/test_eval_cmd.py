@@ -65,6 +65,8 @@ def test_dataset_then_eval_then_plot(tmp_path: Path, team_file: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)  # one object
+    # not a terminal: plain progress lines on stderr, the last one at the end
+    assert proc.stderr.splitlines()[-1].startswith("evaluating: 48/48 answers, ")
     assert [s["strategy"] for s in report["scores"]] == ["greedy", "majority", "judge", "adaptive"]
     products = sum("×" in json.loads(line)["question"] for line in lines)
     for score in report["scores"]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -95,33 +95,43 @@ def eval_command(
     store = open_store(db)
     names = list(dict.fromkeys(["greedy", *strategies]))
     answered = False  # did any node answer anything? (a team that never answers exits 4)
-    shown: Callable[[int, str, bool, AskResult], None] | None = None
+    # Progress goes to stderr (stdout keeps the table or the JSON): a live bar on a terminal,
+    # else a plain line about every 5% of the answers.
+    console = Console(stderr=True, highlight=False)
+    total = len(items) * len(names)
+    right: dict[str, list[int]] = {name: [0, 0] for name in names}
+    started = time.monotonic()
     progress: Progress | None = None
-    if not json_output:
+    if console.is_terminal:
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[accuracy]}"),
             TimeElapsedColumn(),
+            console=console,
             transient=True,
         )
-        task = progress.add_task("evaluating", total=len(items) * len(names), accuracy="")
-        right: dict[str, list[int]] = {name: [0, 0] for name in names}
+        task = progress.add_task("evaluating", total=total, accuracy="")
+    every = max(1, total // 20)
 
-        def show(index: int, name: str, correct: bool, result: AskResult) -> None:
-            right[name][0] += correct
-            right[name][1] += 1
-            tally = "  ".join(f"{n} {r[0]}/{r[1]}" for n, r in right.items() if r[1])
+    def shown(index: int, name: str, correct: bool, result: AskResult) -> None:
+        right[name][0] += correct
+        right[name][1] += 1
+        tally = "  ".join(f"{n} {r[0]}/{r[1]}" for n, r in right.items() if r[1])
+        done = sum(r[1] for r in right.values())
+        if progress is not None:
             progress.update(task, advance=1, accuracy=tally)
-
-        shown = show
+        elif done % every == 0 or done == total:
+            elapsed = time.monotonic() - started
+            console.print(
+                f"evaluating: {done}/{total} answers, {elapsed:.0f}s · right: {tally}", markup=False
+            )
 
     def advance(index: int, name: str, correct: bool, result: AskResult) -> None:
         nonlocal answered
         answered = answered or any(n.status == "done" for n in result.nodes)
-        if shown is not None:
-            shown(index, name, correct, result)
+        shown(index, name, correct, result)
 
     with progress if progress is not None else nullcontext():
         report: EvalReport = run_async(
