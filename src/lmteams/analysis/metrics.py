@@ -379,15 +379,15 @@ def task_problems(
 
 
 def straggler_gaps(done: Sequence[TaskSpan], graph: TaskGraph | None) -> tuple[float, float]:
-    return level_gaps([(s.task, s.end) for s in done], graph)
+    return level_gaps(((s.task, s.end) for s in done), graph)
 
 
 def level_gaps(
-    finishes: Sequence[tuple[str, float]], graph: TaskGraph | None
+    finishes: Iterable[tuple[str, float]], graph: TaskGraph | None
 ) -> tuple[float, float]:
     """Mean and largest gap, per DAG level, between the last finish and the mean finish
     (``finishes``: each done task with its end time)."""
-    if graph is None or not finishes:
+    if graph is None:
         return 0.0, 0.0
     depth = graph.depth
     by_level: dict[int, list[float]] = defaultdict(list)

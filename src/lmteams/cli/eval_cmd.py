@@ -115,14 +115,19 @@ def eval_command(
         task = progress.add_task("evaluating", total=total, accuracy="")
     every = max(1, total // 20)
 
+    done = 0
+
     def shown(index: int, name: str, correct: bool, result: AskResult) -> None:
+        nonlocal done
         right[name][0] += correct
         right[name][1] += 1
+        done += 1
+        if progress is None and done % every and done != total:
+            return  # a plain line only about every 5%
         tally = "  ".join(f"{n} {r[0]}/{r[1]}" for n, r in right.items() if r[1])
-        done = sum(r[1] for r in right.values())
         if progress is not None:
             progress.update(task, advance=1, accuracy=tally)
-        elif done % every == 0 or done == total:
+        else:
             elapsed = time.monotonic() - started
             console.print(
                 f"evaluating: {done}/{total} answers, {elapsed:.0f}s · right: {tally}", markup=False

@@ -31,7 +31,7 @@ def chains(graph: TaskGraph, eligible: Mapping[str, frozenset[str]]) -> list[lis
     for task in graph.ids:
         children = graph.dependents[task]
         if len(children) == 1:
-            successor[task] = next(iter(children))
+            successor[task] = children[0]
         elif children:
             successor[task] = max(children, key=lambda c: (tail[c], -position[c]))
     chain_of: dict[str, int] = {}

@@ -112,7 +112,7 @@ class Recorder:
         every = self.nodes.values()
         calls = sum(t.calls + t.failed_calls for t in every)
         messages = sum(2 * t.calls + t.failed_calls for t in every)
-        gap_mean, gap_max = level_gaps(list(self.done_end.items()), graph)
+        gap_mean, gap_max = level_gaps(self.done_end.items(), graph)
         lower = lower_bound_of(graph, self.done_duration, n) if self.done_end else None
         spans = [
             TaskSpan.model_construct(task=t, node=nd, start=s, end=e, outcome=o)
