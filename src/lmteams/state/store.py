@@ -4,7 +4,8 @@ Runs, every message and state change of each run, and committed model-call resul
 Appends are buffered and committed in groups (:meth:`EventStore.flush`), so a burst of events
 costs one transaction; :class:`~lmteams.state.journal.Journal` decides when to commit. (A
 writer thread was tried and measured: on two cores, the GIL hand-offs cost more than the
-commits they moved off the event loop.)
+commits they moved off the event loop.) WAL checkpoints, which SQLite would run inside a
+commit now and then, run on a thread of their own (:mod:`lmteams.state.checkpoint`).
 
 Durability (``durability=`` or ``$LMTEAMS_DURABILITY``): ``normal`` (SQLite
 ``synchronous=NORMAL``) survives a crash of the process; ``full`` (``synchronous=FULL``) also
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lmteams.errors import ConfigError, RunNotFound, StoreError
 from lmteams.state.blobs import Hasher, references, restore, share
+from lmteams.state.checkpoint import Checkpointer
 from lmteams.state.events import Event, dumps, read_event
 from lmteams.state.migrations import migrate
 
@@ -47,6 +49,9 @@ BUSY_RETRIES = 3
 BUSY_TIMEOUT_S = 10.0
 #: First backoff between tries (doubled each time).
 BUSY_BACKOFF_S = 0.25
+
+#: Bytes a WAL file keeps once it started over (SQLite's default keeps it at its largest).
+WAL_SIZE_LIMIT = 32 << 20
 
 _T = TypeVar("_T")
 
@@ -172,6 +177,12 @@ class EventStore:
             self._conn.execute(f"PRAGMA synchronous={_SYNCHRONOUS[self.durability]}")
             self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             self._busy_retry("open", lambda: migrate(self._conn))
+            self._checkpointer: Checkpointer | None = None
+            if str(self.path) != ":memory:":
+                self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
+                # A WAL that started over is cut back to this size (it is reused, not shrunk).
+                self._conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+                self._checkpointer = Checkpointer(self.path)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the event log {self.path}: {exc}") from None
         self._events: list[_Row] = []
@@ -360,6 +371,12 @@ class EventStore:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
+        checkpointer = self._checkpointer
+        if checkpointer is not None:
+            checkpointer.committed(len(events) + len(calls) + len(blobs))
+            if checkpointer.failed:  # no thread to do it: SQLite's own checkpoints again
+                self._conn.execute("PRAGMA wal_autocheckpoint=1000")
+                self._checkpointer = None
         return len(events) + len(calls)
 
     def _busy_retry(self, what: str, write: Callable[[], _T], *, taken: bool = False) -> _T:
@@ -485,6 +502,10 @@ class EventStore:
         try:
             self.flush()
         finally:
+            if self._checkpointer is not None:
+                # First: the writer's connection, closed last, checkpoints what is left and
+                # removes the WAL.
+                self._checkpointer.close()
             self._conn.close()
 
     def __enter__(self) -> EventStore:
