@@ -192,30 +192,30 @@ class Team:
                 self.store, self.run_id, unkeyed=self._replay_unkeyed_wanted
             )
         else:
+            # Its first event goes in with the run: one commit opens it.
             self.run_id = self.store.new_run(
-                self.kind, params=self.params, team=self.spec.name, run_id=self.run_id or None
+                self.kind,
+                params=self.params,
+                team=self.spec.name,
+                run_id=self.run_id or None,
+                first=RunStarted(
+                    kind=self.kind,
+                    team=loggable_team(self.spec),
+                    runtime=self.runtime.name,
+                    params=self.params,
+                    **coordinator_stamp(),
+                ),
             )
         self.journal = Journal(self.store, self.run_id)
         self.journal.start_clock()
-        # Who runs the coordinator: `lmteams resume` refuses to resume a run still alive.
-        host = coordinator_stamp()
         if self.resume:
+            # Who runs the coordinator: `lmteams resume` refuses to resume a run still alive.
             self.journal.event(
                 RunResumed(
                     runtime=self.runtime.name,
                     committed_calls=len(self._replay.keyed),
                     logged_replies=self._replay.logged_replies,
-                    **host,
-                )
-            )
-        else:
-            self.journal.event(
-                RunStarted(
-                    kind=self.kind,
-                    team=loggable_team(self.spec),
-                    runtime=self.runtime.name,
-                    params=self.params,
-                    **host,
+                    **coordinator_stamp(),
                 )
             )
         if self.spec.resilience is not None:

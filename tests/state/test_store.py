@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from lmteams.errors import RunNotFound, StoreError
+from lmteams.state.events import RunStarted, UnknownEvent
 from lmteams.state.migrations import MIGRATIONS
 from lmteams.state.store import EventStore
 
@@ -131,3 +132,30 @@ def test_a_log_from_a_newer_lmteams_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="newer lmteams .migration 999_from_the_future"):
         EventStore(path)
+
+
+def test_a_run_opens_with_its_first_event_in_one_transaction(store: EventStore) -> None:
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    run_id = store.new_run("ask", params={"q": 1}, first=RunStarted(kind="ask", runtime="local"))
+    store._conn.set_trace_callback(None)
+    assert [s.split()[0] for s in statements] == ["BEGIN", "INSERT", "INSERT", "COMMIT"]
+    (started,) = store.events(run_id)
+    assert started.type == "run_started" and started.t == 0.0 and started.node is None
+    assert started.event == RunStarted(kind="ask", runtime="local")
+    assert store.run(run_id).params == {"q": 1}
+
+
+def test_an_undeclared_first_event_opens_no_run(store: EventStore) -> None:
+    with pytest.raises(StoreError, match="is not declared"):
+        store.new_run("ask", run_id="ask-x-1", first=UnknownEvent(type="made_up"))
+    with pytest.raises(RunNotFound):
+        store.run("ask-x-1")
+
+
+def test_a_taken_run_id_with_a_first_event_leaves_no_event(store: EventStore) -> None:
+    store.new_run("ask", run_id="ask-x-1")
+    with pytest.raises(StoreError, match="a run named ask-x-1 already exists"):
+        store.new_run("ask", run_id="ask-x-1", first=RunStarted(kind="ask"))
+    assert store.events("ask-x-1") == []
+    assert not store._conn.in_transaction

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from lmteams.errors import ConfigError, RunNotFound, StoreError
 from lmteams.state.blobs import Hasher, references, restore, share
 from lmteams.state.checkpoint import Checkpointer
-from lmteams.state.events import Event, dumps, read_event
+from lmteams.state.events import Event, dumps, event_json, read_event
 from lmteams.state.migrations import migrate
 
 DEFAULT_DB = Path(".lmteams") / "lmteams.db"
@@ -203,9 +203,15 @@ class EventStore:
         params: dict[str, Any] | None = None,
         team: str | None = None,
         run_id: str | None = None,
+        first: Event | None = None,
     ) -> str:
-        """Open a run and return its id (a fresh one unless ``run_id`` is given)."""
+        """Open a run and return its id (a fresh one unless ``run_id`` is given).
+
+        ``first``, the run's first event (at t = 0), is committed in the same transaction as
+        the run: opening a run costs one commit, not two.
+        """
         chosen = run_id
+        first_row = (first.type, event_json(first)) if first is not None else None
         # Ids are a second's time stamp and 32 random bits: many runs a second (a sweep, a
         # benchmark) can draw the same one, so a fresh id is drawn again when it is taken.
         for _ in range(1 if chosen is not None else 8):
@@ -213,12 +219,7 @@ class EventStore:
             try:
                 self._busy_retry(
                     "write",
-                    partial(
-                        self._conn.execute,
-                        "INSERT INTO runs(run_id, kind, status, created_at, team, params) "
-                        "VALUES (?, ?, 'running', ?, ?, ?)",
-                        (candidate, kind, time.time(), team, dumps(params or {})),
-                    ),
+                    partial(self._insert_run, candidate, kind, team, params, first_row),
                     taken=True,
                 )
                 return candidate
@@ -228,6 +229,36 @@ class EventStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write the event log {self.path}: {exc}") from None
         raise StoreError(f"cannot draw a free run id in {self.path}")
+
+    def _insert_run(
+        self,
+        run_id: str,
+        kind: str,
+        team: str | None,
+        params: dict[str, Any] | None,
+        first: tuple[str, str] | None,
+    ) -> None:
+        now = time.time()
+        run_row = (run_id, kind, now, team, dumps(params or {}))
+        insert = (
+            "INSERT INTO runs(run_id, kind, status, created_at, team, params) "
+            "VALUES (?, ?, 'running', ?, ?, ?)"
+        )
+        if first is None:
+            self._conn.execute(insert, run_row)
+            return
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(insert, run_row)
+            self._conn.execute(
+                "INSERT INTO events(run_id, ts, t, type, node, data) VALUES (?,?,0.0,?,NULL,?)",
+                (run_id, now, *first),
+            )
+            self._conn.execute("COMMIT")
+        except sqlite3.Error:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
 
     def finish_run(self, run_id: str, status: str, result: dict[str, Any] | None = None) -> None:
         """End a run now: everything buffered and the run's end, in one transaction."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_jsonable_python
 
 from lmteams.config import TeamSpec
 from lmteams.consensus.answers import Answer, Extractor
@@ -121,28 +122,31 @@ def decided(
     """The result of one question's ``decision`` (``answer`` overrides its answer), logged as
     the question's decision event."""
     winner = answer if answer is not None else decision.answer
+    fields: dict[str, Any] = {
+        "run_id": team.run_id,
+        "question": question,
+        "answer": winner.text if winner else None,
+        "agreement": decision.agreement,
+        "support": decision.support,
+        "valid_votes": decision.total,
+        "tie": decision.tie,
+        "tied": [a.text for a in decision.tied],
+        "decided_by": decision.reason,
+        "calls": calls,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "wall_s": wall_s,
+        "consensus": strategy,
+        "answer_key": winner.key if winner else None,
+        "split": {a.text: round(w, 6) for a, w, _ in decision.groups},
+        "detail": detail or {},
+    }
     # Every field is built here from checked values; skip re-validating each node's answer.
-    result = AskResult.model_construct(
-        run_id=team.run_id,
-        question=question,
-        answer=winner.text if winner else None,
-        agreement=decision.agreement,
-        support=decision.support,
-        valid_votes=decision.total,
-        tie=decision.tie,
-        tied=[a.text for a in decision.tied],
-        decided_by=decision.reason,
-        nodes=list(answers),
-        calls=calls,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        wall_s=wall_s,
-        consensus=strategy,
-        answer_key=winner.key if winner else None,
-        split={a.text: round(w, 6) for a, w, _ in decision.groups},
-        detail=detail or {},
-    )
-    event = result.model_dump(mode="json", exclude={"nodes"})
-    event["votes"] = {a.node: a.answer_key for a in answers if a.status == "done"}
-    team.event(Decided(**event))
+    result = AskResult.model_construct(nodes=list(answers), **fields)
+    # The event is the result without its nodes (a strategy's detail as JSON, as the result's
+    # --json output writes it), with each answering node's vote.
+    if detail:
+        fields["detail"] = to_jsonable_python(detail)
+    fields["votes"] = {a.node: a.answer_key for a in answers if a.status == "done"}
+    team.event(Decided(**fields))
     return result
