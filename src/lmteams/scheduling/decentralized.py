@@ -78,16 +78,16 @@ class DecentralizedPolicy(Policy):
         ):
             return []  # nothing to claim: whoever waits is looked at again later
         decisions: list[Decision] = []
-        idle, asked, retries, limit = board.idle_set, self.asked, self.retries, self.max_retries
-        # Without roles every node sees the same open work (there is some: checked above).
-        anyone = not self.eligible
-        # Most dispatches look at one node (the one whose claim was just answered).
-        for node in sorted(look, key=self.order.__getitem__) if len(look) > 1 else list(look):
-            if node not in idle or node in asked or retries.get(node, 0) > limit:
+        for node in sorted(look, key=self.order.__getitem__):
+            if (
+                node not in board.idle_set
+                or node in self.asked
+                or self.retries.get(node, 0) > self.max_retries
+            ):
                 look.discard(node)  # back once it is idle, answered or rested
-            elif anyone or self._has_open_work(node):
+            elif self._has_open_work(node):
                 look.discard(node)
-                asked.add(node)
+                self.asked.add(node)
                 decisions.append(RequestClaim(node))
         return decisions
 
