@@ -134,9 +134,25 @@ async def team_tokens_per_s(concurrency: int, calls_each: int, offset: int, db: 
 
 
 def throughput_table(quick: bool) -> None:
-    from lmteams.models.embedded import EmbeddedOptions, resolve_key, shared_engine
+    from lmteams.models.embedded import (
+        EmbeddedOptions,
+        declare_engine,
+        release_engine,
+        resolve_key,
+        shared_engine,
+    )
 
-    engine = shared_engine(resolve_key(EmbeddedOptions(n_parallel=16, ctx_per_slot=1024)))
+    key = resolve_key(EmbeddedOptions(n_parallel=16, ctx_per_slot=1024))
+    # Held for the whole table: a team's backend releases the engine when the team closes, and
+    # the last holder's release closes it, which left the direct side calling a closed engine.
+    declare_engine(key)
+    try:
+        _throughput_rows(shared_engine(key), quick)
+    finally:
+        release_engine(key)
+
+
+def _throughput_rows(engine, quick: bool) -> None:  # type: ignore[no-untyped-def]
     print("(b) embedded SmolLM2-135M throughput, same engine (16 slots), completion tokens/s")
     print(f"{'nodes':>6} {'direct tok/s':>13} {'lmteams tok/s':>14} {'ratio':>7}")
     calls_each = 2 if quick else 4
