@@ -23,7 +23,8 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
@@ -247,18 +248,12 @@ class EventStore:
         if first is None:
             self._conn.execute(insert, run_row)
             return
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
+        with self._transaction():
             self._conn.execute(insert, run_row)
             self._conn.execute(
                 "INSERT INTO events(run_id, ts, t, type, node, data) VALUES (?,?,0.0,?,NULL,?)",
                 (run_id, now, *first),
             )
-            self._conn.execute("COMMIT")
-        except sqlite3.Error:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
 
     def finish_run(self, run_id: str, status: str, result: dict[str, Any] | None = None) -> None:
         """End a run now: everything buffered and the run's end, in one transaction."""
@@ -375,8 +370,7 @@ class EventStore:
         blobs: dict[str, str],
         ends: list[_EndRow],
     ) -> int:
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
+        with self._transaction():
             if blobs:
                 # In the same transaction as the events that refer to them.
                 self._conn.executemany(
@@ -397,11 +391,6 @@ class EventStore:
                 self._conn.executemany(
                     "UPDATE runs SET status = ?, ended_at = ?, result = ? WHERE run_id = ?", ends
                 )
-            self._conn.execute("COMMIT")
-        except sqlite3.Error:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
         checkpointer = self._checkpointer
         if checkpointer is not None:
             checkpointer.committed(len(events) + len(calls) + len(blobs))
@@ -512,13 +501,26 @@ class EventStore:
         batch = [tuple(r) for r in rows]
 
         def write() -> None:
-            with self._conn:
-                self._conn.execute("BEGIN")
+            with self._transaction():
                 self._conn.executemany(sql, batch)
 
         self._busy_retry("write", write)
 
     # -- plumbing --------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction, taking the write lock at once: committed at the end of the
+        block, rolled back when it raises (so no transaction is ever left open)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> None:
         self._busy_retry("write", lambda: self._conn.execute(sql, args))
