@@ -100,8 +100,13 @@ class TaskGraph:
     @cached_property
     def topological_order(self) -> tuple[str, ...]:
         """Dependencies before dependents; ties keep the file order (stable)."""
-        remaining = {t: len(self.deps[t]) for t in self.ids}
         position = self.position
+        deps = self.deps
+        if all(position[d] < i for i, t in enumerate(self.ids) for d in deps[t]):
+            # Every task comes after its prerequisites in the file (the usual case): the
+            # stable order is the file order itself, found without a heap.
+            return self.ids
+        remaining = {t: len(deps[t]) for t in self.ids}
         ready = [t for t in self.ids if remaining[t] == 0]
         order: list[str] = []
         heap = [(position[t], t) for t in ready]
@@ -128,18 +133,26 @@ class TaskGraph:
     def depth(self) -> dict[str, int]:
         """Tasks on the longest chain ending at each task (a root has depth 1)."""
         depth: dict[str, int] = {}
+        deps = self.deps
         for task in self.topological_order:
-            depth[task] = 1 + max((depth[d] for d in self.deps[task]), default=0)
+            deepest = 0
+            for dep in deps[task]:  # a loop, not max(): this runs once per edge of the graph
+                if depth[dep] > deepest:
+                    deepest = depth[dep]
+            depth[task] = deepest + 1
         return depth
 
     @cached_property
     def tail(self) -> dict[str, float]:
         """Expected time from the start of each task to the end of the graph (its priority)."""
         tail: dict[str, float] = {}
+        dependents, durations = self.dependents, self.durations
         for task in reversed(self.topological_order):
-            tail[task] = self.duration(task) + max(
-                (tail[c] for c in self.dependents[task]), default=0.0
-            )
+            longest = 0.0
+            for child in dependents[task]:
+                if tail[child] > longest:
+                    longest = tail[child]
+            tail[task] = durations.get(task, 1.0) + longest
         return tail
 
     @cached_property

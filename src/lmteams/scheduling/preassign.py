@@ -37,19 +37,26 @@ def chains(graph: TaskGraph, eligible: Mapping[str, frozenset[str]]) -> list[lis
     chain_of: dict[str, int] = {}
     groups: list[list[str]] = []
     deps = graph.deps
+    roles = bool(eligible)
     for task in graph.topological_order:
-        allowed = eligible.get(task)
+        allowed = eligible.get(task) if roles else None
         home = None
         best = -1
         for dep in deps[task]:
-            if successor.get(dep) == task and depth[dep] > best and eligible.get(dep) == allowed:
+            if (
+                successor.get(dep) == task
+                and depth[dep] > best
+                and (not roles or eligible.get(dep) == allowed)
+            ):
                 home, best = chain_of[dep], depth[dep]
         if home is None:
             home = len(groups)
-            groups.append([])
-        groups[home].append(task)
+            groups.append([task])
+        else:
+            groups[home].append(task)
         chain_of[task] = home
-    groups.sort(key=lambda g: min(position[t] for t in g))
+    first = position.__getitem__
+    groups.sort(key=lambda g: min(map(first, g)))
     return groups
 
 
@@ -114,6 +121,8 @@ class PreassignPolicy(Policy):
     ) -> None:
         super().__init__(graph, workers, **common)
         self.balance = balance
+        self.tail = graph.tail
+        self.duration = graph.durations.get  # (task, 1.0): TaskGraph.duration without a call
         self.index = {w: i for i, w in enumerate(workers)}
         self.queues = place(graph, list(workers), self.eligible, balance)
         self.owner = {t: w for w, q in self.queues.items() for t in q}
@@ -137,9 +146,11 @@ class PreassignPolicy(Policy):
 
     def _push_ready(self, task: str) -> None:
         owner = self.owner[task]
-        heapq.heappush(self.own_ready[owner], (-self.graph.tail[task], self.position[task], task))
+        heap = self.own_ready[owner]
+        heapq.heappush(heap, (-self.tail[task], self.position[task], task))
         self.wake.add(owner)
-        self._offer(owner)
+        if self.steals:  # _offer, inlined: once per task that becomes ready
+            heapq.heappush(self.victims, (-self.remaining[owner], self.index[owner], owner))
 
     def _offer(self, worker: str) -> None:
         if self.steals and self.own_ready.get(worker):
@@ -203,9 +214,13 @@ class PreassignPolicy(Policy):
 
     def dispatch(self) -> list[Decision]:
         decisions: list[Decision] = []
-        board = self.board
-        candidates = sorted((w for w in self.wake if board.is_idle(w)), key=self.index.__getitem__)
-        self.wake.clear()
+        idle = self.board.idle_set
+        wake = self.wake
+        if len(wake) == 1:  # the usual event: one node finished, or one gained ready work
+            candidates = [w for w in wake if w in idle]
+        else:
+            candidates = sorted((w for w in wake if w in idle), key=self.index.__getitem__)
+        wake.clear()
         for node in candidates:
             task = self._next_own(node)
             if task is None:
@@ -240,7 +255,7 @@ class PreassignPolicy(Policy):
     def _start(self, task: str, node: str, decisions: list[Decision]) -> None:
         self.board.start(task, node)
         self.hungry.discard(node)
-        self.remaining[node] -= self.graph.duration(task)
+        self.remaining[node] -= self.duration(task, 1.0)
         self._offer(node)
         decisions.append(Assign(task, node))
 

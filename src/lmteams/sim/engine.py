@@ -43,6 +43,10 @@ from lmteams.sim.setup import (
 )
 
 TASK_END, CLAIM_END, LEAD_END = 0, 1, 2
+# Bound once: an enum member read off its class costs ten times a global in Python 3.11, and
+# every simulated call reads several.
+PROCEED, REPLY, GARBAGE = Action.PROCEED, Action.REPLY, Action.GARBAGE
+CRASHED, ERROR = Action.CRASHED, Action.ERROR
 BOARD_ROWS = 40  # rows of the board a node is shown (lmteams.scheduling.prompts.MAX_BOARD_TASKS)
 
 
@@ -75,6 +79,7 @@ class Engine(SimShell):
         self.started: dict[str, float] = {}
         self.claims_sent = 0
         self.claim_limit = settings.max_claims or 20 * self.graph.n
+        self.tries = settings.max_check_retries + 1  # calls one task attempt may make
         self.cursor = 0  # first task (file order) that may still be open, for the board view
         refusal = settings.refusal
         if refusal is None:
@@ -146,12 +151,12 @@ class Engine(SimShell):
         faults = model.faults
         if faults is not None:
             action = faults.on_start()
-            if action is Action.CRASHED:
+            if action is CRASHED:
                 if faults.rule.crash_mode == "hang":
                     return float("inf"), action
                 self.rec.failed_call(node)
                 return 0.0, action
-            if action is Action.ERROR:
+            if action is ERROR:
                 faults.on_finish()
                 self.rec.failed_call(node)
                 return 0.0, action
@@ -160,7 +165,7 @@ class Engine(SimShell):
             latency.task if kind == "task" else latency.claim if kind == "claim" else latency.lead
         )
         seconds = dist.sample(z, u) * size * model.slow
-        return seconds, Action.PROCEED
+        return seconds, PROCEED
 
     def _finish_call(
         self, node: str, kind: str, start: float, end: float, z: float, u: float
@@ -170,7 +175,7 @@ class Engine(SimShell):
         self.rec.call(node, start, end, prompt, completion)
         faults = model.faults
         if faults is None:
-            return Action.REPLY
+            return REPLY
         faults.on_finish()
         return consume_corruption(faults)
 
@@ -178,32 +183,32 @@ class Engine(SimShell):
 
     def _assign(self, task: str, node: str) -> None:
         now = self.now
-        self.rec.assigned(now)
+        rec, draws, attempts = self.rec, self.draws, self.attempts
+        rec.assigned(now)
         self.started[task] = now
         position = self.index[task]
         size = self.sizes[position]
-        tries = self.settings.max_check_retries + 1
         redo_rate = self.settings.redo_rate
         at = now
         outcome: Outcome = "failed"
-        for _ in range(tries):
-            calls = self.attempts.get(task, 0)
-            self.attempts[task] = calls + 1
-            self.rec.task_calls += 1
+        for _ in range(self.tries):
+            calls = attempts.get(task, 0)
+            attempts[task] = calls + 1
+            rec.task_calls += 1
             if calls == 0:
-                z, u, r = self.draws.z[position], self.draws.u[position], self.draws.redo[position]
+                z, u, r = draws.z[position], draws.u[position], draws.redo[position]
             else:
-                z, u = self.draws.fresh()
-                r = self.draws.rng.random()
+                z, u = draws.fresh()
+                r = draws.rng.random()
             seconds, action = self._call(node, "task", size, z, u)
-            if action is not Action.PROCEED:
+            if action is not PROCEED:
                 if seconds == float("inf"):
                     return  # the node hangs: this task never comes back
                 outcome = "call_failed"
                 break
             reply = self._finish_call(node, "task", at, at + seconds, z, u)
             at += seconds
-            if reply is Action.GARBAGE or r < redo_rate:
+            if reply is GARBAGE or r < redo_rate:
                 self.rec.redos += 1
                 continue  # no usable file, or its check failed: the node tries again
             outcome = "done"
@@ -236,15 +241,15 @@ class Engine(SimShell):
         choice = self._choose(node)  # the node reads the board now, as the coordinator shows it
         z, u = self.draws.fresh()
         seconds, action = self._call(node, "claim", 1.0, z, u)
-        if action is Action.CRASHED and seconds == float("inf"):
+        if action is CRASHED and seconds == float("inf"):
             return
-        if action is not Action.PROCEED:
+        if action is not PROCEED:
             self._node_failed(node)
             self._push(self.now, CLAIM_END, (node, None, f"call failed: {action.value}", self.now))
             return
         reply = self._finish_call(node, "claim", self.now, self.now + seconds, z, u)
         detail = ""
-        if reply is Action.GARBAGE:
+        if reply is GARBAGE:
             choice, detail = None, "reply: garbage"
         self._push(self.now + seconds, CLAIM_END, (node, choice, detail, self.now + seconds))
 
@@ -254,14 +259,14 @@ class Engine(SimShell):
         pairs = tuple(zip(request.ready, request.idle, strict=False))
         z, u = self.draws.fresh()
         seconds, action = self._call(lead.name, "lead", 1.0, z, u)
-        if action is Action.CRASHED and seconds == float("inf"):
+        if action is CRASHED and seconds == float("inf"):
             return
-        if action is not Action.PROCEED:
+        if action is not PROCEED:
             self._push(self.now, LEAD_END, ((), request.attempt, "lead call failed"))
             return
         reply = self._finish_call(lead.name, "lead", self.now, self.now + seconds, z, u)
         detail = ""
-        if reply is Action.GARBAGE:
+        if reply is GARBAGE:
             pairs, detail = (), "the reply is not a JSON object"
         self._push(self.now + seconds, LEAD_END, (pairs, request.attempt, detail))
 
