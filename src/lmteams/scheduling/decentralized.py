@@ -24,6 +24,8 @@ from lmteams.scheduling.policy import (
     TaskState,
 )
 
+_PENDING, _RUNNING, _DONE = TaskState.PENDING, TaskState.RUNNING, TaskState.DONE
+
 
 class DecentralizedPolicy(Policy):
     name = "decentralized"
@@ -54,7 +56,7 @@ class DecentralizedPolicy(Policy):
         unclaimed = self.graph.n - board.finished - len(board.running_on)
         if not self.eligible or unclaimed == 0:
             return unclaimed > 0
-        return any(s is TaskState.PENDING and self.can_run(node, t) for t, s in board.state.items())
+        return any(s is _PENDING and self.can_run(node, t) for t, s in board.state.items())
 
     def _has_ready_work(self, node: str) -> bool:
         if not self.eligible:
@@ -138,18 +140,17 @@ class DecentralizedPolicy(Policy):
     def _refusal(self, node: str, task: str | None) -> str | None:
         if task is None:
             return "no valid task id in the reply"
-        state = self.board.state.get(task)
+        board = self.board
+        state = board.state.get(task)
         if state is None:
             return f"unknown task {task!r}"
-        if state is TaskState.RUNNING:
-            return f"{task} is already claimed by {self.board.running_on[task]}"
-        if state is not TaskState.PENDING:
+        if state is _RUNNING:
+            return f"{task} is already claimed by {board.running_on[task]}"
+        if state is not _PENDING:
             return f"{task} is {state.value}"
         if not self.can_run(node, task):
             return f"{node} does not have the role or skills {task} needs"
-        if self.board.missing[task]:
-            waiting = [
-                d for d in self.graph.deps[task] if self.board.state[d] is not TaskState.DONE
-            ]
+        if board.missing[task]:
+            waiting = [d for d in self.graph.deps[task] if board.state[d] is not _DONE]
             return f"{task} waits for {', '.join(waiting)}"
         return None

@@ -123,8 +123,9 @@ class TaskGraph:
     def duration(self, task: str) -> float:
         return self.durations.get(task, 1.0)
 
-    @property
+    @cached_property
     def n(self) -> int:
+        """N: the number of tasks (read once per claim by the decentralized policy)."""
         return len(self.ids)
 
     # -- paths ---------------------------------------------------------------------------------
