@@ -80,9 +80,7 @@ class DecentralizedPolicy(Policy):
         ):
             return []  # nothing to claim: whoever waits is looked at again later
         decisions: list[Decision] = []
-        # one node to look at is the usual case (the one whose claim was just answered)
-        nodes = list(look) if len(look) == 1 else sorted(look, key=self.order.__getitem__)
-        for node in nodes:
+        for node in sorted(look, key=self.order.__getitem__):
             if (
                 node not in board.idle_set
                 or node in self.asked
