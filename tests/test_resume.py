@@ -202,10 +202,10 @@ def test_each_feature_registers_its_own_kind_when_first_looked_up() -> None:
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
-    assert out.split() == ["False", "['ask',", "'run']", "True", "True"]
+    assert out.split() == ["False", "['ask',", "'eval',", "'run']", "True", "True"]
 
 
-@pytest.mark.parametrize("kind", ["eval", "mystery"])
+@pytest.mark.parametrize("kind", ["sim", "mystery"])
 async def test_a_kind_nobody_resumes_is_one_line(store: EventStore, kind: str) -> None:
     run_id = store.new_run(kind)
     with pytest.raises(ConfigError) as refused:

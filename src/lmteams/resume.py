@@ -12,10 +12,11 @@ run would have had.
 
     register_resumer("batch", resume_batch)
 
-The kinds that ship with lmteams register in their own feature's module: ``ask`` in
-:mod:`lmteams.strategies.resume`, ``run`` (project runs) in :mod:`lmteams.coordinator.resume`.
+The kinds that ship with lmteams register in their own feature's module: ``ask`` and ``eval``
+in :mod:`lmteams.strategies.resume`, ``run`` (project runs) in :mod:`lmteams.coordinator.resume`.
 :func:`load_features` is the one list of those modules, imported when a resumer is first
-looked up, so ``lmteams resume`` finds every kind whichever modules happen to be imported. Runs of other kinds (``eval``, a project run in rounds) are refused with one line.
+looked up, so ``lmteams resume`` finds every kind whichever modules happen to be imported.
+Runs of any other kind, and project runs in rounds, are refused with one line.
 
 ``lmteams resume RUN`` looks the run up, refuses one that is finished or whose coordinator is
 still alive (:mod:`lmteams.state.liveness`), rebuilds its team from the ``run_started`` event
@@ -92,7 +93,7 @@ def load_features() -> None:
     if _features_loaded:
         return
     import lmteams.coordinator.resume  # registers "run"
-    import lmteams.strategies.resume  # noqa: F401  (registers "ask")
+    import lmteams.strategies.resume  # noqa: F401  (registers "ask" and "eval")
 
     _features_loaded = True
 

@@ -106,16 +106,44 @@ def test_resume_human_output_and_errors(tmp_path: Path) -> None:
     assert "kill -9" in help_text and "Example" in help_text
 
 
-def test_resuming_an_eval_run_is_one_line(tmp_path: Path) -> None:
-    from lmteams.state.store import EventStore
-
-    (tmp_path / ".lmteams").mkdir()
-    store = EventStore(tmp_path / ".lmteams" / "lmteams.db")
-    run_id = store.new_run("eval")
-    store.close()
-    proc = lmteams("resume", run_id, cwd=tmp_path)
-    assert_clean_error(proc, "runs of kind 'eval' cannot be resumed; resumable kinds: ask, run")
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+def test_an_eval_killed_with_sigkill_resumes_and_prints_its_table(tmp_path: Path) -> None:
+    team, env = setup(tmp_path)
+    data = tmp_path / "questions.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"question": f"What is 2 + 2? ({k})", "answer": "4"}) + "\n"
+            for k in range(4)
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmteams.cli.app", "eval", str(data), "--team", str(team)],
+        cwd=tmp_path,
+        env={**os.environ, **env, "SLOW_C": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # the first question: a alone (greedy), then a, b and c for the vote; c is slow
+        while sorted(calls(tmp_path)) != ["a", "a", "b", "c"]:
+            assert time.monotonic() < deadline and proc.poll() is None, "eval did not start"
+            time.sleep(0.05)
+        time.sleep(1.0)  # a's and b's replies are committed; c is still thinking
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    [run] = json.loads(lmteams("runs", "--json", cwd=tmp_path).stdout)
+    assert run["kind"] == "eval" and run["status"] == "interrupted"
+    resumed = lmteams("resume", run["run_id"], cwd=tmp_path, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "3 completed calls replayed from the log" in resumed.stdout
+    assert "greedy" in resumed.stdout and "majority" in resumed.stdout  # the eval's table
+    asked = calls(tmp_path)
+    # nothing answered before the kill was asked again: c once more, for its lost answer
+    assert (asked.count("a"), asked.count("b"), asked.count("c")) == (8, 4, 5)
+    data.write_text(data.read_text().replace('"4"', '"5"'))
+    again = lmteams("resume", run["run_id"], cwd=tmp_path, env=env)
+    assert_clean_error(again, "already finished")
 
 
 def test_ask_inject_crashes_a_node_and_the_others_still_answer(tmp_path: Path) -> None:

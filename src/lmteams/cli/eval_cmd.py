@@ -151,6 +151,7 @@ def eval_command(
                 parallel=parallel,
                 dataset=dataset.name,
                 on_item=advance,
+                source=dataset.resolve(),
             )
         )
     if plot is not None:

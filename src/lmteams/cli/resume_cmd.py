@@ -9,7 +9,7 @@ from rich.console import Console
 
 from lmteams.cli.groups import with_groups
 from lmteams.cli.options import DbOption, JsonOption, RuntimeFlags
-from lmteams.cli.render import clip, write_json
+from lmteams.cli.render import clip, eval_table, write_json
 from lmteams.cli.session import open_store, run_async
 from lmteams.cli.trace_option import TraceOption, traced
 from lmteams.config import load_team
@@ -44,8 +44,9 @@ def resume_command(
     resuming replays those from the log (never sending them again) and makes only the calls
     that never finished, so the run ends with the result an uninterrupted run would have had.
     Runs that failed, were cancelled or stopped at their budget can be resumed too (give a
-    team file with a larger budget). Resumable kinds: ask, and the kinds that register a
-    resumer (see docs/faults.md).
+    team file with a larger budget). Resumable kinds: ask, eval (its dataset file must still
+    hold the same questions) and run (project runs), and any kind that registers a resumer
+    (see docs/faults.md).
 
     Example: lmteams resume ask-20260101-120000-ab12cd
     """
@@ -68,6 +69,11 @@ def resume_command(
         f"{outcome.replayed} completed calls replayed from the log, {outcome.new_calls} new calls"
     )
     result = outcome.result or {}
+    if outcome.kind == "eval" and result:
+        from lmteams.strategies.evaluation import EvalReport
+
+        eval_table(console, EvalReport.model_validate(result))
+        return
     for key in ("answer", "stopped", "error"):
         if result.get(key) is not None:  # a run that was not stopped stores stopped: None
             console.print(f"{key}: [bold]{clip(str(result[key]), 200)}[/]")

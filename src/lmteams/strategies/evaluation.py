@@ -17,13 +17,15 @@ as its result; :func:`plot_accuracy_cost` draws accuracy against tokens from tha
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from lmteams.config import TeamSpec
@@ -168,6 +170,7 @@ async def evaluate(
     on_item: ItemCallback | None = None,
     runtime: Runtime | None = None,
     backends: Mapping[str, ModelBackend] | None = None,
+    source: str | Path | None = None,
 ) -> EvalReport:
     """Run every item through ``[greedy] + strategies`` and score them against the labels.
 
@@ -175,41 +178,99 @@ async def evaluate(
     embedded engine); within a question the strategies run one after another. With
     ``members``, every answering node's own first answer is scored too (shared with the
     strategies that used it; a node no strategy asked is asked once more).
+
+    ``source`` is the dataset file the items were read from (best absolute): recorded, with a
+    digest of the items, so that ``lmteams resume`` can read them again.
     """
     names = list(dict.fromkeys([BASELINE, *strategies] if baseline else strategies))
-    options = settings or spec.consensus
+    params = {
+        "dataset": dataset,
+        "questions": len(items),
+        "strategies": names,
+        "train": train,
+        # what `lmteams resume` needs to redo the run (lmteams.strategies.resume)
+        "source": str(source) if source is not None else None,
+        "items_sha256": items_digest(items),
+        "settings": settings.model_dump(mode="json") if settings is not None else None,
+        "extractor": extractor if isinstance(extractor, str) else None,
+        "parallel": parallel,
+        "members": members,
+    }
+    team = Team(spec, store, kind="eval", params=params, runtime=runtime, backends=backends)
+    async with team:
+        report = await evaluate_on(
+            team,
+            items,
+            names,
+            settings or spec.consensus,
+            extractor,
+            train=train,
+            parallel=parallel,
+            members=members,
+            dataset=dataset,
+            on_item=on_item,
+        )
+        team.result = report.model_dump(mode="json")
+    return report
+
+
+def items_digest(items: Sequence[Item]) -> str:
+    """SHA-256 of the questions and labels, in order: a resumed run checks it against the
+    dataset file it reads again."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(orjson.dumps(item.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+async def evaluate_on(
+    team: Team,
+    items: Sequence[Item],
+    names: Sequence[str],
+    options: ConsensusSpec,
+    extractor: str | Extractor,
+    *,
+    train: bool,
+    parallel: int,
+    members: bool,
+    dataset: str,
+    on_item: ItemCallback | None = None,
+    logged: Set[tuple[int, str]] = frozenset(),
+) -> EvalReport:
+    """The evaluation of :func:`evaluate` on an open team: ``names`` are the strategies, the
+    baseline first if it is run. ``logged``: the (question index, strategy) pairs whose
+    ``eval_item`` event a resumed run already holds, not logged again."""
+    spec = team.spec
+    baseline = BASELINE in names
     largest = options.node or largest_model_node(spec)
     greedy_options = options.model_copy(update={"node": largest})
     answering = answering_nodes(spec) if members else []
     tallies = {name: _Tally(name) for name in names}
     member_tallies = {node: _Tally(node) for node in answering}
-    book = ReliabilityBook(store, spec.name)
+    book = ReliabilityBook(team.store, spec.name)
     training: list[tuple[list[NodeAnswer], str, str | None]] = []
-    params = {"dataset": dataset, "questions": len(items), "strategies": names, "train": train}
     started = time.perf_counter()
-    team = Team(spec, store, kind="eval", params=params, runtime=runtime, backends=backends)
-    async with team:
-        limit = asyncio.Semaphore(max(1, parallel))
+    limit = asyncio.Semaphore(max(1, parallel))
 
-        async def one(index: int, item: Item) -> None:
-            async with limit:
-                extract = (
-                    item_extractor(item.question, item.answer, item.answer_type, extractor)
-                    if isinstance(extractor, str)
-                    else get_extractor(extractor)
-                )
-                gold = gold_key(item.answer, extract)
-                cache = FirstAnswers(item.question)
-                judge_pick: str | None = None
-                for name in names:
-                    chosen = greedy_options if name == BASELINE else options
-                    result = await run_strategy(
-                        team, item.question, name, chosen, extract, cache=cache
-                    )
-                    correct = bool(gold) and result.answer_key == gold
-                    tallies[name].add(index, result, correct)
-                    if name == "judge" and result.detail.get("kind") == "pick":
-                        judge_pick = result.answer_key
+    async def one(index: int, item: Item) -> None:
+        async with limit:
+            extract = (
+                item_extractor(item.question, item.answer, item.answer_type, extractor)
+                if isinstance(extractor, str)
+                else get_extractor(extractor)
+            )
+            gold = gold_key(item.answer, extract)
+            cache = FirstAnswers(item.question)
+            judge_pick: str | None = None
+            for name in names:
+                chosen = greedy_options if name == BASELINE else options
+                result = await run_strategy(team, item.question, name, chosen, extract, cache=cache)
+                correct = bool(gold) and result.answer_key == gold
+                tallies[name].add(index, result, correct)
+                if name == "judge" and result.detail.get("kind") == "pick":
+                    judge_pick = result.answer_key
+                if (index, name) not in logged:
                     team.event(
                         EvalItem(
                             index=index,
@@ -222,44 +283,43 @@ async def evaluate(
                             wall_s=result.wall_s,
                         ),
                     )
-                    if on_item:
-                        on_item(index, name, correct, result)
-                if answering:
-                    await _score_members(team, item, index, options, extract, cache, gold)
-                if train:
-                    if set(cache.by_node) != set(spec.node_names):  # every node's answer
-                        await run_strategy(
-                            team, item.question, "majority", options, extract, cache=cache
-                        )
-                    answers = [cache.by_node[n] for n in spec.node_names]
-                    if "learned" not in names:
-                        book.record(
-                            item.question,
-                            {a.node: a.answer_key or "" for a in answers if a.status == "done"},
-                            team.run_id,
-                        )
-                    training.append((answers, gold, judge_pick))
-                if gold:
-                    book.label(item.question, gold, source=f"eval:{dataset}")
+                if on_item:
+                    on_item(index, name, correct, result)
+            if answering:
+                await _score_members(team, item, index, options, extract, cache, gold)
+            if train:
+                if set(cache.by_node) != set(spec.node_names):  # every node's answer
+                    await run_strategy(
+                        team, item.question, "majority", options, extract, cache=cache
+                    )
+                answers = [cache.by_node[n] for n in spec.node_names]
+                if "learned" not in names:
+                    book.record(
+                        item.question,
+                        {a.node: a.answer_key or "" for a in answers if a.status == "done"},
+                        team.run_id,
+                    )
+                training.append((answers, gold, judge_pick))
+            if gold:
+                book.label(item.question, gold, source=f"eval:{dataset}")
 
-        async def _score_members(
-            team: Team,
-            item: Item,
-            index: int,
-            options: ConsensusSpec,
-            extract: Extractor,
-            cache: FirstAnswers,
-            gold: str,
-        ) -> None:
-            missing = [n for n in answering if n not in cache.by_node]
-            if missing:
-                await Context(team, item.question, options, extract, cache=cache).first_answers(
-                    missing
-                )
-            for node in answering:
-                answer = cache.by_node[node]
-                correct = bool(gold) and answer.status == "done" and answer.answer_key == gold
-                member_tallies[node].add_answer(index, answer, correct)
+    async def _score_members(
+        team: Team,
+        item: Item,
+        index: int,
+        options: ConsensusSpec,
+        extract: Extractor,
+        cache: FirstAnswers,
+        gold: str,
+    ) -> None:
+        missing = [n for n in answering if n not in cache.by_node]
+        if missing:
+            await Context(team, item.question, options, extract, cache=cache).first_answers(missing)
+        for node in answering:
+            answer = cache.by_node[node]
+            correct = bool(gold) and answer.status == "done" and answer.answer_key == gold
+            member_tallies[node].add_answer(index, answer, correct)
+            if (index, f"member:{node}") not in logged:
                 team.event(
                     EvalItem(
                         index=index,
@@ -273,32 +333,31 @@ async def evaluate(
                     ),
                 )
 
-        async with asyncio.TaskGroup() as group:
-            for index, item in enumerate(items):
-                group.create_task(one(index, item))
-        trained = train_meta(spec, book, training, uses_judge="judge" in names) if train else None
-        member_scores = [member_tallies[n].score() for n in answering]
-        best = max(member_scores, key=lambda m: m.correct, default=None)  # first of equals
-        report = EvalReport(
-            run_id=team.run_id,
-            dataset=dataset,
-            team=spec.name,
-            questions=len(items),
-            wall_s=time.perf_counter() - started,
-            scores=[tallies[name].score() for name in names],
-            training=trained,
-            members=member_scores,
-            best_member=best.strategy if best else None,
-            largest_node=largest if baseline else None,
-            largest_model=spec.model_of(spec.node(largest)) if baseline else None,
-            comparisons=_comparisons(
-                names,
-                tallies,
-                member_tallies[best.strategy] if best else None,
-                len(items),
-            ),
-        )
-        team.result = report.model_dump(mode="json")
+    async with asyncio.TaskGroup() as group:
+        for index, item in enumerate(items):
+            group.create_task(one(index, item))
+    trained = train_meta(spec, book, training, uses_judge="judge" in names) if train else None
+    member_scores = [member_tallies[n].score() for n in answering]
+    best = max(member_scores, key=lambda m: m.correct, default=None)  # first of equals
+    report = EvalReport(
+        run_id=team.run_id,
+        dataset=dataset,
+        team=spec.name,
+        questions=len(items),
+        wall_s=time.perf_counter() - started,
+        scores=[tallies[name].score() for name in names],
+        training=trained,
+        members=member_scores,
+        best_member=best.strategy if best else None,
+        largest_node=largest if baseline else None,
+        largest_model=spec.model_of(spec.node(largest)) if baseline else None,
+        comparisons=_comparisons(
+            names,
+            tallies,
+            member_tallies[best.strategy] if best else None,
+            len(items),
+        ),
+    )
     return report
 
 

@@ -1,6 +1,7 @@
-"""Resuming an ``ask`` run: ask again on the reopened team; logged answers are replayed.
+"""Resuming ``ask`` and ``eval`` runs: the same questions again on the reopened team; every
+answer already logged is replayed instead of asked again.
 
-Registers the ``ask`` kind with :mod:`lmteams.resume` when imported.
+Registers the ``ask`` and ``eval`` kinds with :mod:`lmteams.resume` when imported.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from lmteams.consensus.settings import ConsensusSpec
 from lmteams.errors import ConfigError
 from lmteams.resume import ResumeContext, register_resumer
 from lmteams.strategies.ask import ask_team
+from lmteams.strategies.evaluation import evaluate_on, items_digest, load_dataset
 
 
 async def resume_ask(context: ResumeContext) -> None:
@@ -36,4 +38,49 @@ async def resume_ask(context: ResumeContext) -> None:
         team.result = result.model_dump(mode="json")
 
 
+async def resume_eval(context: ResumeContext) -> None:
+    """Resume an ``eval`` run: read its dataset file again (it must hold the same questions and
+    labels, checked by digest) and evaluate again; logged answers are replayed and logged
+    ``eval_item`` events are not written twice, so the result is the uninterrupted run's."""
+    run = context.run
+    params = run.params
+    source, digest = params.get("source"), params.get("items_sha256")
+    if not isinstance(source, str) or not isinstance(digest, str):
+        raise ConfigError(f"run {run.run_id} did not record its dataset file", field="RUN")
+    extractor = params.get("extractor")
+    if not isinstance(extractor, str):
+        raise ConfigError(
+            f"run {run.run_id} read answers with an extractor given in Python; resume it by "
+            "calling lmteams.strategies.evaluation.evaluate_on with that extractor",
+            field="RUN",
+        )
+    items = load_dataset(source)[: int(params["questions"])]
+    if items_digest(items) != digest:
+        raise ConfigError(
+            f"{source}: the questions or labels changed since run {run.run_id} started; "
+            "start it again",
+            field="RUN",
+        )
+    logged = {
+        (int(e.data["index"]), str(e.data["strategy"]))
+        for e in context.store.events(run.run_id, types=["eval_item"])
+    }
+    settings = params.get("settings")
+    async with context.team(replay_unkeyed=True) as team:
+        report = await evaluate_on(
+            team,
+            items,
+            list(params["strategies"]),
+            ConsensusSpec.model_validate(settings) if settings else team.spec.consensus,
+            extractor,
+            train=bool(params.get("train")),
+            parallel=int(params.get("parallel", 1)),
+            members=bool(params.get("members", True)),
+            dataset=str(params.get("dataset", "")),
+            logged=logged,
+        )
+        team.result = report.model_dump(mode="json")
+
+
 register_resumer("ask", resume_ask)
+register_resumer("eval", resume_eval)
