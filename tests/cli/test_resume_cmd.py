@@ -50,19 +50,11 @@ def calls(tmp_path: Path) -> list[str]:
     return log.read_text().split() if log.exists() else []
 
 
-def test_an_ask_killed_with_sigkill_resumes_without_repeating_calls(tmp_path: Path) -> None:
-    team, env = setup(tmp_path)
+def killed_midway(tmp_path: Path, env: dict[str, str], args: list[str], asked: list[str]) -> None:
+    """Run ``lmteams ARGS`` with c slow, and SIGKILL it once ``asked`` are the calls made and
+    every reply but c's is committed."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lmteams.cli.app",
-            "ask",
-            "What is 2 + 2?",
-            "--team",
-            str(team),
-            "--json",
-        ],
+        [sys.executable, "-m", "lmteams.cli.app", *args],
         cwd=tmp_path,
         env={**os.environ, **env, "SLOW_C": "1"},
         stdout=subprocess.PIPE,
@@ -70,13 +62,20 @@ def test_an_ask_killed_with_sigkill_resumes_without_repeating_calls(tmp_path: Pa
     )
     try:
         deadline = time.monotonic() + 60
-        while sorted(calls(tmp_path)) != ["a", "b", "c"]:
-            assert time.monotonic() < deadline and proc.poll() is None, "ask did not start"
+        while sorted(calls(tmp_path)) != asked:
+            assert time.monotonic() < deadline and proc.poll() is None, f"{args[0]} did not start"
             time.sleep(0.05)
-        time.sleep(1.0)  # a's and b's replies are committed; c is still thinking
+        time.sleep(1.0)  # the other replies are committed; c is still thinking
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate()
+
+
+def test_an_ask_killed_with_sigkill_resumes_without_repeating_calls(tmp_path: Path) -> None:
+    team, env = setup(tmp_path)
+    killed_midway(
+        tmp_path, env, ["ask", "What is 2 + 2?", "--team", str(team), "--json"], ["a", "b", "c"]
+    )
     listed = lmteams("runs", "--json", cwd=tmp_path)
     [run] = json.loads(listed.stdout)
     # nobody could mark it ended (the process was killed); its process is gone, so it reads so
@@ -115,23 +114,8 @@ def test_an_eval_killed_with_sigkill_resumes_and_prints_its_table(tmp_path: Path
             for k in range(4)
         )
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lmteams.cli.app", "eval", str(data), "--team", str(team)],
-        cwd=tmp_path,
-        env={**os.environ, **env, "SLOW_C": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        # the first question: a alone (greedy), then a, b and c for the vote; c is slow
-        while sorted(calls(tmp_path)) != ["a", "a", "b", "c"]:
-            assert time.monotonic() < deadline and proc.poll() is None, "eval did not start"
-            time.sleep(0.05)
-        time.sleep(1.0)  # a's and b's replies are committed; c is still thinking
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate()
+    # the first question: a alone (greedy), then a, b and c for the vote; c is slow
+    killed_midway(tmp_path, env, ["eval", str(data), "--team", str(team)], ["a", "a", "b", "c"])
     [run] = json.loads(lmteams("runs", "--json", cwd=tmp_path).stdout)
     assert run["kind"] == "eval" and run["status"] == "interrupted"
     resumed = lmteams("resume", run["run_id"], cwd=tmp_path, env=env)
