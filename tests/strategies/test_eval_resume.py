@@ -40,7 +40,9 @@ def team() -> tuple[TeamSpec, ScriptedBackend]:
     return spec, backend
 
 
-async def evaluation(store: EventStore, path: Path, backend: ScriptedBackend) -> EvalReport:
+async def evaluation(
+    store: EventStore, path: Path, backend: ScriptedBackend, parallel: int = 1
+) -> EvalReport:
     spec, _ = scripted_team(3, answer)
     return await evaluate(
         spec,
@@ -49,14 +51,18 @@ async def evaluation(store: EventStore, path: Path, backend: ScriptedBackend) ->
         ["majority"],
         dataset=path.name,
         source=path,
+        parallel=parallel,
         backends={"scripted": backend},
     )
 
 
-async def interrupted(store: EventStore, path: Path, backend: ScriptedBackend) -> str:
-    """Kill the evaluation's coordinator after 5 s of its 6 questions (about 2 s each)."""
-    task = asyncio.ensure_future(evaluation(store, path, backend))
-    await asyncio.sleep(5.5)
+async def interrupted(
+    store: EventStore, path: Path, backend: ScriptedBackend, parallel: int = 1
+) -> str:
+    """Kill the evaluation's coordinator part-way: a question takes about 2 s, and the six go
+    ``parallel`` at a time."""
+    task = asyncio.ensure_future(evaluation(store, path, backend, parallel))
+    await asyncio.sleep(5.5 if parallel == 1 else 3.0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -64,13 +70,14 @@ async def interrupted(store: EventStore, path: Path, backend: ScriptedBackend) -
     return run.run_id
 
 
+@pytest.mark.parametrize("parallel", [1, 3])
 async def test_an_interrupted_evaluation_resumes_to_the_uninterrupted_report(
-    store: EventStore, tmp_path: Path
+    store: EventStore, tmp_path: Path, parallel: int
 ) -> None:
     path = dataset(tmp_path)
     _, backend = team()
     with VirtualClock():
-        run_id = await interrupted(store, path, backend)
+        run_id = await interrupted(store, path, backend, parallel)
         asked_before = backend.calls
         assert store.run(run_id).status == "cancelled" and 0 < asked_before < 24
         outcome = await resume_run(store, run_id, backends={"scripted": backend})
@@ -78,10 +85,10 @@ async def test_an_interrupted_evaluation_resumes_to_the_uninterrupted_report(
     assert outcome.replayed > 0 and outcome.new_calls == backend.calls - asked_before
     _, fresh = team()
     with VirtualClock():
-        whole = await evaluation(EventStore(":memory:"), path, fresh)
+        whole = await evaluation(EventStore(":memory:"), path, fresh, parallel)
     # Only what never reached the log was asked again: the calls of both runs add up to the
-    # uninterrupted run's plus those cut off in flight (at most one question's worth).
-    assert fresh.calls <= backend.calls <= fresh.calls + 3
+    # uninterrupted run's plus those cut off in flight (at most a vote per question in flight).
+    assert fresh.calls <= backend.calls <= fresh.calls + 3 * parallel
     assert outcome.result is not None
     resumed = EvalReport.model_validate(outcome.result)
     assert [(s.strategy, s.correct, s.questions) for s in resumed.scores] == [

@@ -140,17 +140,16 @@ class DecentralizedPolicy(Policy):
     def _refusal(self, node: str, task: str | None) -> str | None:
         if task is None:
             return "no valid task id in the reply"
-        board = self.board
-        state = board.state.get(task)
+        state = self.board.state.get(task)
         if state is None:
             return f"unknown task {task!r}"
         if state is _RUNNING:
-            return f"{task} is already claimed by {board.running_on[task]}"
+            return f"{task} is already claimed by {self.board.running_on[task]}"
         if state is not _PENDING:
             return f"{task} is {state.value}"
         if not self.can_run(node, task):
             return f"{node} does not have the role or skills {task} needs"
-        if board.missing[task]:
-            waiting = [d for d in self.graph.deps[task] if board.state[d] is not _DONE]
+        if self.board.missing[task]:
+            waiting = [d for d in self.graph.deps[task] if self.board.state[d] is not _DONE]
             return f"{task} waits for {', '.join(waiting)}"
         return None
