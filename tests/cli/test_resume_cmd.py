@@ -215,3 +215,27 @@ def test_an_interrupted_project_run_resumes_and_reads_cleanly(tmp_path: Path) ->
     assert "· done ·" in resumed.stdout and "None" not in resumed.stdout, resumed.stdout
     listed = lmteams("runs", cwd=tmp_path)
     assert "two · steal, 2 workers" in listed.stdout and "None" not in listed.stdout, listed.stdout
+
+
+def test_runs_lists_an_eval_by_its_dataset_and_strategies() -> None:
+    from lmteams.cli.runs_cmd import _summary
+    from lmteams.state.store import RunRecord
+
+    params = {
+        "dataset": "questions.jsonl",
+        "questions": 6,
+        "strategies": ["greedy", "majority"],
+        "source": "/somewhere/questions.jsonl",
+        "items_sha256": "ab" * 32,
+    }
+    run = RunRecord(
+        run_id="eval-1",
+        kind="eval",
+        status="done",
+        created_at=0.0,
+        ended_at=1.0,
+        team="t",
+        params=params,
+        result={},
+    )
+    assert _summary(run) == "questions.jsonl · 6 questions · greedy, majority"

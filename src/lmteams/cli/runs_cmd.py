@@ -39,6 +39,10 @@ def _summary(run: RunRecord) -> str:
         goal = f" · goal: {params['goal']}" if params.get("goal") else ""
         how = f"{settings.get('topology', '?')}, {settings.get('workers', '?')} workers"
         return clip(f"{name} · {how}{goal}", 70)
+    if run.kind == "eval":  # its dataset and strategies (the path and digest are for resume)
+        strategies = ", ".join(params.get("strategies") or [])
+        questions = params.get("questions", "?")
+        return clip(f"{params.get('dataset') or '?'} · {questions} questions · {strategies}", 70)
     # settings left unset (a project run's goal, lead, planner) are stored as None: not news
     shown = {k: v for k, v in params.items() if v is not None and not isinstance(v, dict | list)}
     return clip(" ".join(f"{k}={v}" for k, v in shown.items()), 70)
