@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+import random
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,47 @@ def test_topological_order_respects_dependencies(tasks: list[tuple[str, list[str
     assert 0 <= graph.p < 1
     for n in (1, 2, 7):
         assert graph.n / graph.lower_bound(n) <= n + 1e-9
+
+
+def stable_order(tasks: list[tuple[str, list[str]]]) -> list[str]:
+    """Reference: repeatedly take the ready task listed first in the file."""
+    done: set[str] = set()
+    order: list[str] = []
+    while len(order) < len(tasks):
+        task = next(t for t, deps in tasks if t not in done and all(d in done for d in deps))
+        order.append(task)
+        done.add(task)
+    return order
+
+
+@given(dags(), st.randoms(use_true_random=False))
+def test_topological_order_is_the_stable_one_in_any_file_order(
+    tasks: list[tuple[str, list[str]]], rnd: random.Random
+) -> None:
+    shuffled = list(tasks)
+    rnd.shuffle(shuffled)
+    for listing in (tasks, shuffled):
+        assert list(TaskGraph.build(listing).topological_order) == stable_order(listing)
+    # listed with every prerequisite first, the file order is the order
+    assert TaskGraph.build(tasks).topological_order == tuple(t for t, _ in tasks)
+
+
+@given(dags(), st.randoms(use_true_random=False))
+def test_depths_and_tails_are_the_longest_chains(
+    tasks: list[tuple[str, list[str]]], rnd: random.Random
+) -> None:
+    durations = {t: rnd.choice([0.5, 1.0, 2.0, 3.5]) for t, _ in tasks}
+    graph = TaskGraph.build(tasks, durations)
+    deps = dict(tasks)
+    children = {t: [c for c, ds in tasks if t in ds] for t, _ in tasks}
+
+    @functools.cache
+    def depth(t: str) -> int:
+        return 1 + max((depth(d) for d in deps[t]), default=0)
+
+    @functools.cache
+    def tail(t: str) -> float:
+        return durations[t] + max((tail(c) for c in children[t]), default=0.0)
+
+    assert graph.depth == {t: depth(t) for t, _ in tasks}
+    assert graph.tail == {t: tail(t) for t, _ in tasks}
