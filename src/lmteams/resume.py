@@ -40,6 +40,8 @@ from lmteams.state.liveness import STAMPED, coordinator_alive
 from lmteams.state.store import EventStore, RunRecord
 from lmteams.team import REDACTED, Team
 
+Progress = Callable[[int, int], None]
+
 
 @dataclass(slots=True)
 class ResumeContext:
@@ -51,6 +53,9 @@ class ResumeContext:
     runtime: Runtime | None = None
     backends: Mapping[str, ModelBackend] | None = None
     opened: Team | None = field(default=None)
+    #: Told (done, total) as the resumed work advances: tasks of a project run, answers of an
+    #: evaluation (a resumer of quick work, an ask, need not call it).
+    progress: Progress | None = None
 
     def team(self, *, replay_unkeyed: bool = False) -> Team:
         """The run's team, reopened for resuming (use as ``async with ctx.team() as team``)."""
@@ -157,8 +162,10 @@ async def resume_run(
     runtime: Runtime | None = None,
     backends: Mapping[str, ModelBackend] | None = None,
     force: bool = False,
+    progress: Progress | None = None,
 ) -> ResumeOutcome:
-    """Continue run ``run_id`` with its kind's resumer; return how it ended.
+    """Continue run ``run_id`` with its kind's resumer; return how it ended (``progress`` is
+    told (done, total) as long work advances: see :attr:`ResumeContext.progress`).
 
     Raises :class:`~lmteams.errors.RunNotFound`, or :class:`~lmteams.errors.ConfigError` when
     the run is finished, still running (unless ``force``), or of a kind nobody can resume.
@@ -182,6 +189,7 @@ async def resume_run(
         spec=spec if spec is not None else team_of(store, run),
         runtime=runtime,
         backends=backends,
+        progress=progress,
     )
     await resumer(context)
     finished = store.run(run.run_id)

@@ -122,6 +122,8 @@ def test_an_eval_killed_with_sigkill_resumes_and_prints_its_table(tmp_path: Path
     assert resumed.returncode == 0, resumed.stderr
     assert "3 completed calls replayed from the log" in resumed.stdout
     assert "greedy" in resumed.stdout and "majority" in resumed.stdout  # the eval's table
+    # progress on stderr, plain lines (not a terminal here): 4 questions x 2 strategies
+    assert f"resuming {run['run_id']}: 8/8 answers" in resumed.stderr
     asked = calls(tmp_path)
     # nothing answered before the kill was asked again: c once more, for its lost answer
     assert (asked.count("a"), asked.count("b"), asked.count("c")) == (8, 4, 5)

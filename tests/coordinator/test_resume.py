@@ -76,10 +76,17 @@ async def test_resume_after_the_coordinator_dies_mid_run(tmp_path: Path, topolog
     committed = len(store.call_results(run_id))
     assert 0 < committed < clean["scripted"].calls  # type: ignore[attr-defined]
 
+    seen: list[tuple[int, int]] = []
     with VirtualClock():
-        result = await resume_project(store, run_id, backends=backends)
+        result = await resume_project(
+            store, run_id, backends=backends, progress=lambda *p: seen.append(p)
+        )
     after = backends["scripted"].calls - before  # type: ignore[attr-defined]
     assert result.status == "done" and Path(result.workspace) == tmp_path / "files"
+    # progress counts the tasks finished (those done before the kill as the log is replayed),
+    # up to all 20
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and seen[-1] == (20, 20) and {t for _, t in seen} == {20}
     assert files_of(result.workspace) == expected_files
     # every committed call was replayed; only what never finished was sent (every call is
     # keyed: each one sent commits a new key, a committed call sent again would add none; the

@@ -80,8 +80,13 @@ async def test_an_interrupted_evaluation_resumes_to_the_uninterrupted_report(
         run_id = await interrupted(store, path, backend, parallel)
         asked_before = backend.calls
         assert store.run(run_id).status == "cancelled" and 0 < asked_before < 24
-        outcome = await resume_run(store, run_id, backends={"scripted": backend})
+        seen: list[tuple[int, int]] = []
+        outcome = await resume_run(
+            store, run_id, backends={"scripted": backend}, progress=lambda *p: seen.append(p)
+        )
     assert outcome.kind == "eval" and outcome.status == "done"
+    # progress counts the strategies' answers, replayed ones too: 6 questions x 2 strategies
+    assert [d for d, _ in seen] == list(range(1, 13)) and {t for _, t in seen} == {12}
     assert outcome.replayed > 0 and outcome.new_calls == backend.calls - asked_before
     _, fresh = team()
     with VirtualClock():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -54,9 +56,17 @@ def resume_command(
     spec = load_team(team) if team else None
     store = open_store(db)
     with traced(store, trace, "") as traced_run:
-        traced_run.run_id = store.run(run_id).run_id  # the whole run: one trace, both parts
+        record = store.run(run_id)
+        traced_run.run_id = record.run_id  # the whole run: one trace, both parts
         outcome: ResumeOutcome = run_async(
-            resume_run(store, run_id, spec=spec, runtime=nodes_runtime, force=force)
+            resume_run(
+                store,
+                run_id,
+                spec=spec,
+                runtime=nodes_runtime,
+                force=force,
+                progress=progress_lines(record.run_id, UNITS.get(record.kind, "steps")),
+            )
         )
     if json_output:
         write_json(outcome)
@@ -77,6 +87,28 @@ def resume_command(
     for key in ("answer", "stopped", "error"):
         if result.get(key) is not None:  # a run that was not stopped stores stopped: None
             console.print(f"{key}: [bold]{clip(str(result[key]), 200)}[/]")
+
+
+UNITS = {"run": "tasks", "eval": "answers"}  # what a kind's progress counts
+
+
+def progress_lines(run_id: str, unit: str) -> Callable[[int, int], None]:
+    """Progress of long resumed work on stderr (stdout keeps the result): a plain line about
+    every 5% and at the end, so it reads the same in a terminal, a pipe or a log file."""
+    console = Console(stderr=True, highlight=False)
+    started = time.monotonic()
+    shown = -1
+
+    def report(done: int, total: int) -> None:
+        nonlocal shown
+        every = max(1, total // 20)
+        if done == shown or (done % every and done != total):
+            return
+        shown = done
+        elapsed = time.monotonic() - started
+        console.print(f"resuming {run_id}: {done}/{total} {unit}, {elapsed:.0f}s", markup=False)
+
+    return report
 
 
 COMMANDS = [("resume", resume_command, 30)]

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 
 from lmteams.coordinator.dynamic import run_class
 from lmteams.coordinator.run import make_workdir, workdir_for
-from lmteams.coordinator.settings import RunResult, RunSettings
+from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
 from lmteams.errors import ConfigError
 from lmteams.models.base import ModelBackend
-from lmteams.resume import ResumeContext, register_resumer, resume_run
+from lmteams.resume import Progress, ResumeContext, register_resumer, resume_run
 from lmteams.runtime.base import Runtime
 from lmteams.state.projects import executed_project
 from lmteams.state.store import EventStore
@@ -40,7 +40,16 @@ async def resume_graph(context: ResumeContext) -> None:
     async with context.team() as team:
         workdir = workdir_for(context.store, team.run_id, settings)
         make_workdir(workdir)
-        run = run_class(settings)(team, project, settings, workdir=workdir)
+        total = project.graph().n
+        progress = context.progress
+        on_update = None
+        if progress is not None:
+
+            def on_update(snapshot: Snapshot) -> None:
+                counts = snapshot.counts
+                progress(counts.get("done", 0) + counts.get("failed", 0), total)
+
+        run = run_class(settings)(team, project, settings, workdir=workdir, on_update=on_update)
         result = await run.run(resume_events=events)
         team.status = result.status
         team.result = result.model_dump(mode="json")
@@ -53,14 +62,18 @@ async def resume_project(
     runtime: Runtime | None = None,
     backends: Mapping[str, ModelBackend] | None = None,
     force: bool = False,
+    progress: Progress | None = None,
 ) -> RunResult:
-    """Continue a project run whose coordinator died (see :func:`resume_graph`)."""
+    """Continue a project run whose coordinator died (see :func:`resume_graph`); ``progress``
+    is told (tasks finished, tasks) as it goes."""
     record = store.run(run_id)
     if record.kind != "run":
         raise ConfigError(
             f"run {record.run_id} is a {record.kind!r} run, not a project run", field="RUN"
         )
-    await resume_run(store, record.run_id, runtime=runtime, backends=backends, force=force)
+    await resume_run(
+        store, record.run_id, runtime=runtime, backends=backends, force=force, progress=progress
+    )
     finished = store.run(record.run_id)
     return RunResult.model_validate(finished.result)
 

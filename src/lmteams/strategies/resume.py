@@ -11,6 +11,7 @@ from lmteams.errors import ConfigError
 from lmteams.resume import ResumeContext, register_resumer
 from lmteams.strategies.ask import ask_team
 from lmteams.strategies.evaluation import evaluate_on, items_digest, load_dataset
+from lmteams.strategies.result import AskResult
 
 
 async def resume_ask(context: ResumeContext) -> None:
@@ -66,17 +67,28 @@ async def resume_eval(context: ResumeContext) -> None:
         for e in context.store.events(run.run_id, types=["eval_item"])
     }
     settings = params.get("settings")
+    names = list(params["strategies"])
+    total = len(items) * len(names)
+    answered = 0
+
+    def advanced(index: int, name: str, correct: bool, result: AskResult) -> None:
+        nonlocal answered
+        answered += 1
+        if context.progress is not None:
+            context.progress(answered, total)
+
     async with context.team(replay_unkeyed=True) as team:
         report = await evaluate_on(
             team,
             items,
-            list(params["strategies"]),
+            names,
             ConsensusSpec.model_validate(settings) if settings else team.spec.consensus,
             extractor,
             train=bool(params.get("train")),
             parallel=int(params.get("parallel", 1)),
             members=bool(params.get("members", True)),
             dataset=str(params.get("dataset", "")),
+            on_item=advanced,
             logged=logged,
         )
         team.result = report.model_dump(mode="json")
