@@ -16,7 +16,7 @@ from lmteams.cli.consensus_options import ConsensusFlags
 from lmteams.cli.errors import eval_exit_code
 from lmteams.cli.groups import with_groups
 from lmteams.cli.options import DbOption, JsonOption, TeamOption
-from lmteams.cli.render import eval_table, write_json
+from lmteams.cli.render import eval_table, line_due, write_json
 from lmteams.cli.session import open_store, run_async
 from lmteams.config import load_team
 from lmteams.consensus.catalog import STRATEGIES, parse_strategies
@@ -113,7 +113,6 @@ def eval_command(
             transient=True,
         )
         task = progress.add_task("evaluating", total=total, accuracy="")
-    every = max(1, total // 20)
 
     done = 0
 
@@ -122,7 +121,7 @@ def eval_command(
         right[name][0] += correct
         right[name][1] += 1
         done += 1
-        if progress is None and done % every and done != total:
+        if progress is None and not line_due(done, total):
             return  # a plain line only about every 5%
         tally = "  ".join(f"{n} {r[0]}/{r[1]}" for n, r in right.items() if r[1])
         if progress is not None:

@@ -261,3 +261,8 @@ def write_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:
     else:
         text = json.dumps(value, indent=2)
     sys.stdout.write(text + "\n")
+
+
+def line_due(done: int, total: int) -> bool:
+    """Whether a plain progress line is due: about every 5% of ``total``, and at the end."""
+    return done == total or done % max(1, total // 20) == 0

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from lmteams.cli.groups import with_groups
 from lmteams.cli.options import DbOption, JsonOption, RuntimeFlags
-from lmteams.cli.render import clip, eval_table, write_json
+from lmteams.cli.render import clip, eval_table, line_due, write_json
 from lmteams.cli.session import open_store, run_async
 from lmteams.cli.trace_option import TraceOption, traced
 from lmteams.config import load_team
@@ -101,8 +101,7 @@ def progress_lines(run_id: str, unit: str) -> Callable[[int, int], None]:
 
     def report(done: int, total: int) -> None:
         nonlocal shown
-        every = max(1, total // 20)
-        if done == shown or (done % every and done != total):
+        if done == shown or not line_due(done, total):
             return
         shown = done
         elapsed = time.monotonic() - started

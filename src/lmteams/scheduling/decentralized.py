@@ -15,16 +15,16 @@ from typing import Unpack
 
 from lmteams.scheduling.graph import TaskGraph
 from lmteams.scheduling.policy import (
+    DONE,
+    PENDING,
+    RUNNING,
     Assign,
     Decision,
     Note,
     Policy,
     PolicyOptions,
     RequestClaim,
-    TaskState,
 )
-
-_PENDING, _RUNNING, _DONE = TaskState.PENDING, TaskState.RUNNING, TaskState.DONE
 
 
 class DecentralizedPolicy(Policy):
@@ -56,7 +56,7 @@ class DecentralizedPolicy(Policy):
         unclaimed = self.graph.n - board.finished - len(board.running_on)
         if not self.eligible or unclaimed == 0:
             return unclaimed > 0
-        return any(s is _PENDING and self.can_run(node, t) for t, s in board.state.items())
+        return any(s is PENDING and self.can_run(node, t) for t, s in board.state.items())
 
     def _has_ready_work(self, node: str) -> bool:
         if not self.eligible:
@@ -143,13 +143,13 @@ class DecentralizedPolicy(Policy):
         state = self.board.state.get(task)
         if state is None:
             return f"unknown task {task!r}"
-        if state is _RUNNING:
+        if state is RUNNING:
             return f"{task} is already claimed by {self.board.running_on[task]}"
-        if state is not _PENDING:
+        if state is not PENDING:
             return f"{task} is {state.value}"
         if not self.can_run(node, task):
             return f"{node} does not have the role or skills {task} needs"
         if self.board.missing[task]:
-            waiting = [d for d in self.graph.deps[task] if self.board.state[d] is not _DONE]
+            waiting = [d for d in self.graph.deps[task] if self.board.state[d] is not DONE]
             return f"{task} waits for {', '.join(waiting)}"
         return None
