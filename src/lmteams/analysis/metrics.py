@@ -406,7 +406,11 @@ def lower_bound_of(graph: TaskGraph, duration: Mapping[str, float], workers: int
     finish: dict[str, float] = {}
     deps = graph.deps
     for task in graph.topological_order:
-        finish[task] = duration.get(task, 0.0) + max((finish[d] for d in deps[task]), default=0.0)
+        start = 0.0
+        for dep in deps[task]:  # a loop, not max(): this runs once per edge of the graph
+            if finish[dep] > start:
+                start = finish[dep]
+        finish[task] = duration.get(task, 0.0) + start
     return max(max(finish.values(), default=0.0), sum(duration.values()) / workers)
 
 

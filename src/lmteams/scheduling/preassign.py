@@ -11,7 +11,7 @@ a ready task from the most loaded queue instead of idling.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, Unpack
 
 from lmteams.scheduling.graph import TaskGraph
@@ -28,36 +28,63 @@ def chains(graph: TaskGraph, eligible: Mapping[str, frozenset[str]]) -> list[lis
     same eligible nodes (ties: the first such prerequisite listed)."""
     tail, position, depth = graph.tail, graph.position, graph.depth
     successor: dict[str, str] = {}
-    for task in graph.ids:
-        children = graph.dependents[task]
-        if len(children) == 1:
-            successor[task] = children[0]
-        elif children:
-            successor[task] = max(children, key=lambda c: (tail[c], -position[c]))
+    claimants: dict[str, list[str]] = {}  # task -> the prerequisites whose successor it is
+    for task, children in graph.dependents.items():
+        if not children:
+            continue
+        best = children[0]
+        if len(children) > 1:  # max() by (tail, -position), as a loop: once per edge
+            best_tail, best_position = tail[best], position[best]
+            for child in children[1:]:
+                child_tail = tail[child]
+                if child_tail > best_tail or (
+                    child_tail == best_tail and position[child] < best_position
+                ):
+                    best, best_tail, best_position = child, child_tail, position[child]
+        successor[task] = best
+        claims = claimants.get(best)
+        if claims is None:
+            claimants[best] = [task]
+        else:
+            claims.append(task)
     chain_of: dict[str, int] = {}
     groups: list[list[str]] = []
     deps = graph.deps
     roles = bool(eligible)
     for task in graph.topological_order:
-        allowed = eligible.get(task) if roles else None
         home = None
-        best = -1
-        for dep in deps[task]:
-            if (
-                successor.get(dep) == task
-                and depth[dep] > best
-                and (not roles or eligible.get(dep) == allowed)
-            ):
-                home, best = chain_of[dep], depth[dep]
+        claims = claimants.get(task)
+        if claims is not None and len(claims) == 1 and not roles:
+            home = chain_of[claims[0]]
+        elif claims is not None:
+            allowed = eligible.get(task) if roles else None
+            best_depth = -1
+            for dep in deps[task]:
+                if (
+                    successor.get(dep) == task
+                    and depth[dep] > best_depth
+                    and (not roles or eligible.get(dep) == allowed)
+                ):
+                    home, best_depth = chain_of[dep], depth[dep]
         if home is None:
             home = len(groups)
             groups.append([task])
         else:
             groups[home].append(task)
         chain_of[task] = home
-    first = position.__getitem__
-    groups.sort(key=lambda g: min(map(first, g)))
+    if graph.topological_order is not graph.ids:
+        # a chain's first task is its earliest in the file only when the file is in order
+        first = position.__getitem__
+        groups.sort(key=lambda g: min(map(first, g)))
     return groups
+
+
+def _work_of(graph: TaskGraph) -> Callable[[Sequence[str]], float]:
+    """The expected time of a group of tasks (its length when tasks carry no estimates)."""
+    if not graph.durations:
+        return lambda tasks: float(len(tasks))
+    durations = graph.durations
+    return lambda tasks: sum(durations.get(t, 1.0) for t in tasks)
 
 
 def place(
@@ -68,6 +95,7 @@ def place(
 ) -> dict[str, list[str]]:
     """Queues per worker, each in topological order."""
     groups = chains(graph, eligible)
+    work = _work_of(graph)
     load = {w: 0.0 for w in workers}
     queues: dict[str, list[str]] = {w: [] for w in workers}
 
@@ -80,9 +108,9 @@ def place(
             options = candidates(group)
             target = options[index % len(options)]
             queues[target].extend(group)
-            load[target] += sum(graph.duration(t) for t in group)
+            load[target] += work(group)
     else:
-        weight = {id(g): sum(graph.duration(t) for t in g) for g in groups}
+        weight = {id(g): work(g) for g in groups}
         order_of = {w: i for i, w in enumerate(workers)}
         lightest = [(0.0, i, w) for i, w in enumerate(workers)]  # a heap: least loaded first
         for group in sorted(groups, key=lambda g: -weight[id(g)]):
@@ -95,7 +123,11 @@ def place(
             queues[target].extend(group)
             load[target] += weight[id(group)]
             heapq.heappush(lightest, (load[target], order_of[target], target))
-    order = {t: i for i, t in enumerate(graph.topological_order)}
+    order = (
+        graph.position
+        if graph.topological_order is graph.ids
+        else {t: i for i, t in enumerate(graph.topological_order)}
+    )
     for queue in queues.values():
         queue.sort(key=order.__getitem__)
     return queues
@@ -129,7 +161,8 @@ class PreassignPolicy(Policy):
         self.position = {t: i for q in self.queues.values() for i, t in enumerate(q)}
         # Ready tasks per owner, longest remaining path first (critical-path list scheduling).
         self.own_ready: dict[str, list[tuple[float, int, str]]] = {w: [] for w in workers}
-        self.remaining = {w: sum(graph.duration(t) for t in q) for w, q in self.queues.items()}
+        work = _work_of(graph)
+        self.remaining = {w: work(q) for w, q in self.queues.items()}
         self.wake: set[str] = set(workers)  # nodes to look at in the next dispatch
         self.hungry: set[str] = set()  # idle nodes with nothing of their own ready
         self.hungry_order: list[tuple[int, str]] = []  # the same nodes, as a heap (lazy)
@@ -161,11 +194,14 @@ class PreassignPolicy(Policy):
         return self.board.is_ready(task) and self.owner[task] == worker
 
     def _next_own(self, node: str) -> str | None:
-        heap = self.own_ready.get(node, [])
+        heap = self.own_ready.get(node)
+        if not heap:
+            return None
+        ready, owner = self.board.ready, self.owner
         while heap:
-            entry = heapq.heappop(heap)
-            if self._valid(entry, node):
-                return entry[2]
+            task = heapq.heappop(heap)[2]
+            if task in ready and owner[task] == node:  # self._valid, inlined: once per task
+                return task
         return None
 
     def _steal(self, thief: str) -> tuple[str, str] | None:

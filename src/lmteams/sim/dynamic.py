@@ -29,6 +29,7 @@ from typing import Any
 from lmteams.faults.injection.rules import Action
 from lmteams.scheduling.dynamic import AddDependency, AddTask, DynamicPolicy, Edit, SplitTask
 from lmteams.scheduling.failures import Outcome
+from lmteams.scheduling.policy import Assign
 from lmteams.sim.engine import TASK_END, Engine
 from lmteams.sim.setup import SimInputs, SimSettings, SimTeam
 
@@ -95,7 +96,8 @@ class DynamicEngine(Engine):
 
     # -- attempts with progress, and late results --------------------------------------------
 
-    def _assign(self, task: str, node: str) -> None:
+    def assign(self, decision: Assign) -> None:
+        task, node = decision.task, decision.node
         now = self.now
         self.rec.assigned(now)
         self.begun[(task, node)] = now
@@ -104,6 +106,7 @@ class DynamicEngine(Engine):
         tries = self.settings.max_check_retries + 1
         at = now
         progress = [now]
+        model = self.models[node]
         outcome = "failed"
         for _ in range(tries):
             calls = self.attempts.get(task, 0)
@@ -115,7 +118,7 @@ class DynamicEngine(Engine):
                 z, u = self.draws.fresh()
                 r = self.draws.rng.random()
             progress.append(at)
-            seconds, action = self._call(node, "task", size, z, u)
+            seconds, action = self._call(node, model, model.latency.task, size, z, u)
             if action is not Action.PROCEED:
                 if seconds == float("inf"):
                     at = float("inf")  # the node hangs: only the lease brings the task back
@@ -123,7 +126,7 @@ class DynamicEngine(Engine):
                     break
                 outcome = "call_failed"
                 break
-            reply = self._finish_call(node, "task", at, at + seconds, z, u)
+            reply = self._finish_call(node, model, "task", at, at + seconds, z, u)
             at += seconds
             if reply is Action.GARBAGE or r < self.settings.redo_rate:
                 self.rec.redos += 1

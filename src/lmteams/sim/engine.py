@@ -34,7 +34,9 @@ from lmteams.scheduling.policy import (
     TaskState,
 )
 from lmteams.sim.driving import SimShell
+from lmteams.sim.latency import Dist
 from lmteams.sim.setup import (
+    NodeModel,
     SimInputs,
     SimResult,
     SimSettings,
@@ -131,9 +133,6 @@ class Engine(SimShell):
         self.seq += 1
         heapq.heappush(self.heap, (at, self.seq, kind, payload))
 
-    def assign(self, decision: Assign) -> None:
-        self._assign(decision.task, decision.node)
-
     def request_claim(self, decision: RequestClaim) -> None:
         self._claim(decision.node)
 
@@ -145,9 +144,11 @@ class Engine(SimShell):
 
     # -- one call ------------------------------------------------------------------------------
 
-    def _call(self, node: str, kind: str, size: float, z: float, u: float) -> tuple[float, Action]:
-        """One call on ``node`` starting now-ish: (seconds it takes, what happened)."""
-        model = self.models[node]
+    def _call(
+        self, node: str, model: NodeModel, dist: Dist, size: float, z: float, u: float
+    ) -> tuple[float, Action]:
+        """One call of ``dist``'s kind on ``node`` starting now-ish: (seconds it takes, what
+        happened)."""
         faults = model.faults
         if faults is not None:
             action = faults.on_start()
@@ -160,17 +161,11 @@ class Engine(SimShell):
                 faults.on_finish()
                 self.rec.failed_call(node)
                 return 0.0, action
-        latency = model.latency
-        dist = (
-            latency.task if kind == "task" else latency.claim if kind == "claim" else latency.lead
-        )
-        seconds = dist.sample(z, u) * size * model.slow
-        return seconds, PROCEED
+        return dist.sample(z, u) * size * model.slow, PROCEED
 
     def _finish_call(
-        self, node: str, kind: str, start: float, end: float, z: float, u: float
+        self, node: str, model: NodeModel, kind: str, start: float, end: float, z: float, u: float
     ) -> Action:
-        model = self.models[node]
         prompt, completion = model.tokens.sample(kind, z, u)
         self.rec.call(node, start, end, prompt, completion)
         faults = model.faults
@@ -181,7 +176,8 @@ class Engine(SimShell):
 
     # -- decisions -----------------------------------------------------------------------------
 
-    def _assign(self, task: str, node: str) -> None:
+    def assign(self, decision: Assign) -> None:
+        task, node = decision.task, decision.node
         now = self.now
         rec, draws, attempts = self.rec, self.draws, self.attempts
         rec.assigned(now)
@@ -189,6 +185,8 @@ class Engine(SimShell):
         position = self.index[task]
         size = self.sizes[position]
         redo_rate = self.settings.redo_rate
+        model = self.models[node]
+        dist = model.latency.task
         at = now
         outcome: Outcome = "failed"
         for _ in range(self.tries):
@@ -200,16 +198,16 @@ class Engine(SimShell):
             else:
                 z, u = draws.fresh()
                 r = draws.rng.random()
-            seconds, action = self._call(node, "task", size, z, u)
+            seconds, action = self._call(node, model, dist, size, z, u)
             if action is not PROCEED:
                 if seconds == float("inf"):
                     return  # the node hangs: this task never comes back
                 outcome = "call_failed"
                 break
-            reply = self._finish_call(node, "task", at, at + seconds, z, u)
+            reply = self._finish_call(node, model, "task", at, at + seconds, z, u)
             at += seconds
             if reply is GARBAGE or r < redo_rate:
-                self.rec.redos += 1
+                rec.redos += 1
                 continue  # no usable file, or its check failed: the node tries again
             outcome = "done"
             break
@@ -240,14 +238,15 @@ class Engine(SimShell):
             return
         choice = self._choose(node)  # the node reads the board now, as the coordinator shows it
         z, u = self.draws.fresh()
-        seconds, action = self._call(node, "claim", 1.0, z, u)
+        model = self.models[node]
+        seconds, action = self._call(node, model, model.latency.claim, 1.0, z, u)
         if action is CRASHED and seconds == float("inf"):
             return
         if action is not PROCEED:
             self._node_failed(node)
             self._push(self.now, CLAIM_END, (node, None, f"call failed: {action.value}", self.now))
             return
-        reply = self._finish_call(node, "claim", self.now, self.now + seconds, z, u)
+        reply = self._finish_call(node, model, "claim", self.now, self.now + seconds, z, u)
         detail = ""
         if reply is GARBAGE:
             choice, detail = None, "reply: garbage"
@@ -258,13 +257,14 @@ class Engine(SimShell):
         assert lead is not None, "the lead topology needs a lead node"
         pairs = tuple(zip(request.ready, request.idle, strict=False))
         z, u = self.draws.fresh()
-        seconds, action = self._call(lead.name, "lead", 1.0, z, u)
+        model = self.models[lead.name]
+        seconds, action = self._call(lead.name, model, model.latency.lead, 1.0, z, u)
         if action is CRASHED and seconds == float("inf"):
             return
         if action is not PROCEED:
             self._push(self.now, LEAD_END, ((), request.attempt, "lead call failed"))
             return
-        reply = self._finish_call(lead.name, "lead", self.now, self.now + seconds, z, u)
+        reply = self._finish_call(lead.name, model, "lead", self.now, self.now + seconds, z, u)
         detail = ""
         if reply is GARBAGE:
             pairs, detail = (), "the reply is not a JSON object"

@@ -171,11 +171,21 @@ class NodeTokens:
 
     dists: Mapping[tuple[str, str], Dist]
     per_task_completion: float = 0.0  # the rounds harness: extra completion per task written
+    # kind -> (prompt, completion): one lookup per simulated call instead of two
+    pairs: dict[str, tuple[Dist, Dist]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        dists = self.dists
+        pairs = {
+            kind: (dists[(kind, "prompt")], dists[(kind, "completion")])
+            for kind, part in dists
+            if part == "prompt" and (kind, "completion") in dists
+        }
+        object.__setattr__(self, "pairs", pairs)
 
     def sample(self, kind: str, z: float, u: float) -> tuple[int, int]:
-        prompt = self.dists[(kind, "prompt")].sample(z, u)
-        completion = self.dists[(kind, "completion")].sample(z, u)
-        return int(prompt), int(completion)
+        prompt, completion = self.pairs[kind]
+        return int(prompt.sample(z, u)), int(completion.sample(z, u))
 
 
 @dataclass

@@ -55,10 +55,13 @@ class Recorder:
         return found
 
     def call(self, node: str, start: float, end: float, prompt: int, completion: int) -> None:
-        tally = self.tally(node)
+        tally = self.nodes.get(node)  # self.tally(node), inlined: once per simulated call
+        if tally is None:
+            tally = self.nodes[node] = NodeTally()
         tally.calls += 1
-        if end > tally.busy_until:
-            tally.busy_s += end - max(start, tally.busy_until)
+        busy_until = tally.busy_until
+        if end > busy_until:
+            tally.busy_s += end - (start if start > busy_until else busy_until)
             tally.busy_until = end
         tally.prompt_tokens += prompt
         tally.completion_tokens += completion
