@@ -80,7 +80,9 @@ class DecentralizedPolicy(Policy):
         ):
             return []  # nothing to claim: whoever waits is looked at again later
         decisions: list[Decision] = []
-        for node in sorted(look, key=self.order.__getitem__):
+        # one node to look at is the usual event (its claim came back): no sort for it
+        order = tuple(look) if len(look) == 1 else sorted(look, key=self.order.__getitem__)
+        for node in order:
             if (
                 node not in board.idle_set
                 or node in self.asked
