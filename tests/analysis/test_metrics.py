@@ -1,8 +1,19 @@
 from __future__ import annotations
 
-import pytest
+import functools
+import random
 
-from lmteams.analysis.metrics import _union_length, compute, observed_lower_bound, with_baseline
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lmteams.analysis.metrics import (
+    _union_length,
+    compute,
+    lower_bound_of,
+    observed_lower_bound,
+    with_baseline,
+)
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunSettings
 from lmteams.runtime.clock import VirtualClock
@@ -11,7 +22,7 @@ from lmteams.scheduling.project import load_project
 from lmteams.state.store import EventStore
 from lmteams.testing import project_script, scripted_team
 
-from ..scheduling.test_graph import STUDY
+from ..scheduling.test_graph import STUDY, dags
 
 
 def test_union_of_intervals() -> None:
@@ -69,3 +80,19 @@ async def test_straggler_gap_and_counts(store: EventStore) -> None:
     metrics = compute(result.run_id, store.events(result.run_id), project.graph())
     assert metrics.straggler_gap_s > 1.0  # n2 finishes its level late
     assert metrics.steals == 0
+
+
+@given(dags(), st.randoms(use_true_random=False), st.integers(1, 6))
+def test_lower_bound_is_the_longest_measured_path_or_the_work_per_node(
+    tasks: list[tuple[str, list[str]]], rnd: random.Random, workers: int
+) -> None:
+    graph = TaskGraph.build(tasks)
+    measured = {t: rnd.choice([0.0, 0.25, 1.0, 3.5]) for t, _ in tasks if rnd.random() < 0.8}
+    deps = dict(tasks)
+
+    @functools.cache
+    def finish(task: str) -> float:  # tasks not measured take no time
+        return measured.get(task, 0.0) + max((finish(d) for d in deps[task]), default=0.0)
+
+    expected = max(max(finish(t) for t, _ in tasks), sum(measured.values()) / workers)
+    assert lower_bound_of(graph, measured, workers) == expected

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -29,6 +30,27 @@ def test_chains_keep_dependency_chains_together() -> None:
     longest = max(groups, key=len)
     assert len(longest) == 10  # the ten-task chain is one group
     assert sum(len(g) for g in groups) == 20
+
+
+@given(dags(), st.randoms(use_true_random=False))
+def test_chains_are_dependency_paths_in_file_order_whatever_the_listing(
+    tasks: list[tuple[str, list[str]]], rnd: random.Random
+) -> None:
+    shuffled = list(tasks)
+    rnd.shuffle(shuffled)
+    for listing in (tasks, shuffled):  # the second is rarely in topological order
+        graph = TaskGraph.build(listing)
+        groups = chains(graph, {})
+        assert sorted(t for g in groups for t in g) == sorted(graph.ids)  # a partition
+        firsts = [min(graph.position[t] for t in g) for g in groups]
+        assert firsts == sorted(firsts)  # in order of each chain's first task in the file
+        for group in groups:
+            for before, after in itertools.pairwise(group):
+                assert before in graph.deps[after]  # one node runs it without waiting
+        queues = place(graph, ["a", "b", "c"], {}, "least-loaded")
+        order = {t: i for i, t in enumerate(graph.topological_order)}
+        for queue in queues.values():
+            assert [order[t] for t in queue] == sorted(order[t] for t in queue)
 
 
 def test_least_loaded_balances_and_round_robin_deals_in_order() -> None:
