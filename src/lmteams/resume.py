@@ -57,6 +57,18 @@ class ResumeContext:
     #: evaluation (a resumer of quick work, an ask, need not call it).
     progress: Progress | None = None
 
+    def earlier_s(self) -> float:
+        """Seconds the run worked before this resume, as its log shows: each earlier process's
+        span on the run's clock (it starts again at 0 in each, and a ``run_resumed`` event opens
+        the next), up to the last event it logged. Read it before the team reopens."""
+        spans = [0.0]
+        for event in self.store.events(self.run.run_id):
+            if event.type == "run_resumed":
+                spans.append(0.0)
+            elif event.t > spans[-1]:
+                spans[-1] = event.t
+        return sum(spans)
+
     def team(self, *, replay_unkeyed: bool = False) -> Team:
         """The run's team, reopened for resuming (use as ``async with ctx.team() as team``)."""
         self.opened = Team(

@@ -80,6 +80,7 @@ async def test_an_interrupted_evaluation_resumes_to_the_uninterrupted_report(
         run_id = await interrupted(store, path, backend, parallel)
         asked_before = backend.calls
         assert store.run(run_id).status == "cancelled" and 0 < asked_before < 24
+        worked_before = max(e.t for e in store.events(run_id))  # virtual seconds, as logged
         seen: list[tuple[int, int]] = []
         outcome = await resume_run(
             store, run_id, backends={"scripted": backend}, progress=lambda *p: seen.append(p)
@@ -96,6 +97,9 @@ async def test_an_interrupted_evaluation_resumes_to_the_uninterrupted_report(
     assert fresh.calls <= backend.calls <= fresh.calls + 3 * parallel
     assert outcome.result is not None
     resumed = EvalReport.model_validate(outcome.result)
+    # its time is the whole evaluation's: the killed process's (virtual, here) and the resumed
+    # one's (real: a replayed answer takes no virtual time)
+    assert worked_before > 1.0 and resumed.wall_s >= worked_before
     assert [(s.strategy, s.correct, s.questions) for s in resumed.scores] == [
         (s.strategy, s.correct, s.questions) for s in whole.scores
     ]

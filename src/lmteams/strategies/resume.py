@@ -77,6 +77,7 @@ async def resume_eval(context: ResumeContext) -> None:
         if context.progress is not None:
             context.progress(answered, total)
 
+    earlier_s = context.earlier_s()
     async with context.team(replay_unkeyed=True) as team:
         report = await evaluate_on(
             team,
@@ -91,7 +92,9 @@ async def resume_eval(context: ResumeContext) -> None:
             on_item=advanced,
             logged=logged,
         )
-        team.result = report.model_dump(mode="json")
+        # the whole evaluation's time: the processes before this one and this one
+        whole = report.model_copy(update={"wall_s": earlier_s + report.wall_s})
+        team.result = whole.model_dump(mode="json")
 
 
 register_resumer("ask", resume_ask)
