@@ -138,6 +138,39 @@ async def test_a_message_is_a_task_that_is_an_ask_run(served: str, store: EventS
     assert again.id == task.id and again.status.state == TaskState.TASK_STATE_COMPLETED
 
 
+async def test_every_served_team_is_an_agent_of_its_own(store: EventStore) -> None:
+    trio, backends = scripted_team(3, arithmetic, name="trio")
+    duo, duo_backends = scripted_team(2, lambda call: "Answer: 7", name="duo")
+    handler = TeamHandler(
+        [ServedTeam("trio", trio, backends), ServedTeam("duo", duo, duo_backends)], store
+    )
+    async with serving(handler) as url:
+        async with httpx.AsyncClient(trust_env=False) as http:
+            root = await A2ACardResolver(http, url).get_agent_card()
+            named = {
+                name: await A2ACardResolver(http, f"{url}/a2a/{name}").get_agent_card()
+                for name in ("trio", "duo")
+            }
+            no_card = await http.get(url + "/a2a/solo/.well-known/agent-card.json")
+            no_agent = await http.post(url + "/a2a/solo", json={"jsonrpc": "2.0", "id": 1})
+        async with a2a_client(f"{url}/a2a/duo") as client:
+            [reply] = [r async for r in client.send_message(question("What is 2 + 2?"))]
+            again = await client.get_task(GetTaskRequest(id=reply.task.id))
+        async with a2a_client(url) as client:  # the server's own card: the first team
+            [first] = [r async for r in client.send_message(question("What is 2 + 2?"))]
+    assert root.name == "trio" and root.supported_interfaces[0].url == url + "/a2a"
+    for name, card in named.items():
+        assert card.name == name and card.supported_interfaces[0].url == f"{url}/a2a/{name}"
+    assert no_card.status_code == 404 and "served: duo, trio" in no_card.json()["error"]
+    assert no_agent.status_code == 404 and "no team 'solo'" in no_agent.json()["error"]["message"]
+    assert [p.text for p in reply.task.artifacts[0].parts] == ["7"]
+    assert again.status.state == TaskState.TASK_STATE_COMPLETED
+    assert [p.text for p in first.task.artifacts[0].parts] == ["4"]
+    details = MessageToDict(reply.task.artifacts[0].metadata)["lmteams"]
+    run = store.run(details["run_id"])
+    assert run is not None and run.team == "duo" and run.kind == "ask"
+
+
 async def test_a_streamed_task_reports_each_node(served: str) -> None:
     async with a2a_client(served, streaming=True) as client:
         events: list[StreamResponse] = [

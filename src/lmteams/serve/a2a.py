@@ -1,8 +1,10 @@
 """A served team as an A2A (v1.0) agent, beside its OpenAI endpoints (``serve-team``).
 
-The Agent Card at ``/.well-known/agent-card.json`` describes the team: one skill, asking the
-whole team, then one per role naming the nodes that play it, their models and skills. The
-A2A task API is JSON-RPC at ``/a2a``, served by the a2a-sdk's own request handler: each task
+Each served team's Agent Card, at ``/a2a/NAME/.well-known/agent-card.json`` (the first team's
+also at ``/.well-known/agent-card.json``), describes it: one skill, asking the whole team, then
+one per role naming the nodes that play it, their models and skills. The A2A task API is
+JSON-RPC at ``/a2a/NAME`` (the first team's also at ``/a2a``), served by the a2a-sdk's own
+request handler: each task
 is one ask run with the team's consensus strategy, logged as any ask (``lmteams show RUN``,
 ``lmteams resume RUN``). While the team works, each node's progress is a ``working`` status
 update; the finished task's artifact is the decided answer, its metadata (``lmteams``) the
@@ -62,8 +64,10 @@ A2A_PATH = "/a2a"
 SENDING = frozenset({"SendMessage", "SendStreamingMessage"})
 
 
-def agent_card(team: ServedTeam, base_url: str, *, secured: bool) -> AgentCard:
-    """The team's Agent Card, its JSON-RPC interface under ``base_url``."""
+def agent_card(
+    team: ServedTeam, base_url: str, *, secured: bool, path: str = A2A_PATH
+) -> AgentCard:
+    """The team's Agent Card, its JSON-RPC interface at ``path`` under ``base_url``."""
     spec = team.spec
     strategy = spec.consensus.strategy
     by_role: dict[str, list[NodeSpec]] = {}
@@ -104,7 +108,7 @@ def agent_card(team: ServedTeam, base_url: str, *, secured: bool) -> AgentCard:
         description=description,
         supported_interfaces=[
             AgentInterface(
-                url=base_url + A2A_PATH,
+                url=base_url + path,
                 protocol_binding="JSONRPC",
                 protocol_version=PROTOCOL_VERSION_1_0,
             )
@@ -251,23 +255,36 @@ def check_message(params: Any, front: Front) -> None:
         raise InvalidParamsError(message=f"params.message: {exc.message}") from None
 
 
-def a2a_routes(handler: TeamHandler, team: ServedTeam, front: Front) -> Sequence[BaseRoute]:
-    """The Agent Card and the JSON-RPC endpoint of ``team``, behind ``front``'s rules."""
-    secured = front.has_key
-    request_handler = DefaultRequestHandler(
-        agent_executor=AskExecutor(handler, team.name, front),
-        task_store=InMemoryTaskStore(),
-        agent_card=agent_card(team, "http://localhost", secured=secured),
-    )
-    (rpc,) = create_jsonrpc_routes(request_handler, A2A_PATH)
-    assert isinstance(rpc, Route)
-    dispatch = rpc.endpoint
+class _Agent:
+    """One team's A2A agent: its card and its JSON-RPC endpoint at ``path``."""
 
-    async def card(request: Request) -> Response:
+    def __init__(
+        self,
+        handler: TeamHandler,
+        team: ServedTeam,
+        front: Front,
+        path: str,
+        tasks: InMemoryTaskStore,
+    ) -> None:
+        self.team, self.front, self.path = team, front, path
+        request_handler = DefaultRequestHandler(
+            agent_executor=AskExecutor(handler, team.name, front),
+            task_store=tasks,
+            agent_card=self.card_for("http://localhost"),
+        )
+        (rpc,) = create_jsonrpc_routes(request_handler, path)
+        assert isinstance(rpc, Route)
+        self._dispatch = rpc.endpoint
+
+    def card_for(self, base_url: str) -> AgentCard:
+        return agent_card(self.team, base_url, secured=self.front.has_key, path=self.path)
+
+    async def card(self, request: Request) -> Response:
         base = str(request.base_url).rstrip("/")
-        return JSONResponse(agent_card_to_dict(agent_card(team, base, secured=secured)))
+        return JSONResponse(agent_card_to_dict(self.card_for(base)))
 
-    async def rpc_endpoint(request: Request) -> Response:
+    async def rpc(self, request: Request) -> Response:
+        front = self.front
         try:
             front.authorize(request)
             limits = front.limits
@@ -303,10 +320,53 @@ def a2a_routes(handler: TeamHandler, team: ServedTeam, front: Front) -> Sequence
                 return {"type": "http.request", "body": raw, "more_body": False}
             return await request.receive()
 
-        response: Response = await dispatch(Request(request.scope, receive))
+        response: Response = await self._dispatch(Request(request.scope, receive))
         return response
 
+
+def a2a_routes(
+    handler: TeamHandler, teams: Sequence[ServedTeam], front: Front
+) -> Sequence[BaseRoute]:
+    """Every served team as an A2A agent behind ``front``'s rules: team NAME's card at
+    ``/a2a/NAME/.well-known/agent-card.json``, its JSON-RPC endpoint at ``/a2a/NAME``; the first
+    team also at the server's root card and at ``/a2a`` (the agent a client finds by the
+    server's address alone)."""
+    tasks = {t.name: InMemoryTaskStore() for t in teams}  # a team's tasks, under both paths
+    agents = {
+        t.name: _Agent(handler, t, front, f"{A2A_PATH}/{t.name}", tasks[t.name]) for t in teams
+    }
+    default = _Agent(handler, teams[0], front, A2A_PATH, tasks[teams[0].name])
+
+    def agent_of(request: Request) -> _Agent | None:
+        return agents.get(request.path_params["team"])
+
+    async def card(request: Request) -> Response:
+        agent = agent_of(request)
+        if agent is None:
+            return _no_such_team(request)
+        return await agent.card(request)
+
+    async def rpc(request: Request) -> Response:
+        agent = agent_of(request)
+        if agent is None:
+            return rpc_error(
+                None, InvalidRequestError(message=_unknown(request, agents)), status=404
+            )
+        return await agent.rpc(request)
+
+    def _no_such_team(request: Request) -> Response:
+        return JSONResponse({"error": _unknown(request, agents)}, status_code=404)
+
     return [
-        Route(AGENT_CARD_WELL_KNOWN_PATH, card, methods=["GET"]),
-        Route(A2A_PATH, rpc_endpoint, methods=["POST"]),
+        Route(AGENT_CARD_WELL_KNOWN_PATH, default.card, methods=["GET"]),
+        Route(A2A_PATH, default.rpc, methods=["POST"]),
+        Route(f"{A2A_PATH}/{{team}}{AGENT_CARD_WELL_KNOWN_PATH}", card, methods=["GET"]),
+        Route(f"{A2A_PATH}/{{team}}", rpc, methods=["POST"]),
     ]
+
+
+def _unknown(request: Request, agents: dict[str, _Agent]) -> str:
+    return (
+        f"no team {request.path_params['team']!r} is served here; "
+        f"served: {', '.join(sorted(agents))}"
+    )

@@ -180,7 +180,7 @@ class TeamHandler:
         return prompt_token_bound([Message.model_validate(m) for m in body["messages"]])
 
     def routes(self, front: Front) -> Sequence[BaseRoute]:
-        """The first team's A2A agent (card and task API), when the a2a-sdk is installed."""
+        """Every team's A2A agent (card and task API), when the a2a-sdk is installed."""
         if importlib.util.find_spec("a2a") is None:
             log.info(
                 "a2a-sdk is not installed: serving no A2A endpoints (pip install lmteams[a2a])"
@@ -188,7 +188,7 @@ class TeamHandler:
             return ()
         from lmteams.serve.a2a import a2a_routes  # the a2a-sdk: only when it is there
 
-        return a2a_routes(self, self._teams[self.models[0]], front)
+        return a2a_routes(self, list(self._teams.values()), front)
 
     async def ask(
         self, model: str, question: str, progress: ProgressCallback | None = None
