@@ -118,13 +118,20 @@ def stable_order(tasks: list[tuple[str, list[str]]]) -> list[str]:
     return order
 
 
+def listings(
+    tasks: list[tuple[str, list[str]]], rnd: random.Random
+) -> tuple[list[tuple[str, list[str]]], ...]:
+    """The tasks as drawn (each after its prerequisites) and shuffled (rarely in order)."""
+    shuffled = list(tasks)
+    rnd.shuffle(shuffled)
+    return tasks, shuffled
+
+
 @given(dags(), st.randoms(use_true_random=False))
 def test_topological_order_is_the_stable_one_in_any_file_order(
     tasks: list[tuple[str, list[str]]], rnd: random.Random
 ) -> None:
-    shuffled = list(tasks)
-    rnd.shuffle(shuffled)
-    for listing in (tasks, shuffled):
+    for listing in listings(tasks, rnd):
         assert list(TaskGraph.build(listing).topological_order) == stable_order(listing)
     # listed with every prerequisite first, the file order is the order
     assert TaskGraph.build(tasks).topological_order == tuple(t for t, _ in tasks)
