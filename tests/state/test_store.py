@@ -8,7 +8,7 @@ import pytest
 from lmteams.errors import RunNotFound, StoreError
 from lmteams.state.events import RunStarted, UnknownEvent
 from lmteams.state.migrations import MIGRATIONS
-from lmteams.state.store import EventStore
+from lmteams.state.store import PAGE_SIZE, EventStore
 
 
 def test_runs_lifecycle(store: EventStore) -> None:
@@ -120,6 +120,21 @@ def test_a_run_id_given_twice_is_refused(store: EventStore) -> None:
 def test_page_size_of_a_new_log(tmp_path: Path) -> None:
     EventStore(tmp_path / "new.db").close()
     with sqlite3.connect(tmp_path / "new.db") as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 4096
+
+
+def test_a_log_made_with_other_pages_keeps_them_and_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA page_size=16384")  # as logs were made before 2026-12-02
+    conn.execute("VACUUM")
+    conn.close()
+    with EventStore(path) as store:
+        run_id = store.new_run("ask")
+        store.append(run_id, "tick", {"i": 1})
+    with EventStore(path) as again:
+        assert [e.data for e in again.events(run_id, types=["tick"])] == [{"i": 1}]
+    with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == 16384
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 #: commit writes) before a checkpoint is due: about 4 MB of WAL for the log's rows.
 CHECKPOINT_ROWS = 8192
 COMMIT_WEIGHT = 16
-#: WAL frames (pages) past which a checkpoint also starts the WAL over: 32 MiB at the log's
-#: 16 KiB pages.
+#: WAL frames (pages) past which a checkpoint also starts the WAL over: 8 MiB at the log's
+#: 4 KiB pages (32 MiB for a log made with 16 KiB pages before 2026-12-02).
 RESTART_FRAMES = 2048
 #: How long that checkpoint waits for the write lock (and for readers to leave the WAL).
 RESTART_WAIT_MS = 50
