@@ -93,3 +93,38 @@ def test_a_store_in_memory_has_no_checkpointer() -> None:
         run_id = store.new_run("x")
         _commit_ticks(store, run_id, commits=2)
         assert len(store.events(run_id)) == 40
+
+
+class _Recording:
+    """Stands in for the thread's connection: WAL frame counts as a writer keeps committing."""
+
+    def __init__(self, frames: list[int]) -> None:
+        self.frames, self.sql = iter(frames), []
+
+    def execute(self, sql: str) -> _Recording:
+        self.sql.append(sql)
+        self._row = (0, next(self.frames), 0) if "PASSIVE" in sql or "RESTART" in sql else ()
+        return self
+
+    def fetchall(self) -> list[tuple[int, ...]]:
+        return [self._row]
+
+
+@pytest.mark.parametrize(
+    ("frames", "passive_passes"),
+    [
+        ([100, 0], 1),  # a small WAL: no restart
+        ([5000, 5400, 5410, 0], 3),  # 400 frames came during the first pass, 10 during the next
+        ([5000, 6000, 7000, 8000, 9000, 0], 4),  # never caught up: at most CATCH_UP_PASSES more
+    ],
+)
+def test_a_restart_first_catches_up_without_the_write_lock(
+    frames: list[int], passive_passes: int
+) -> None:
+    conn = _Recording(frames)
+    checkpointer = checkpoint.Checkpointer(Path("unused.db"))
+    checkpointer._checkpoint(conn)  # type: ignore[arg-type]
+    checkpoints = [s for s in conn.sql if "wal_checkpoint" in s]
+    assert checkpoints[:passive_passes] == ["PRAGMA wal_checkpoint(PASSIVE)"] * passive_passes
+    restarted = frames[0] >= checkpoint.RESTART_FRAMES
+    assert checkpoints[passive_passes:] == (["PRAGMA wal_checkpoint(RESTART)"] if restarted else [])
