@@ -10,6 +10,7 @@ HERE = Path(__file__).parent
 ORDER = [
     "peers.py",
     "overhead.py",
+    "eventlog.py",
     "engines.py",
     "scheduling.py",
     "consensus.py",
