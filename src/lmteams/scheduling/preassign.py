@@ -194,14 +194,11 @@ class PreassignPolicy(Policy):
         return self.board.is_ready(task) and self.owner[task] == worker
 
     def _next_own(self, node: str) -> str | None:
-        heap = self.own_ready.get(node)
-        if not heap:
-            return None
-        ready, owner = self.board.ready, self.owner
+        heap = self.own_ready.get(node, [])
         while heap:
-            task = heapq.heappop(heap)[2]
-            if task in ready and owner[task] == node:  # self._valid, inlined: once per task
-                return task
+            entry = heapq.heappop(heap)
+            if self._valid(entry, node):
+                return entry[2]
         return None
 
     def _steal(self, thief: str) -> tuple[str, str] | None:

@@ -331,11 +331,18 @@ def a2a_routes(
     ``/a2a/NAME/.well-known/agent-card.json``, its JSON-RPC endpoint at ``/a2a/NAME``; the first
     team also at the server's root card and at ``/a2a`` (the agent a client finds by the
     server's address alone)."""
-    tasks = {t.name: InMemoryTaskStore() for t in teams}  # a team's tasks, under both paths
+    first_tasks = InMemoryTaskStore()  # the first team's tasks, under both of its paths
     agents = {
-        t.name: _Agent(handler, t, front, f"{A2A_PATH}/{t.name}", tasks[t.name]) for t in teams
+        t.name: _Agent(
+            handler,
+            t,
+            front,
+            f"{A2A_PATH}/{t.name}",
+            first_tasks if i == 0 else InMemoryTaskStore(),
+        )
+        for i, t in enumerate(teams)
     }
-    default = _Agent(handler, teams[0], front, A2A_PATH, tasks[teams[0].name])
+    default = _Agent(handler, teams[0], front, A2A_PATH, first_tasks)
 
     def agent_of(request: Request) -> _Agent | None:
         return agents.get(request.path_params["team"])
@@ -343,7 +350,7 @@ def a2a_routes(
     async def card(request: Request) -> Response:
         agent = agent_of(request)
         if agent is None:
-            return _no_such_team(request)
+            return JSONResponse({"error": _unknown(request, agents)}, status_code=404)
         return await agent.card(request)
 
     async def rpc(request: Request) -> Response:
@@ -353,9 +360,6 @@ def a2a_routes(
                 None, InvalidRequestError(message=_unknown(request, agents)), status=404
             )
         return await agent.rpc(request)
-
-    def _no_such_team(request: Request) -> Response:
-        return JSONResponse({"error": _unknown(request, agents)}, status_code=404)
 
     return [
         Route(AGENT_CARD_WELL_KNOWN_PATH, default.card, methods=["GET"]),
