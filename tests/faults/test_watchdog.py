@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -82,3 +83,27 @@ async def test_no_timer_is_left_once_no_call_is_in_flight() -> None:
         # behind would make the virtual clock jump to it.
         await loop.run_in_executor(None, lambda: None)
         assert loop.time() == pytest.approx(1.0)
+
+
+async def test_calls_that_end_back_to_back_share_one_timer_until_the_loop_moves_on() -> None:
+    watchdog = Watchdog(10.0)
+    with VirtualClock():
+        loop = asyncio.get_running_loop()
+        armed: list[float] = []
+        call_at = loop.call_at
+
+        def counting_call_at(when: float, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+            armed.append(when)
+            return call_at(when, *args, **kwargs)
+
+        loop.call_at = counting_call_at  # type: ignore[method-assign]
+        for key in "abcd":  # replies that need no wait: each call ends before the next starts
+            watchdog.start(key)
+            assert not watchdog.stop(key)
+        assert armed == [pytest.approx(10.0)]
+        await asyncio.sleep(0)  # the loop's next step drops the idle timer
+        await loop.run_in_executor(None, lambda: None)
+        assert loop.time() == pytest.approx(0.0)  # no timer left to jump to
+        assert await guarded(watchdog, "e", 1) == ("done", pytest.approx(1.0))
+        # a call after the drop arms the watchdog again (its deadline, then the sleep's timer)
+        assert armed[1:] == [pytest.approx(10.0), pytest.approx(1.0)]
