@@ -8,7 +8,7 @@ import pytest
 from lmteams.errors import RunNotFound, StoreError
 from lmteams.state.events import RunStarted, UnknownEvent
 from lmteams.state.migrations import MIGRATIONS
-from lmteams.state.store import PAGE_SIZE, EventStore
+from lmteams.state.store import PAGE_SIZE, ROWS_PER_INSERT, EventStore
 
 
 def test_runs_lifecycle(store: EventStore) -> None:
@@ -46,6 +46,25 @@ def test_events_are_buffered_until_flush_and_ordered(store: EventStore) -> None:
     assert [e.data["i"] for e in events] == [0, 1, 2, 3, 4]
     assert [e.seq for e in events] == sorted(e.seq for e in events)
     assert store.events(run_id, types=["nope"]) == []
+
+
+def test_a_commit_of_more_rows_than_one_insert_takes_keeps_every_row_in_order(
+    store: EventStore,
+) -> None:
+    run_id = store.new_run("x")
+    rows = 2 * ROWS_PER_INSERT + 3
+    for i in range(rows):
+        store.append(run_id, "tick", {"i": i}, node=f"n{i % 3}", t=float(i))
+        store.put_call_result(f"k{i}", run_id, None, f'{{"i": {i}}}')
+    store.put_call_result("k0", run_id, None, '{"i": "again"}')  # a key kept once, as ever
+    assert store.flush() == 2 * rows + 1
+    events = store.events(run_id)
+    assert [(e.data["i"], e.node, e.t) for e in events] == [
+        (i, f"n{i % 3}", float(i)) for i in range(rows)
+    ]
+    assert [e.seq for e in events] == sorted(e.seq for e in events)
+    results = store.call_results(run_id)
+    assert len(results) == rows and results["k0"] == '{"i": 0}'
 
 
 def test_durable_across_reopen(tmp_path: Path) -> None:
