@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from lmteams.scheduling.decentralized import DecentralizedPolicy
 from lmteams.scheduling.graph import TaskGraph
-from lmteams.scheduling.policy import ReadySet, RequestClaim
+from lmteams.scheduling.policy import Board, ReadySet, RequestClaim
 
 IDS = [f"t{i}" for i in range(12)]
 POSITION = {t: i for i, t in enumerate(reversed(IDS))}  # file order is not name order
@@ -28,6 +28,17 @@ def test_the_first_ready_tasks_are_in_file_order(changes: list[tuple[bool, str]]
     assert set(ready) == plain
     assert ready.first() == in_order
     assert ready.first(k) == in_order[:k]
+
+
+@given(st.sets(st.sampled_from(IDS), min_size=1), st.booleans())
+def test_the_ith_ready_task_is_the_ith_of_the_first_rows(done: set[str], ordered: bool) -> None:
+    graph = TaskGraph.build([(t, []) for t in reversed(IDS)])  # the file order of POSITION
+    board = Board(graph, ["n1"], ordered=ordered)
+    for task in done:
+        board.start(task, "n1")
+        board.finish(task)
+    rows = board.first_ready()
+    assert [board.ready_at(i) for i in range(len(rows))] == rows
 
 
 def test_a_reindexed_ready_set_follows_the_new_file_order() -> None:

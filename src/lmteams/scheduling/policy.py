@@ -161,6 +161,13 @@ class Board:
             return sorted(self.ready, key=position)
         return heapq.nsmallest(k, self.ready, key=position)
 
+    def ready_at(self, i: int) -> str:
+        """The ``i``-th ready task in file order (``first_ready(i + 1)[i]``, without a copy
+        when the ready tasks are kept in order)."""
+        if isinstance(self.ready, ReadySet):
+            return self.ready.ordered[i]
+        return self.first_ready(i + 1)[i]
+
     def regraph(self, graph: TaskGraph) -> None:
         """The graph was edited: read file positions from ``graph`` from now on."""
         self.graph = graph

@@ -95,6 +95,8 @@ class Engine(SimShell):
         started = time.perf_counter()
         self.feed(driver.Start())
         heap = self.heap
+        claim = self.policy.claim
+        clock = time.perf_counter
         while not self.stalled:
             while heap and not self.stalled:
                 at, _, kind, payload = heapq.heappop(heap)
@@ -103,7 +105,13 @@ class Engine(SimShell):
                 if kind == TASK_END:
                     self._task_end(*payload)
                 elif kind == CLAIM_END:
-                    self.feed(driver.Claim(*payload))
+                    # Nine events in ten of self-claiming: straight to the policy, as
+                    # driver.take hands it a Claim, without building one (3% of the
+                    # decentralized run's instructions).
+                    begin = clock()
+                    decisions = claim(*payload)
+                    self.policy_s += clock() - begin
+                    self.carry_out(decisions)
                 elif kind == LEAD_END:
                     self.feed(driver.Proposal(*payload))
                 else:
@@ -285,8 +293,12 @@ class Engine(SimShell):
         if not ready:
             return self._first_pending()
         # the board's first rows: every ready task when there are few, else the first 64
-        options = board.first_ready(None if len(ready) <= 256 else 64)
-        allowed = self.policy.runnable(node, options) or options
+        shown = len(ready) if len(ready) <= 256 else 64
+        policy = self.policy
+        if not policy.eligible and not policy.avoid:  # every row is one the node may run
+            return board.ready_at(rng.randrange(shown))
+        options = board.first_ready(shown)
+        allowed = policy.runnable(node, options) or options
         return allowed[rng.randrange(len(allowed))]
 
     def _first_pending(self, *, ready: bool | None = None) -> str | None:
