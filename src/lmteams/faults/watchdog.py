@@ -7,8 +7,9 @@ fires at the oldest call's deadline, cancels every call past its deadline, and i
 for the oldest call left; with no call in flight there is no timer. Calls that end back to
 back (replies that need no wait, a fan-out served from a cache) keep the one timer: it is
 dropped on the loop's next step if no call started meanwhile, not re-armed per call. A call
-cancelled this way is told so by :meth:`Watchdog.stop`, and raises :class:`~lmteams.errors.ModelTimeout` instead of ``CancelledError`` (a cancellation
-from outside is still a cancellation, as with ``asyncio.timeout``).
+cancelled this way is told so by :meth:`Watchdog.stop`, and raises
+:class:`~lmteams.errors.ModelTimeout` instead of ``CancelledError`` (a cancellation from outside
+is still a cancellation, as with ``asyncio.timeout``).
 """
 
 from __future__ import annotations
