@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 import random
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -96,7 +97,6 @@ class Engine(SimShell):
         self.feed(driver.Start())
         heap = self.heap
         claim = self.policy.claim
-        clock = time.perf_counter
         while not self.stalled:
             while heap and not self.stalled:
                 at, _, kind, payload = heapq.heappop(heap)
@@ -106,12 +106,8 @@ class Engine(SimShell):
                     self._task_end(*payload)
                 elif kind == CLAIM_END:
                     # Nine events in ten of self-claiming: straight to the policy, as
-                    # driver.take hands it a Claim, without building one (3% of the
-                    # decentralized run's instructions).
-                    begin = clock()
-                    decisions = claim(*payload)
-                    self.policy_s += clock() - begin
-                    self.carry_out(decisions)
+                    # driver.take hands it a Claim, without building one.
+                    self.timed(partial(claim, *payload))
                 elif kind == LEAD_END:
                     self.feed(driver.Proposal(*payload))
                 else:
