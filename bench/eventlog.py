@@ -4,7 +4,8 @@ A loop of commits of 9 message-sized rows (an ask of four nodes: 8 messages and 
 through the store's own path (``append_json``, then ``flush``), timing every commit, on the
 disk (the system's temporary folder) and on /dev/shm beside it. "Stalls" are the commits over
 2 ms: on a disk they come from the WAL checkpoints (``lmteams.state.checkpoint``), which run on
-a thread of their own but still hold a writer off while a restart copies what is left.
+a thread of their own but leave the WAL's last frames to one commit, which copies and syncs them
+so that the WAL can start over.
 Beside it, the floor: the same loop with checkpoints turned off (the WAL then grows without
 bound, which no real log may do).
 

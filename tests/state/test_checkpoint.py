@@ -96,14 +96,15 @@ def test_a_store_in_memory_has_no_checkpointer() -> None:
 
 
 class _Recording:
-    """Stands in for the thread's connection: WAL frame counts as a writer keeps committing."""
+    """Stands in for a connection: WAL frame counts as a writer keeps committing."""
 
-    def __init__(self, frames: list[int]) -> None:
-        self.frames, self.sql = iter(frames), []
+    def __init__(self, frames: list[int], busy: bool = False) -> None:
+        self.frames, self.sql, self.busy = iter(frames), [], busy
 
     def execute(self, sql: str) -> _Recording:
         self.sql.append(sql)
-        self._row = (0, next(self.frames), 0) if "PASSIVE" in sql or "RESTART" in sql else ()
+        frames = next(self.frames) if "wal_checkpoint" in sql else 0
+        self._row = (1, -1, -1) if self.busy else (0, frames, frames)
         return self
 
     def fetchall(self) -> list[tuple[int, ...]]:
@@ -113,18 +114,45 @@ class _Recording:
 @pytest.mark.parametrize(
     ("frames", "passive_passes"),
     [
-        ([100, 0], 1),  # a small WAL: no restart
-        ([5000, 5400, 5410, 0], 3),  # 400 frames came during the first pass, 10 during the next
-        ([5000, 6000, 7000, 8000, 9000, 0], 4),  # never caught up: at most CATCH_UP_PASSES more
+        ([100], 1),  # a small WAL: nothing left for the writer
+        ([5000, 5400, 5410], 3),  # 400 frames came during the first pass, 10 during the next
+        ([5000, 6000, 7000, 8000, 9000], 4),  # never caught up: at most CATCH_UP_PASSES more
     ],
 )
-def test_a_restart_first_catches_up_without_the_write_lock(
+def test_the_thread_catches_up_then_leaves_the_rest_to_the_writer(
     frames: list[int], passive_passes: int
 ) -> None:
     conn = _Recording(frames)
     checkpointer = checkpoint.Checkpointer(Path("unused.db"))
     checkpointer._checkpoint(conn)  # type: ignore[arg-type]
-    checkpoints = [s for s in conn.sql if "wal_checkpoint" in s]
-    assert checkpoints[:passive_passes] == ["PRAGMA wal_checkpoint(PASSIVE)"] * passive_passes
-    restarted = frames[0] >= checkpoint.RESTART_FRAMES
-    assert checkpoints[passive_passes:] == (["PRAGMA wal_checkpoint(RESTART)"] if restarted else [])
+    # Only passive passes, which never take the write lock that a commit needs.
+    assert conn.sql == ["PRAGMA wal_checkpoint(PASSIVE)"] * passive_passes
+    assert checkpointer.finish_due is (frames[0] >= checkpoint.RESTART_FRAMES)
+
+
+def test_the_writers_pass_is_tried_again_while_the_thread_is_in_one() -> None:
+    checkpointer = checkpoint.Checkpointer(Path("unused.db"))
+    checkpointer.finish_due = True
+    checkpointer.finish(_Recording([9000], busy=True))  # type: ignore[arg-type]
+    assert checkpointer.finish_due and checkpointer.restarts == 0
+    checkpointer.finish(_Recording([9000]))  # type: ignore[arg-type]
+    assert not checkpointer.finish_due and checkpointer.restarts == 1
+
+
+def test_a_commit_runs_the_writers_pass_once_due(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    with EventStore(path) as store:
+        run_id = store.new_run("x")
+        _commit_ticks(store, run_id, commits=3)
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        checkpointer.finish_due = True  # as the thread leaves it once it has caught up
+        _commit_ticks(store, run_id, commits=1)
+        assert not checkpointer.finish_due and checkpointer.restarts == 1
+        wal_bytes = (tmp_path / "log.db-wal").stat().st_size
+        # Everything was copied, so the next commit writes at the start of the WAL again.
+        _commit_ticks(store, run_id, commits=1)
+        assert (tmp_path / "log.db-wal").stat().st_size == wal_bytes
+        _, frames, copied = store._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert 0 < frames == copied < 20
+        assert len(store.events(run_id)) == 5 * 20

@@ -9,6 +9,14 @@ checkpoints instead: they never take the write lock, so commits go on meanwhile,
 waits in SQLite (which releases the GIL) for the disk. Nothing about durability changes: a
 commit is in the WAL before it returns, whether or not it has been checkpointed yet.
 
+The WAL starts over only after a checkpoint has copied every frame in it, which a thread never
+sees while commits keep coming. So once the WAL is long, the thread catches up as far as it can
+and then leaves the last few frames to the writer: one more passive pass on the writer's own
+connection, right after a commit, which nothing else can be writing during (the thread used to
+run a RESTART checkpoint instead: it held the write lock while it copied, and a commit that
+met the lock slept in SQLite's busy handler in steps of 1, 2, 5, 10, 15 ms..., past the moment
+the lock was free: commits of 18 and 33 ms, measured).
+
 The thread starts on the first checkpoint that is due, so a short-lived store never starts one.
 """
 
@@ -22,15 +30,13 @@ from pathlib import Path
 #: commit writes) before a checkpoint is due: about 4 MB of WAL for the log's rows.
 CHECKPOINT_ROWS = 8192
 COMMIT_WEIGHT = 16
-#: WAL frames (pages) past which a checkpoint also starts the WAL over: 8 MiB at the log's
+#: WAL frames (pages) past which the WAL is also made to start over: 8 MiB at the log's
 #: 4 KiB pages (32 MiB for a log made with 16 KiB pages before 2026-12-02).
 RESTART_FRAMES = 2048
-#: Before it, passive passes (at most this many) until fewer frames than this came during one:
-#: what is left to copy under the write lock is then small.
+#: Before the writer's pass, passive passes (at most this many) until fewer frames than this
+#: came during one: what is left for the writer to copy is then small.
 CATCH_UP_PASSES = 3
 CAUGHT_UP_FRAMES = 32
-#: How long that checkpoint waits for the write lock (and for readers to leave the WAL).
-RESTART_WAIT_MS = 50
 
 
 class Checkpointer:
@@ -39,8 +45,10 @@ class Checkpointer:
     def __init__(self, path: Path, *, every_rows: int = CHECKPOINT_ROWS) -> None:
         self.path = path
         self.every_rows = every_rows
-        self.checkpoints = 0  # completed, for tests and benchmarks
-        self.restarts = 0  # of those, the ones after which the WAL started over
+        self.checkpoints = 0  # the thread's passes, for tests and benchmarks
+        self.restarts = 0  # the writer's passes that copied the whole WAL (it then starts over)
+        #: The thread caught up: the writer's next commit copies what is left (:meth:`finish`).
+        self.finish_due = False
         self._due = 0
         self._wake = threading.Event()
         self._stop = False
@@ -91,26 +99,33 @@ class Checkpointer:
         finally:
             conn.close()
 
+    def finish(self, conn: sqlite3.Connection) -> None:
+        """Copy what is left of the WAL on the writer's connection ``conn``, between commits
+        (so none waits for it); the next commit then starts the WAL over, unless a reader of
+        another connection still reads from it."""
+        self.finish_due = False
+        try:
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
+        except sqlite3.Error:
+            return  # the commit before it stands; the thread's next round tries again
+        if busy:  # the thread is in a pass of its own: try again after the next commit
+            self.finish_due = True
+        elif copied == frames:
+            self.restarts += 1
+
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         # The copy and its syncs, beside the writer's commits (a passive checkpoint takes no
         # lock that a writer needs).
         _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
         self.checkpoints += 1
-        if frames < RESTART_FRAMES:
+        if frames < RESTART_FRAMES or self.finish_due:
             return
-        # The WAL starts over only once every frame in it is copied, which never happens
-        # while commits keep coming: so now and then, copy what was committed meanwhile under
-        # the write lock and start the WAL over. The writer waits while that copy runs (up to
-        # hundreds of ms when it is large, measured), so first catch up without the lock.
+        # Copy what came meanwhile, a pass at a time, while the passes keep finding new frames:
+        # the less the writer's pass is left, the shorter the commit that runs it.
         for _ in range(CATCH_UP_PASSES):
             _, now, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
             caught_up = now - frames < CAUGHT_UP_FRAMES
             frames = now
             if caught_up:
                 break
-        conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
-        try:
-            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()[0]
-        finally:
-            conn.execute("PRAGMA busy_timeout=0")
-        self.restarts += not busy
+        self.finish_due = True

@@ -404,6 +404,8 @@ class EventStore:
         checkpointer = self._checkpointer
         if checkpointer is not None:
             checkpointer.committed(len(events) + len(calls) + len(blobs))
+            if checkpointer.finish_due:
+                checkpointer.finish(conn)
             if checkpointer.failed:  # no thread to do it: SQLite's own checkpoints again
                 self._conn.execute("PRAGMA wal_autocheckpoint=1000")
                 self._checkpointer = None
