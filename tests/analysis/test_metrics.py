@@ -8,6 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lmteams.analysis.metrics import (
+    COUNTED,
+    RunMetrics,
     _union_length,
     compute,
     lower_bound_of,
@@ -19,6 +21,7 @@ from lmteams.coordinator.settings import RunSettings
 from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.graph import TaskGraph
 from lmteams.scheduling.project import load_project
+from lmteams.state.events import EVENT_MODELS
 from lmteams.state.store import EventStore
 from lmteams.testing import project_script, scripted_team
 
@@ -96,3 +99,12 @@ def test_lower_bound_is_the_longest_measured_path_or_the_work_per_node(
 
     expected = max(max(finish(t) for t, _ in tasks), sum(measured.values()) / workers)
     assert lower_bound_of(graph, measured, workers) == expected
+
+
+def test_every_counted_metric_is_a_field_that_counts_a_declared_event() -> None:
+    # Counts compute() keeps under names of their own (a failed check, a hedge won by its
+    # copy, tokens); every other one is the number of logged events of its type.
+    own = {"check_failed", "read_only_refused", "hedges_won_by_copy", "hedge_extra_tokens"}
+    own.add("estimated_tokens")
+    assert set(COUNTED) <= set(RunMetrics.model_fields)
+    assert set(COUNTED.values()) - own <= set(EVENT_MODELS)

@@ -167,6 +167,30 @@ def _union_length(intervals: Iterable[tuple[float, float]]) -> float:
     return total
 
 
+#: RunMetrics fields that count logged events, and the event type each counts (a few counts
+#: are kept under names of their own: a failed check, a hedge won by its copy, tokens).
+COUNTED: dict[str, str] = {
+    "tasks_failed": "task_failed",
+    "claims_refused": "claim_refused",
+    "write_conflicts": "write_conflict",
+    "writes_refused": "write_refused",
+    "leases_refused": "lease_refused",
+    "rewrites": "file_rewritten",
+    "checks": "check_run",
+    "checks_failed": "check_failed",
+    "steals": "steal",
+    "undeclared_writes": "undeclared_write",
+    "read_only_refused": "read_only_refused",
+    "parked": "task_parked",
+    "failed_calls": "call_failed",
+    "retries": "retry",
+    "hedges": "hedge_sent",
+    "hedges_won": "hedges_won_by_copy",
+    "hedge_extra_tokens": "hedge_extra_tokens",
+    "estimated_tokens": "estimated_tokens",
+}
+
+
 def compute(
     run_id: str, events: Sequence[EventRecord], graph: TaskGraph | None = None
 ) -> RunMetrics:
@@ -305,7 +329,6 @@ def compute(
         workers=len(workers),
         tasks=graph.n if graph is not None else len({s.task for s in spans}),
         tasks_done=len({s.task for s in done}),
-        tasks_failed=counts["task_failed"],
         makespan_s=round(makespan, 6),
         wall_s=round(wall, 6),
         rounds=len(assign_times),
@@ -313,14 +336,6 @@ def compute(
         messages=messages,
         prompt_tokens=tokens[0],
         completion_tokens=tokens[1],
-        claims_refused=counts["claim_refused"],
-        write_conflicts=counts["write_conflict"],
-        writes_refused=counts["write_refused"],
-        leases_refused=counts["lease_refused"],
-        rewrites=counts["file_rewritten"],
-        checks=counts["check_run"],
-        checks_failed=counts["check_failed"],
-        steals=counts["steal"],
         straggler_gap_s=round(gap_mean, 6),
         straggler_gap_max_s=round(gap_max, 6),
         p=graph.p if graph is not None else None,
@@ -329,10 +344,8 @@ def compute(
         lower_bound_s=round(lower, 6) if lower is not None else None,
         bound_ratio=round(lower / makespan, 4) if lower and makespan > 0 else None,
         nodes=node_metrics,
+        **{name: counts[kind] for name, kind in COUNTED.items()},
         spans=spans,
-        undeclared_writes=counts["undeclared_write"],
-        read_only_refused=counts["read_only_refused"],
-        parked=counts["task_parked"],
         suite_ok=suite.ok if suite else None,
         suite_passed=suite.passed if suite else None,
         suite_failed=suite.failed if suite else None,
@@ -344,12 +357,6 @@ def compute(
         if segment_starts
         else None,
         total_s=round(max(r.ts for r in events) - min(r.ts for r in events), 6) if events else None,
-        failed_calls=counts["call_failed"],
-        retries=counts["retry"],
-        hedges=counts["hedge_sent"],
-        hedges_won=counts["hedges_won_by_copy"],
-        hedge_extra_tokens=counts["hedge_extra_tokens"],
-        estimated_tokens=counts["estimated_tokens"],
     )
 
 
@@ -403,14 +410,7 @@ def observed_lower_bound(graph: TaskGraph, done: Sequence[TaskSpan], workers: in
 
 def lower_bound_of(graph: TaskGraph, duration: Mapping[str, float], workers: int) -> float:
     """max(critical path, total work / n) using this run's measured task durations."""
-    finish: dict[str, float] = {}
-    deps = graph.deps
-    for task in graph.topological_order:
-        start = 0.0
-        for dep in deps[task]:  # a loop, not max(): this runs once per edge of the graph
-            if finish[dep] > start:
-                start = finish[dep]
-        finish[task] = duration.get(task, 0.0) + start
+    finish = graph.finish_times(duration)
     return max(max(finish.values(), default=0.0), sum(duration.values()) / workers)
 
 

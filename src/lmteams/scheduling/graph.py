@@ -133,15 +133,21 @@ class TaskGraph:
     @cached_property
     def depth(self) -> dict[str, int]:
         """Tasks on the longest chain ending at each task (a root has depth 1)."""
-        depth: dict[str, int] = {}
+        ends = self.finish_times(dict.fromkeys(self.ids, 1.0))
+        return {task: int(end) for task, end in ends.items()}
+
+    def finish_times(self, duration: Mapping[str, float], missing: float = 0.0) -> dict[str, float]:
+        """When each task ends with as many workers as tasks: its ``duration`` (``missing``
+        when it has none) after the last of its prerequisites ends, from 0 at the roots."""
+        finish: dict[str, float] = {}
         deps = self.deps
         for task in self.topological_order:
-            deepest = 0
+            start = 0.0
             for dep in deps[task]:  # a loop, not max(): this runs once per edge of the graph
-                if depth[dep] > deepest:
-                    deepest = depth[dep]
-            depth[task] = deepest + 1
-        return depth
+                if finish[dep] > start:
+                    start = finish[dep]
+            finish[task] = duration.get(task, missing) + start
+        return finish
 
     @cached_property
     def tail(self) -> dict[str, float]:

@@ -288,7 +288,7 @@ class EventStore:
         """The run with this id, or with this unique id prefix."""
         pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self._read(
-            "SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' "
+            f"SELECT {_RUN_SELECT} FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' "
             "ORDER BY created_at LIMIT 3",
             (run_id, pattern),
         )
@@ -302,7 +302,7 @@ class EventStore:
         raise RunNotFound(f"run id prefix {run_id!r} is ambiguous in {self.path}")
 
     def runs(self, *, limit: int = 50, kind: str | None = None) -> list[RunRecord]:
-        sql = "SELECT * FROM runs"
+        sql = f"SELECT {_RUN_SELECT} FROM runs"
         args: tuple[Any, ...] = ()
         if kind:
             sql += " WHERE kind = ?"
@@ -441,7 +441,7 @@ class EventStore:
 
     def events(self, run_id: str, *, types: Iterable[str] | None = None) -> list[EventRecord]:
         self.flush()
-        sql = "SELECT seq, run_id, ts, t, type, node, data FROM events WHERE run_id = ?"
+        sql = f"SELECT {_EVENT_SELECT} FROM events WHERE run_id = ?"
         args: list[Any] = [run_id]
         if types is not None:
             wanted = list(types)
@@ -454,17 +454,9 @@ class EventStore:
             data = orjson.loads(row[6])
             if row[4] == "message" and '{"blob":"' in row[6]:
                 shared.append(data)
-            records.append(
-                EventRecord.model_construct(
-                    seq=row[0],
-                    run_id=row[1],
-                    ts=row[2],
-                    t=row[3],
-                    type=row[4],
-                    node=row[5],
-                    data=data,
-                )
-            )
+            fields = dict(zip(_EVENT_COLUMNS, row, strict=True))
+            fields["data"] = data
+            records.append(EventRecord.model_construct(**fields))
         if shared:
             self._restore_texts(shared)
         return records
@@ -582,14 +574,15 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc)
 
 
+#: The columns a run is read from, in the order of :data:`_RUN_SELECT`.
+_RUN_COLUMNS = ("run_id", "kind", "status", "created_at", "ended_at", "team", "params", "result")
+_RUN_SELECT = ", ".join(_RUN_COLUMNS)
+_EVENT_COLUMNS = ("seq", "run_id", "ts", "t", "type", "node", "data")
+_EVENT_SELECT = ", ".join(_EVENT_COLUMNS)
+
+
 def _run_record(row: tuple[Any, ...]) -> RunRecord:
-    return RunRecord(
-        run_id=row[0],
-        kind=row[1],
-        status=row[2],
-        created_at=row[3],
-        ended_at=row[4],
-        team=row[5],
-        params=json.loads(row[6] or "{}"),
-        result=json.loads(row[7]) if row[7] else None,
-    )
+    fields = dict(zip(_RUN_COLUMNS, row, strict=True))
+    fields["params"] = json.loads(fields["params"] or "{}")
+    fields["result"] = json.loads(fields["result"]) if fields["result"] else None
+    return RunRecord(**fields)
