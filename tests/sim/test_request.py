@@ -139,6 +139,9 @@ def test_advice_from_python() -> None:
     assert {o.topology for o in advice.options} <= {"preassign", "steal", "decentralized", "lead"}
     with pytest.raises(ConfigError, match="^--price: give --price"):
         recommend(AdviceRequest(project="tiny-math", workers=[1], reps=1))
+    # a project that is not there is the first thing wrong, not the missing price
+    with pytest.raises(ConfigError, match="nope.json: file not found"):
+        recommend(AdviceRequest(project="nope.json", workers=[1], reps=1))
     with pytest.raises(
         ConfigError, match="^--deadline: Input should be greater than or equal to 0"
     ):

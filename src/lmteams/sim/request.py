@@ -163,7 +163,29 @@ def simulate(request: SimulationRequest, *, on_run: OnRun | None = None) -> SimG
 
     ``on_run(topology, n, rep, result)`` is called after each simulated run.
     """
-    inputs, label, needs_roles = _inputs(request)
+    return _run_grid(request, _inputs(request), on_run)
+
+
+def recommend(request: AdviceRequest, *, on_run: OnRun | None = None) -> Advice:
+    """Simulate the request's grid and recommend the cheapest option fast enough."""
+    inputs = _inputs(request)  # a bad project is named before a missing price
+    price = request.prices()
+    grid = _run_grid(request, inputs, on_run)
+    return advise(
+        grid,
+        price,
+        tolerance=request.tolerance,
+        deadline_s=request.deadline_s,
+        budget=request.budget,
+    )
+
+
+def _run_grid(
+    request: SimulationRequest,
+    read: tuple[SimInputs, str, ProjectSpec | None],
+    on_run: OnRun | None,
+) -> SimGrid:
+    inputs, label, needs_roles = read
     factory, eligible = _team_factory(request.team, needs_roles)
     _check_faults(inputs.faults, factory, request.topologies, max(request.workers))
     return run_grid(
@@ -178,19 +200,6 @@ def simulate(request: SimulationRequest, *, on_run: OnRun | None = None) -> SimG
         team=factory,
         eligibility=eligible,
         on_run=on_run,
-    )
-
-
-def recommend(request: AdviceRequest, *, on_run: OnRun | None = None) -> Advice:
-    """Simulate the request's grid and recommend the cheapest option fast enough."""
-    price = request.prices()
-    grid = simulate(request, on_run=on_run)
-    return advise(
-        grid,
-        price,
-        tolerance=request.tolerance,
-        deadline_s=request.deadline_s,
-        budget=request.budget,
     )
 
 
