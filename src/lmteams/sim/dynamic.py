@@ -106,7 +106,7 @@ class DynamicEngine(Engine):
         tries = self.settings.max_check_retries + 1
         at = now
         progress = [now]
-        model = self.models[node]
+        served, model = self._served(node)
         outcome = "failed"
         for _ in range(tries):
             calls = self.attempts.get(task, 0)
@@ -118,7 +118,8 @@ class DynamicEngine(Engine):
                 z, u = self.draws.fresh()
                 r = self.draws.rng.random()
             progress.append(at)
-            seconds, action = self._call(node, model, model.latency.task, size, z, u)
+            seconds, action = self._call(served, model, model.latency.task, size, z, u)
+            at = self._start(served, at, seconds, action)
             if action is not Action.PROCEED:
                 if seconds == float("inf"):
                     at = float("inf")  # the node hangs: only the lease brings the task back
@@ -126,7 +127,7 @@ class DynamicEngine(Engine):
                     break
                 outcome = "call_failed"
                 break
-            reply = self._finish_call(node, model, "task", at, at + seconds, z, u)
+            reply = self._finish_call(served, model, "task", at, at + seconds, z, u)
             at += seconds
             if reply is Action.GARBAGE or r < self.settings.redo_rate:
                 self.rec.redos += 1

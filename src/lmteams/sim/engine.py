@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from lmteams.errors import ConfigError
 from lmteams.faults.injection.rules import Action, consume_corruption
 from lmteams.scheduling import driver
 from lmteams.scheduling.failures import Outcome
@@ -36,6 +37,7 @@ from lmteams.scheduling.policy import (
 )
 from lmteams.sim.driving import SimShell
 from lmteams.sim.latency import Dist
+from lmteams.sim.replicas import SimRouter
 from lmteams.sim.setup import (
     NodeModel,
     SimInputs,
@@ -89,6 +91,7 @@ class Engine(SimShell):
             calibration = inputs.latency.calibration_for("*")
             refusal = calibration.claim_refusal if calibration is not None else 0.0
         self.refusal = refusal
+        self.router = SimRouter.of(team.spec, settings.seed)  # None: no replica groups
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -148,6 +151,19 @@ class Engine(SimShell):
 
     # -- one call ------------------------------------------------------------------------------
 
+    def _served(self, node: str) -> tuple[str, NodeModel]:
+        """Who serves a call addressed to ``node`` now (a replica group's pick), and its model."""
+        router = self.router
+        served = node if router is None else router.choose(node, self.now)
+        return served, self.models[served]
+
+    def _start(self, served: str, at: float, seconds: float, action: Action) -> float:
+        """When a call sent at ``at`` starts: later only on a replica with every slot taken."""
+        router = self.router
+        if router is None:
+            return at
+        return router.place(served, at, seconds, "ok" if action is PROCEED else "failed")
+
     def _call(
         self, node: str, model: NodeModel, dist: Dist, size: float, z: float, u: float
     ) -> tuple[float, Action]:
@@ -189,7 +205,8 @@ class Engine(SimShell):
         position = self.index[task]
         size = self.sizes[position]
         redo_rate = self.settings.redo_rate
-        model = self.models[node]
+        router = self.router
+        served, model = (node, self.models[node]) if router is None else self._served(node)
         dist = model.latency.task
         at = now
         outcome: Outcome = "failed"
@@ -202,13 +219,15 @@ class Engine(SimShell):
             else:
                 z, u = draws.fresh()
                 r = draws.rng.random()
-            seconds, action = self._call(node, model, dist, size, z, u)
+            seconds, action = self._call(served, model, dist, size, z, u)
+            if router is not None:
+                at = self._start(served, at, seconds, action)
             if action is not PROCEED:
                 if seconds == float("inf"):
                     return  # the node hangs: this task never comes back
                 outcome = "call_failed"
                 break
-            reply = self._finish_call(node, model, "task", at, at + seconds, z, u)
+            reply = self._finish_call(served, model, "task", at, at + seconds, z, u)
             at += seconds
             if reply is GARBAGE or r < redo_rate:
                 rec.redos += 1
@@ -242,37 +261,40 @@ class Engine(SimShell):
             return
         choice = self._choose(node)  # the node reads the board now, as the coordinator shows it
         z, u = self.draws.fresh()
-        model = self.models[node]
-        seconds, action = self._call(node, model, model.latency.claim, 1.0, z, u)
+        served, model = (node, self.models[node]) if self.router is None else self._served(node)
+        seconds, action = self._call(served, model, model.latency.claim, 1.0, z, u)
+        start = self.now if self.router is None else self._start(served, self.now, seconds, action)
         if action is CRASHED and seconds == float("inf"):
             return
         if action is not PROCEED:
             self._node_failed(node)
-            self._push(self.now, CLAIM_END, (node, None, f"call failed: {action.value}", self.now))
+            self._push(start, CLAIM_END, (node, None, f"call failed: {action.value}", start))
             return
-        reply = self._finish_call(node, model, "claim", self.now, self.now + seconds, z, u)
+        end = start + seconds
+        reply = self._finish_call(served, model, "claim", start, end, z, u)
         detail = ""
         if reply is GARBAGE:
             choice, detail = None, "reply: garbage"
-        self._push(self.now + seconds, CLAIM_END, (node, choice, detail, self.now + seconds))
+        self._push(end, CLAIM_END, (node, choice, detail, end))
 
     def _ask_lead(self, request: RequestAssignment) -> None:
         lead = self.team.lead
         assert lead is not None, "the lead topology needs a lead node"
         pairs = tuple(zip(request.ready, request.idle, strict=False))
         z, u = self.draws.fresh()
-        model = self.models[lead.name]
-        seconds, action = self._call(lead.name, model, model.latency.lead, 1.0, z, u)
+        served, model = self._served(lead.name)
+        seconds, action = self._call(served, model, model.latency.lead, 1.0, z, u)
+        start = self._start(served, self.now, seconds, action)
         if action is CRASHED and seconds == float("inf"):
             return
         if action is not PROCEED:
-            self._push(self.now, LEAD_END, ((), request.attempt, "lead call failed"))
+            self._push(start, LEAD_END, ((), request.attempt, "lead call failed"))
             return
-        reply = self._finish_call(lead.name, model, "lead", self.now, self.now + seconds, z, u)
+        reply = self._finish_call(served, model, "lead", start, start + seconds, z, u)
         detail = ""
         if reply is GARBAGE:
             pairs, detail = (), "the reply is not a JSON object"
-        self._push(self.now + seconds, LEAD_END, (pairs, request.attempt, detail))
+        self._push(start + seconds, LEAD_END, (pairs, request.attempt, detail))
 
     # -- what a node's model claims ------------------------------------------------------------
 
@@ -333,6 +355,13 @@ def simulate(
         team = SimTeam.numbered(settings.workers, lead=settings.topology == "lead")
     if settings.harness == "rounds":
         from lmteams.sim.rounds import RoundsEngine
+
+        if SimRouter.of(team.spec, settings.seed) is not None:
+            raise ConfigError(
+                "the rounds harness does not simulate replica groups (roles.<role>.balance): "
+                "use --harness lmteams, or a team without balance",
+                field="--harness",
+            )
 
         return RoundsEngine(settings, inputs, team).run(run_id)
     if settings.topology == "dynamic":

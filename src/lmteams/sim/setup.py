@@ -114,6 +114,10 @@ class SimTeam:
 
     workers: tuple[SimNode, ...]
     lead: SimNode | None = None
+    #: The team a run would open, when it comes from a team file: its nodes, the repeats
+    #: included. Its replica groups serve the calls addressed to their members
+    #: (:mod:`lmteams.sim.replicas`), whether or not the replica is a worker.
+    spec: TeamSpec | None = None
 
     @classmethod
     def numbered(cls, workers: int, *, lead: bool = False, model: str | None = None) -> SimTeam:
@@ -134,12 +138,16 @@ class SimTeam:
         if lead is not None and len(pool) > 1:
             pool = [n for n in pool if n.name != lead.name]
         nodes = []
+        repeats = []
         for i in range(workers):
             node = pool[i % len(pool)]
             round_ = i // len(pool)
             name = node.name if round_ == 0 else f"{node.name}-{round_ + 1}"
             nodes.append(SimNode(name, spec.model_of(node), node.role, node.name))
-        return cls(tuple(nodes), lead)
+            if round_:
+                repeats.append(node.model_copy(update={"name": name}))
+        opened = spec.model_copy(update={"nodes": (*spec.nodes, *repeats)}) if repeats else spec
+        return cls(tuple(nodes), lead, opened)
 
     @property
     def names(self) -> list[str]:
@@ -148,6 +156,19 @@ class SimTeam:
     @property
     def everyone(self) -> tuple[SimNode, ...]:
         return (*self.workers, self.lead) if self.lead else self.workers
+
+    @property
+    def serving(self) -> tuple[SimNode, ...]:
+        """Everyone, and the team file's nodes that only serve calls as replicas."""
+        if self.spec is None:
+            return self.everyone
+        known = {n.name for n in self.everyone}
+        others = tuple(
+            SimNode(n.name, self.spec.model_of(n), n.role, n.name)
+            for n in self.spec.nodes
+            if n.name not in known
+        )
+        return (*self.everyone, *others)
 
 
 @dataclass
@@ -184,7 +205,7 @@ class NodeModel:
 
 def node_models(team: SimTeam, inputs: SimInputs) -> dict[str, NodeModel]:
     out: dict[str, NodeModel] = {}
-    for node in team.everyone:
+    for node in team.serving:
         rule = rule_for(inputs.faults, node.name, node.role) if inputs.faults else None
         faults = None
         if rule is not None and rule.active and inputs.faults is not None:
