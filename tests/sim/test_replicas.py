@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from lmteams.analysis.metrics import RunMetrics
 from lmteams.config import TeamSpec
 from lmteams.errors import ConfigError
 from lmteams.sim.replicas import SimRouter
@@ -17,6 +18,19 @@ from ..coordinator.test_replica_runs import PROJECT, coders, served_by
 LATENCY = "constant:1;slow=constant:10"
 
 
+def simulated(balance: str | None) -> RunMetrics:
+    """The simulated run of the replica test's team, project and latencies (two workers)."""
+    request = SimulationRequest(
+        project=str(PROJECT),
+        team=coders(balance),
+        topologies="steal",
+        workers=[2],
+        latency=LATENCY,
+        reps=1,
+    )
+    return simulate(request).examples["steal/2"]
+
+
 @pytest.mark.parametrize(
     "balance",
     [None, "round_robin", "least_outstanding", "power_of_two", "weighted_throughput"],
@@ -26,34 +40,14 @@ async def test_the_simulator_predicts_who_serves_a_replica_run(
 ) -> None:
     served, status, seconds = await served_by(balance, store)
     assert status == "done"
-    grid = simulate(
-        SimulationRequest(
-            project=str(PROJECT),
-            team=coders(balance),
-            topologies="steal",
-            workers=[2],
-            latency=LATENCY,
-            reps=1,
-        )
-    )
-    predicted = grid.examples["steal/2"]
+    predicted = simulated(balance)
     assert {n.node: n.calls for n in predicted.nodes if n.calls} == dict(served)
     assert predicted.makespan_s == pytest.approx(seconds)
 
 
 def test_the_policy_changes_the_simulated_makespan() -> None:
     def makespan(balance: str | None) -> float:
-        grid = simulate(
-            SimulationRequest(
-                project=str(PROJECT),
-                team=coders(balance),
-                topologies="steal",
-                workers=[2],
-                latency=LATENCY,
-                reps=1,
-            )
-        )
-        return grid.examples["steal/2"].makespan_s
+        return simulated(balance).makespan_s
 
     # each worker on its own node: the slow one holds up half the tasks
     assert makespan(None) == pytest.approx(100.0)
