@@ -771,6 +771,20 @@ CASES = [
     case("resume-db-garbage", "garbage.db", "resume", "x", "--db", "{d}/garbage.db"),
     case("eval-plot-unknown-run", "no run 'nothing'", "eval-plot", "nothing", *DB),
     case("metrics-db-other-sqlite", "other.db", "metrics", "x", "--db", "{d}/other.db"),
+    # a command that only reads the log refuses a path with no log (it makes none there)
+    *(
+        case(f"{command[0]}-db-typo", "--db: no event log at", *command, "--db", "{d}/typo.db")
+        for command in (
+            ("runs",),
+            ("show", "x"),
+            ("export", "x"),
+            ("metrics", "x"),
+            ("resume", "x"),
+            ("eval-plot", "x"),
+            ("report", "x"),
+            ("analyze", "tiny-math", "--run", "x"),
+        )
+    ),
     case("calibrate-missing", "nowhere.parquet", "calibrate", "{d}/nowhere.parquet"),
     case("calibrate-garbage", "garbage.bin", "calibrate", "{d}/garbage.bin"),
 ]

@@ -122,8 +122,25 @@ def test_unreachable_endpoint_is_a_clean_error(tmp_path: Path) -> None:
     )
 
 
-def test_unknown_run(tmp_path: Path) -> None:
+def test_unknown_run(tmp_path: Path, team_file: Path) -> None:
+    assert lmteams("ask", "q", "-t", str(team_file), cwd=tmp_path).returncode == 0
     assert_clean_error(lmteams("show", "nope", cwd=tmp_path), "no run 'nope'")
+
+
+def test_reading_a_log_that_is_not_there_makes_none(tmp_path: Path) -> None:
+    # nothing has run here: `runs` says so, and leaves no empty log behind
+    proc = lmteams("runs", cwd=tmp_path)
+    assert proc.returncode == 0 and "No runs yet" in proc.stdout
+    assert lmteams("runs", "--json", cwd=tmp_path).stdout.strip() == "[]"
+    assert_clean_error(
+        lmteams("show", "nope", cwd=tmp_path), "--db: no event log at .lmteams/lmteams.db"
+    )
+    # a mistyped --db is named, not created
+    assert_clean_error(
+        lmteams("runs", "--db", "typo.db", cwd=tmp_path), "--db: no event log at typo.db"
+    )
+    assert_clean_error(lmteams("metrics", "x", "--db", "typo.db", cwd=tmp_path), "typo.db")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_serve_model_refuses_public_address_without_key(tmp_path: Path) -> None:

@@ -133,7 +133,7 @@ def test_eval_errors_are_one_line(tmp_path: Path, team_file: Path) -> None:
         "--judge: unknown node 'zed'",
     )
     assert_clean_error(lmteams("dataset", "-k", "trivia", cwd=tmp_path), "unknown question kind")
-    assert_clean_error(lmteams("eval-plot", "nothing", cwd=tmp_path), "no run 'nothing'")
+    assert_clean_error(lmteams("eval-plot", "nothing", cwd=tmp_path), "--db: no event log at")
     ask = lmteams("ask", "q", "-t", str(team_file), "--json", cwd=tmp_path, env=env())
     run_id = json.loads(ask.stdout)["run_id"]
     assert_clean_error(lmteams("eval-plot", run_id, cwd=tmp_path), "is not a finished evaluation")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -100,7 +101,11 @@ def test_an_ask_killed_with_sigkill_resumes_without_repeating_calls(tmp_path: Pa
 
 
 def test_resume_human_output_and_errors(tmp_path: Path) -> None:
-    assert_clean_error(lmteams("resume", "nope", cwd=tmp_path), "no run 'nope'")
+    assert_clean_error(lmteams("resume", "nope", cwd=tmp_path), "--db: no event log at")
+    sqlite3.connect(tmp_path / "other.db").close()  # a log with no such run in it
+    migrated = lmteams("runs", "--db", "other.db", cwd=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    assert_clean_error(lmteams("resume", "nope", "--db", "other.db", cwd=tmp_path), "no run 'nope'")
     help_text = lmteams("resume", "--help", cwd=tmp_path).stdout
     assert "kill -9" in help_text and "Example" in help_text
 

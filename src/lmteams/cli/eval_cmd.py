@@ -180,7 +180,7 @@ def eval_plot_command(
     """
     from lmteams.strategies.evaluation import plot_accuracy_cost
 
-    store = open_store(db)
+    store = open_store(db, read_only=True)
     run = store.run(run_id)
     if run.kind != "eval" or not run.result or "scores" not in run.result:
         raise ConfigError(f"run {run.run_id} is not a finished evaluation", field="RUN")

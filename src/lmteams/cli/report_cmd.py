@@ -59,7 +59,7 @@ def report_command(
     from lmteams.cli.session import open_store
 
     path = Path(target)
-    store = None if path.exists() and db is None else open_store(db)
+    store = None if path.exists() and db is None else open_store(db, read_only=True)
     if path.exists() and store is None:
         default_db = Path(".lmteams/lmteams.db")
         if default_db.exists():

@@ -54,7 +54,7 @@ def resume_command(
     """
     nodes_runtime = nodes_on.make()
     spec = load_team(team) if team else None
-    store = open_store(db)
+    store = open_store(db, read_only=True)
     with traced(store, trace, "") as traced_run:
         record = store.run(run_id)
         traced_run.run_id = record.run_id  # the whole run: one trace, both parts

@@ -78,7 +78,7 @@ def analyze_command(
     """
     from lmteams.analysis.shape import project_shape, written_code
 
-    code = written_code(open_store(db), run) if run else None
+    code = written_code(open_store(db, read_only=True), run) if run else None
     shape = project_shape(resolve_project(project), max_workers=max_workers, code=code)
     if json_output:
         write_json(shape)
@@ -400,7 +400,7 @@ def metrics_command(
     db: DbOption = None,
 ) -> None:
     """Metrics of a finished project run, computed from its event log."""
-    store = open_store(db)
+    store = open_store(db, read_only=True)
     record = store.run(run_id)
     if record.kind != "run":
         raise ConfigError(

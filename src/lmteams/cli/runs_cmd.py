@@ -19,7 +19,7 @@ from lmteams.errors import ConfigError
 from lmteams.export import TABLE_FORMATS, export_tables
 from lmteams.state.events import RunStarted
 from lmteams.state.liveness import STAMPED, effective_status
-from lmteams.state.store import EventRecord, RunRecord
+from lmteams.state.store import EventRecord, RunRecord, default_db_path
 
 
 def _when(ts: float) -> str:
@@ -59,15 +59,20 @@ def runs_command(
     db: DbOption = None,
 ) -> None:
     """List recent runs in the event log, newest first."""
-    store = open_store(db)
-    runs = store.runs(limit=limit, kind=kind)
+    if db is None and not default_db_path().is_file():
+        runs: list[RunRecord] = []  # nothing has run here: no log to make for that
+        store = None
+    else:
+        store = open_store(db, read_only=True)
+        runs = store.runs(limit=limit, kind=kind)
     if json_output:
         rows = [{**r.model_dump(mode="json"), "status": _status(store, r)} for r in runs]
         write_json(rows)
         return
     console = Console()
-    if not runs:
-        console.print(f'No runs yet in {store.path}. Try: lmteams ask "What is 2 + 2?"')
+    if store is None or not runs:
+        where = store.path if store is not None else default_db_path()
+        console.print(f'No runs yet in {where}. Try: lmteams ask "What is 2 + 2?"')
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("run", "kind", "status", "started", "time", "team", "summary"):
@@ -138,7 +143,7 @@ def show_command(
     db: DbOption = None,
 ) -> None:
     """Print a run's timeline: every message and state change, in order."""
-    store = open_store(db)
+    store = open_store(db, read_only=True)
     run = store.run(run_id)
     events = store.events(run.run_id)
     if json_output:
@@ -191,7 +196,7 @@ def export_command(
     """Write a run out of the event log: its log, its tables, or its trace (docs/export.md)."""
     if fmt in TABLE_FORMATS and output is None:
         raise ConfigError("give the folder to write the tables into", field="--out")
-    store = open_store(db)
+    store = open_store(db, read_only=True)
     run = store.run(run_id)
     if fmt in TABLE_FORMATS:
         assert output is not None

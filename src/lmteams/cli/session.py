@@ -8,17 +8,26 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lmteams.cli.errors import interrupted
-from lmteams.errors import StoreError
+from lmteams.errors import ConfigError, StoreError
 from lmteams.state.store import EventStore, default_db_path
 
 T = TypeVar("T")
 
 
-def open_store(db: Path | None) -> EventStore:
+def open_store(db: Path | None, *, read_only: bool = False) -> EventStore:
+    """The event log at ``db`` (default ``./.lmteams/lmteams.db``). ``read_only``: a command
+    that only reads the log refuses a path with no log instead of making an empty one there
+    (a mistyped ``--db`` would otherwise read as "no runs" and leave a stray file)."""
+    where = db if db is not None else default_db_path()
+    if read_only and str(where) != ":memory:" and not Path(where).is_file():
+        raise ConfigError(
+            f"no event log at {where}: runs write one there (`lmteams ask`, `lmteams run`); "
+            "give the file they wrote",
+            field="--db",
+        )
     try:
         return EventStore(db)
     except OSError as exc:  # its folder cannot be made (permissions, a file in the way)
-        where = db if db is not None else default_db_path()
         raise StoreError(
             f"cannot open the event log {where}: {exc.strerror or exc}: {exc.filename or where}"
         ) from None
