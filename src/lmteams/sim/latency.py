@@ -307,6 +307,12 @@ def parse_dist(text: str, flag: str = "--latency", *, seconds: bool = True) -> D
     head, colon, rest = text.strip().partition(":")
     name = head.strip().lower()
     if not colon:
+        if name.isalpha():  # a word, not a number: most likely a distribution's name
+            raise ConfigError(
+                f"{text.strip()!r} is neither a number nor a distribution such as "
+                "constant:2, lognormal:8,0.5 or empirical:1,2,3",
+                field=flag,
+            )
         return Constant(_number(head, flag, seconds=seconds))
     if name == "constant":
         return Constant(_number(rest, flag, seconds=seconds))
