@@ -16,7 +16,7 @@ The kinds that ship with lmteams register in their own feature's module: ``ask``
 in :mod:`lmteams.strategies.resume`, ``run`` (project runs) in :mod:`lmteams.coordinator.resume`.
 :func:`load_features` is the one list of those modules, imported when a resumer is first
 looked up, so ``lmteams resume`` finds every kind whichever modules happen to be imported.
-Runs of any other kind, and project runs in rounds, are refused with one line.
+Runs of any other kind are refused with one line.
 
 ``lmteams resume RUN`` looks the run up, refuses one that is finished or whose coordinator is
 still alive (:mod:`lmteams.state.liveness`), rebuilds its team from the ``run_started`` event

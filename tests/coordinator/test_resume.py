@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,10 @@ from lmteams.coordinator.resume import resume_project
 from lmteams.coordinator.run import run_project
 from lmteams.coordinator.settings import RunSettings
 from lmteams.errors import ConfigError
+from lmteams.models.base import ModelBackend
+from lmteams.models.scripted import Script
 from lmteams.runtime.clock import VirtualClock
-from lmteams.scheduling.project import load_project
+from lmteams.scheduling.project import ProjectSpec, load_project
 from lmteams.state.store import EventStore
 from lmteams.testing import project_script, scripted_team
 
@@ -31,6 +34,40 @@ REPO = Path(__file__).resolve().parents[2]
 
 def files_of(workspace: str) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted(Path(workspace).iterdir())}
+
+
+@dataclass
+class Stopped:
+    store: EventStore
+    run_id: str
+    backends: dict[str, ModelBackend]
+    calls_before: int  # calls the model answered before the stop
+    committed: int  # call results committed before the stop
+
+
+async def stopped_midway(
+    tmp_path: Path, project: ProjectSpec, settings: RunSettings, script: Script, workers: int
+) -> Stopped:
+    """``project`` run with scripted models (1 s a call, virtual time) into ``crash.db``, its
+    files in ``files/``, and cancelled mid-flight once 7 tasks are done."""
+    spec, backends = scripted_team(workers, script, latency_s=1.0)
+    store = EventStore(tmp_path / "crash.db")
+    chosen = settings.model_copy(update={"workdir": str(tmp_path / "files")})
+    with VirtualClock():
+        task = asyncio.ensure_future(run_project(spec, project, store, chosen, backends=backends))
+        await asyncio.sleep(0)
+        while (
+            not task.done() and len(store.events(store.runs()[0].run_id, types=["task_done"])) < 7
+        ):
+            await asyncio.sleep(0.25)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    run_id = store.runs()[0].run_id
+    committed = len(store.call_results(run_id))
+    assert committed > 0
+    calls = backends["scripted"].calls  # type: ignore[attr-defined]
+    return Stopped(store, run_id, backends, calls, committed)
 
 
 def check_log_integrity(store: EventStore, run_id: str, tasks: int) -> None:
@@ -58,23 +95,10 @@ async def test_resume_after_the_coordinator_dies_mid_run(tmp_path: Path, topolog
         expected_files = files_of(expected.workspace)
 
     # the same run, writing its files to a chosen directory, killed after a few tasks
-    spec, backends = scripted_team(workers, project_script, latency_s=1.0)
-    store = EventStore(tmp_path / "crash.db")
-    chosen = settings.model_copy(update={"workdir": str(tmp_path / "files")})
-    with VirtualClock():
-        task = asyncio.ensure_future(run_project(spec, project, store, chosen, backends=backends))
-        await asyncio.sleep(0)
-        while (
-            not task.done() and len(store.events(store.runs()[0].run_id, types=["task_done"])) < 7
-        ):
-            await asyncio.sleep(0.25)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    run_id = store.runs()[0].run_id
-    before = backends["scripted"].calls  # type: ignore[attr-defined]
-    committed = len(store.call_results(run_id))
-    assert 0 < committed < clean["scripted"].calls  # type: ignore[attr-defined]
+    stopped = await stopped_midway(tmp_path, project, settings, project_script, workers)
+    store, run_id, backends = stopped.store, stopped.run_id, stopped.backends
+    before, committed = stopped.calls_before, stopped.committed
+    assert committed < clean["scripted"].calls  # type: ignore[attr-defined]
 
     seen: list[tuple[int, int]] = []
     with VirtualClock():
@@ -110,16 +134,21 @@ async def test_resume_refuses_finished_and_foreign_runs(store: EventStore) -> No
 TEAM = """
 name: counting
 models:
-  m: {backend: scripted, script: "tests.fixtures.counting:script", latency_s: 0.25}
+  m: {backend: scripted, script: "tests.fixtures.counting:SCRIPT", latency_s: 0.25}
 defaults: {model: m, max_concurrent: 1}
 nodes: [{name: w1}, {name: w2}, {name: w3}]
 """
 
 
-def test_sigkill_then_resume(tmp_path: Path) -> None:
-    """A real process killed with SIGKILL mid-run, then `lmteams resume`."""
-    project = next(p for p in STUDY if p.stem == "dataanalysis_p09")
-    (tmp_path / "team.yaml").write_text(TEAM)
+@pytest.mark.parametrize("harness", ["lmteams", "rounds"])
+def test_sigkill_then_resume(tmp_path: Path, harness: str) -> None:
+    """A real process killed with SIGKILL mid-run, then `lmteams resume`: under the lmteams
+    harness (one call per task attempt) and in the study's synchronous rounds."""
+    in_rounds = harness == "rounds"
+    project = next(
+        p for p in STUDY if p.stem == ("mathutilities20_p05" if in_rounds else "dataanalysis_p09")
+    )
+    (tmp_path / "team.yaml").write_text(TEAM.replace("SCRIPT", "rounds" if in_rounds else "script"))
     calls = tmp_path / "calls.log"
     env = {
         **os.environ,
@@ -137,7 +166,9 @@ def test_sigkill_then_resume(tmp_path: Path) -> None:
         "--team",
         "team.yaml",
         "--topology",
-        "steal",
+        "decentralized" if in_rounds else "steal",
+        "--harness",
+        harness,
         "--workers",
         "3",
         "--db",
@@ -189,9 +220,13 @@ def test_sigkill_then_resume(tmp_path: Path) -> None:
     assert resume.returncode == 0, resume.stderr
     outcome = json.loads(resume.stdout)
     assert outcome["status"] == "done"
-    # tasks already done are not redone at all; only in-flight ones re-run, their committed
-    # calls replayed from the log
-    assert outcome["replayed"] <= 3
+    if in_rounds:
+        # the rounds are played again over the log: every committed call answered from it
+        assert outcome["replayed"] == committed_before
+    else:
+        # tasks already done are not redone at all; only in-flight ones re-run, their
+        # committed calls replayed from the log
+        assert outcome["replayed"] <= 3
 
     lines = [line.split() for line in calls.read_text().splitlines()]
     after = [(node, digest) for pid, node, digest in lines if pid != first_pid]
@@ -200,11 +235,16 @@ def test_sigkill_then_resume(tmp_path: Path) -> None:
     # flight when the process died (one per worker) are made a second time
     repeated = [c for c in after if c in before_keys]
     assert len(repeated) <= len(before_keys) - committed_before
-    assert len(lines) - len(repeated) == 20  # one completed call per task, 20 tasks
+    if in_rounds:
+        assert len(repeated) <= 3  # at most the round in flight: one call per worker
+    else:
+        assert len(lines) - len(repeated) == 20  # one completed call per task, 20 tasks
 
     with EventStore(db) as store:
         check_log_integrity(store, run_id, 20)
         assert store.run(run_id).status == "done"
+        started = Counter(e.data["round"] for e in store.events(run_id, types=["round_start"]))
+        assert (not started) != in_rounds and set(started.values()) <= {1}
     workspace = tmp_path / "runs" / run_id / "workspace"
     assert sorted(p.name for p in workspace.iterdir()) == sorted(
         f for t in load_project(project).tasks for f in t.files

@@ -15,12 +15,14 @@ from lmteams.coordinator.settings import RunResult, RunSettings
 from lmteams.errors import ConfigError, ModelUnavailable
 from lmteams.faults.config import BudgetSpec
 from lmteams.models.scripted import ScriptedCall
+from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.project import ProjectSpec, builtin_project, load_project
 from lmteams.state.store import EventStore
 from lmteams.testing import scripted_team
 
 from ..scheduling.test_graph import STUDY
 from .rounds_script import actions, rounds_script
+from .test_resume import stopped_midway
 
 TINY = load_project(builtin_project("tiny-math"))
 
@@ -253,14 +255,49 @@ async def test_another_topology_is_refused_before_the_run(store: EventStore) -> 
     assert store.runs() == []
 
 
-async def test_a_rounds_run_cannot_be_resumed(store: EventStore) -> None:
-    result = await rounds(
-        TINY, "decentralized", store, script=lambda call: actions({"action": "wait"}), max_rounds=1
+@pytest.mark.parametrize("topology", ["decentralized", "preassign"])
+async def test_a_rounds_run_stopped_midway_resumes_where_it_stopped(
+    tmp_path: Path, topology: str
+) -> None:
+    project = load_project(next(p for p in STUDY if p.stem == "mathutilities20_p05"))
+    settings = RunSettings(topology=topology, workers=3, harness="rounds")
+    spec, clean = scripted_team(3, rounds_script, latency_s=1.0)
+    with EventStore(tmp_path / "clean.db") as store, VirtualClock():
+        expected = await run_project(spec, project, store, settings, backends=clean)
+        expected_rounds = counts(store, expected.run_id)["round_start"]
+    assert expected.status == "done"
+
+    # the same run, stopped after a few tasks (mid-round: calls in flight)
+    stopped = await stopped_midway(tmp_path, project, settings, rounds_script, 3)
+    store, run_id, backends = stopped.store, stopped.run_id, stopped.backends
+    before, committed = stopped.calls_before, stopped.committed
+    assert committed < clean["scripted"].calls  # type: ignore[attr-defined]
+
+    with VirtualClock():
+        result = await resume_project(store, run_id, backends=backends)
+    assert result.status == "done" and set(result.tasks.values()) == {"done"}
+    files = {p.name: p.read_text() for p in Path(result.workspace).iterdir()}
+    assert files == {p.name: p.read_text() for p in Path(expected.workspace).iterdir()}
+    # every committed call was answered from the log: only new keys reached the model
+    sent = backends["scripted"].calls - before  # type: ignore[attr-defined]
+    assert sent == len(store.call_results(run_id)) - committed
+    assert sent + committed == clean["scripted"].calls  # type: ignore[attr-defined]
+    # nothing logged twice: the replayed rounds added only what the log did not hold
+    seen = counts(store, run_id)
+    assert seen["round_start"] == expected_rounds
+    rounds_started = Counter(e.data["round"] for e in store.events(run_id, types=["round_start"]))
+    assert set(rounds_started.values()) == {1}
+    assert Counter(e.data["task"] for e in store.events(run_id, types=["task_done"])) == Counter(
+        {t: 1 for t in result.tasks}
     )
-    with pytest.raises(
-        ConfigError, match=r"ran in rounds \(--harness rounds\), which cannot be resumed"
-    ):
-        await resume_project(store, result.run_id, force=True)
+    attempts = Counter(
+        (e.data["task"], e.data["attempt"]) for e in store.events(run_id, types=["task_attempt"])
+    )
+    assert set(attempts.values()) == {1}
+    ids = [e.data["id"] for e in store.events(run_id, types=["message"])]
+    assert len(ids) == len(set(ids))
+    assert seen["call_replayed"] == committed
+    store.close()
 
 
 async def test_a_node_whose_calls_fail_is_lost_and_its_task_moves(store: EventStore) -> None:

@@ -2,7 +2,7 @@
 
 Registers the ``run`` kind with :mod:`lmteams.resume` when imported. The coordinator's own
 state is rebuilt by replaying its logged schedule (``ProjectRun._rebuild``); a run in rounds
-(``--harness rounds``) is refused: its rounds would have to be replayed event by event.
+(``--harness rounds``) plays its rounds again over the log (:mod:`lmteams.coordinator.rounds`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lmteams.coordinator.dynamic import run_class
+from lmteams.coordinator.rounds import RoundsRun
 from lmteams.coordinator.run import make_workdir, workdir_for
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
 from lmteams.errors import ConfigError
@@ -31,12 +32,6 @@ async def resume_graph(context: ResumeContext) -> None:
             f"run {record.run_id} stopped before its plan was made; start it again", field="RUN"
         )
     settings = RunSettings.model_validate(record.params["settings"])
-    if settings.harness == "rounds":
-        raise ConfigError(
-            f"run {record.run_id} ran in rounds (--harness rounds), which cannot be resumed; "
-            "start it again",
-            field="RUN",
-        )
     async with context.team() as team:
         workdir = workdir_for(context.store, team.run_id, settings)
         make_workdir(workdir)
@@ -49,7 +44,8 @@ async def resume_graph(context: ResumeContext) -> None:
                 counts = snapshot.counts
                 progress(counts.get("done", 0) + counts.get("failed", 0), total)
 
-        run = run_class(settings)(team, project, settings, workdir=workdir, on_update=on_update)
+        shell = RoundsRun if settings.harness == "rounds" else run_class(settings)
+        run = shell(team, project, settings, workdir=workdir, on_update=on_update)
         result = await run.run(resume_events=events)
         team.status = result.status
         team.result = result.model_dump(mode="json")

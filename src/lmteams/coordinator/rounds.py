@@ -11,12 +11,21 @@ between agents are ``broadcast`` envelopes from the agent to its recipients.
 The round is the unit of time: a claim or an assignment made in a round is acted on in the
 next, because every call of a round started before it. The run ends when every task is
 finished, when no task can run any more (stalled), when the budget is spent, or after
-``max_rounds`` rounds (``unfinished``). Rounds runs are not resumable.
+``max_rounds`` rounds (``unfinished``).
+
+A resumed rounds run (``lmteams resume``) plays its rounds again from the first: every call
+that was committed is answered from the log (the same state gives the same prompt, so the same
+key), checks and test runs that were logged are read back instead of run, and each event and
+message the log already holds is not logged again (the replay logs them in the same order:
+the first as many of each type as the log has are those). The first call that was not
+committed goes to its model, and the run goes on from there.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Sequence
 
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
 from lmteams.coordinator.shell import ProjectShell
@@ -31,24 +40,45 @@ from lmteams.state.events import (
     ActionImplied,
     ActionRefused,
     BudgetStop,
+    CheckRun,
     Claimed,
+    Event,
+    FileWritten,
     MaxRounds,
     NodeLost,
+    Noted,
+    ProjectFiles,
     RoundEnd,
     RoundsEnd,
     RoundStart,
     RoundTestsRun,
+    Routed,
+    Schedule,
     Stalled,
+    SuiteRun,
     TaskAssigned,
+    TaskAttempt,
     TaskDone,
     TaskFailed,
     TaskInterrupted,
     TaskParked,
+    WriteConflict,
+    WriteRefused,
     note_event,
 )
+from lmteams.state.store import EventRecord
 from lmteams.team import Reply
 
 TOPOLOGIES = ("decentralized", "preassign")
+
+#: What a rounds run logs again, in the same order, when its rounds are played again on resume
+#: (checks and test runs are read back from the log instead, calls answered from it).
+REPLAYED: tuple[type[Event], ...] = (
+    Schedule, ProjectFiles, RoundStart, RoundEnd, TaskAssigned, Claimed, ActionImplied,
+    ActionRefused, Noted, TaskAttempt, FileWritten, WriteConflict, WriteRefused, TaskDone,
+    TaskParked, TaskFailed, TaskInterrupted, NodeLost, BudgetStop, Stalled, MaxRounds, RoundsEnd,
+    SuiteRun, Routed,
+)  # fmt: skip
 
 
 def check_rounds_settings(settings: RunSettings) -> None:
@@ -71,6 +101,24 @@ class RoundsRun(ProjectShell):
         self.claims = self.settings.topology == "decentralized"
         self.history: dict[str, list[str]] = {w: [] for w in self.workers}
         self.round = 0
+        # resuming: the test runs and the agents' messages the log holds, read back in order
+        self._tests_logged: dict[tuple[int, str, str | None], RoundTestsRun] = {}
+        self._messages_logged = 0
+
+    def _replay_from(self, rows: Sequence[EventRecord]) -> None:
+        """Prepare to play the rounds again over a dead coordinator's log (module docstring)."""
+        logged: Counter[str] = Counter()
+        for row in rows:
+            event = row.event
+            if isinstance(event, REPLAYED):
+                logged[row.type] += 1
+            if isinstance(event, CheckRun):
+                self.attempt_log.checks[(event.task, event.attempt, event.recheck)] = row.data
+            elif isinstance(event, RoundTestsRun):
+                self._tests_logged[(event.round, row.node or "", event.task)] = event
+            elif row.type == "message" and row.data.get("kind") == Kind.BROADCAST.value:
+                self._messages_logged += 1
+        self.team.already_logged.update(logged)
 
     # -- policy ----------------------------------------------------------------------------
 
@@ -243,6 +291,10 @@ class RoundsRun(ProjectShell):
         if command is None:
             self._tell(node, f"round {self.round}: no tests to run")
             return
+        logged = self._tests_logged.pop((self.round, node, task_id), None)
+        if logged is not None:  # resuming: this round's test run is in the log
+            self._tell(node, f"round {self.round}: tests {logged.summary}")
+            return
         await self.runner.sync_workdir()
         hidden = [self.team.store.path.parent] if str(self.team.store.path) != ":memory:" else []
         result = await run_check(command, self.workdir, self.project, hide=hidden)
@@ -257,20 +309,23 @@ class RoundsRun(ProjectShell):
         to = rules.recipients(action, node, self.policy.board.workers)
         journal = self.team.journal
         assert journal is not None
-        journal.message(
-            Envelope.make(
-                run_id=self.team.run_id,
-                sender=node,
-                recipients=to,
-                kind=Kind.BROADCAST,
-                payload={
-                    "text": action.text,
-                    "round": self.round,
-                    "direct": action.to not in (None, "all"),
-                },
-                parent_id=reply.envelope_id,
+        if self._messages_logged:  # resuming: this message is in the log
+            self._messages_logged -= 1
+        else:
+            journal.message(
+                Envelope.make(
+                    run_id=self.team.run_id,
+                    sender=node,
+                    recipients=to,
+                    kind=Kind.BROADCAST,
+                    payload={
+                        "text": action.text,
+                        "round": self.round,
+                        "direct": action.to not in (None, "all"),
+                    },
+                    parent_id=reply.envelope_id,
+                )
             )
-        )
         for other in to:
             self._tell(other, f"round {self.round}: message from {node}: {action.text}")
 
@@ -295,9 +350,13 @@ class RoundsRun(ProjectShell):
 
     # -- the loop ------------------------------------------------------------------------------
 
-    async def run(self) -> RunResult:
+    async def run(self, *, resume_events: Sequence[EventRecord] | None = None) -> RunResult:
+        """Play the rounds to the end (``resume_events``: a dead coordinator's log, whose
+        rounds are played again first; see the module docstring)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
+        if resume_events is not None:
+            self._replay_from(resume_events)
         limit = rules.round_limit(self.settings.max_rounds, self.graph.n)
         self.begin(harness="rounds", max_rounds=limit)
         stalled = unfinished = False
