@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -46,20 +47,29 @@ class Stopped:
 
 
 async def stopped_midway(
-    tmp_path: Path, project: ProjectSpec, settings: RunSettings, script: Script, workers: int
+    tmp_path: Path,
+    project: ProjectSpec,
+    settings: RunSettings,
+    script: Script,
+    workers: int,
+    *,
+    done: int = 7,
+    event: str = "task_done",
+    virtual: bool = True,
 ) -> Stopped:
-    """``project`` run with scripted models (1 s a call, virtual time) into ``crash.db``, its
-    files in ``files/``, and cancelled mid-flight once 7 tasks are done."""
-    spec, backends = scripted_team(workers, script, latency_s=1.0)
+    """``project`` run with scripted models (1 s a call, in virtual time; ``virtual=False``:
+    instant calls in real time, for checks, whose time limits a virtual clock would spend at
+    once) into ``crash.db``, its files in ``files/``, and cancelled mid-flight once ``done``
+    ``event`` events (tasks done) are in the log."""
+    spec, backends = scripted_team(workers, script, latency_s=1.0 if virtual else 0.0)
     store = EventStore(tmp_path / "crash.db")
     chosen = settings.model_copy(update={"workdir": str(tmp_path / "files")})
-    with VirtualClock():
+    with VirtualClock() if virtual else contextlib.nullcontext():
         task = asyncio.ensure_future(run_project(spec, project, store, chosen, backends=backends))
         await asyncio.sleep(0)
-        while (
-            not task.done() and len(store.events(store.runs()[0].run_id, types=["task_done"])) < 7
-        ):
-            await asyncio.sleep(0.25)
+        while not task.done() and len(store.events(store.runs()[0].run_id, types=[event])) < done:
+            await asyncio.sleep(0.25 if virtual else 0.001)
+        assert not task.done(), "the run ended before it could be stopped"
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

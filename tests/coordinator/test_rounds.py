@@ -255,6 +255,24 @@ async def test_another_topology_is_refused_before_the_run(store: EventStore) -> 
     assert store.runs() == []
 
 
+async def test_a_resumed_rounds_run_reads_its_logged_checks_back(tmp_path: Path) -> None:
+    settings = RunSettings(topology="decentralized", workers=3, harness="rounds")
+    stopped = await stopped_midway(
+        tmp_path, TINY, settings, rounds_script, 3, done=2, event="check_run", virtual=False
+    )
+    store, run_id = stopped.store, stopped.run_id
+    logged = store.events(run_id, types=["check_run"])
+    assert 2 <= len(logged) < 5 and all(e.data["ok"] for e in logged)
+    result = await resume_project(store, run_id, backends=stopped.backends)
+    assert result.status == "done"
+    # each task's check once in the log: those logged before were read back, not run again
+    runs = [e.data for e in store.events(run_id, types=["check_run"])]
+    assert sorted(r["task"] for r in runs) == sorted(TINY.graph().ids) and all(
+        r["ok"] for r in runs
+    )
+    store.close()
+
+
 @pytest.mark.parametrize("topology", ["decentralized", "preassign"])
 async def test_a_rounds_run_stopped_midway_resumes_where_it_stopped(
     tmp_path: Path, topology: str
