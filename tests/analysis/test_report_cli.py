@@ -20,6 +20,10 @@ def test_report_of_an_ask_run(tmp_path: Path) -> None:
 
 
 def test_report_errors(tmp_path: Path) -> None:
+    assert_clean_error(lmteams("report", "no-such-run", cwd=tmp_path), "--db", "no event log")
+    (tmp_path / "team.yaml").write_text(SCRIPTED_TEAM)
+    asked = lmteams("ask", "What is 2 + 2?", "--team", "team.yaml", cwd=tmp_path)
+    assert asked.returncode == 0, asked.stderr
     assert_clean_error(lmteams("report", "no-such-run", cwd=tmp_path), "no run")
     (tmp_path / "empty").mkdir()
     assert_clean_error(lmteams("report", "empty", cwd=tmp_path), "RUN_OR_SWEEP", "sweep.json")
