@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 
 from lmteams.errors import ConfigError, ModelTimeout
 from lmteams.messages import Envelope, Kind
+from lmteams.state.replay import legacy_payload_digest, payload_digest
 from lmteams.state.store import EventStore
 from lmteams.team import Team
 from lmteams.testing import event_types, scripted_team
@@ -115,6 +117,41 @@ async def test_keyed_calls_are_committed_and_replayed_on_resume(store: EventStor
     types = [e.type for e in store.events(run_id)]
     assert types.count("run_started") == 1 and "run_resumed" in types and "call_replayed" in types
     assert store.run(run_id).status == "done"
+
+
+async def test_a_call_committed_by_an_earlier_lmteams_is_replayed(store: EventStore) -> None:
+    # keys committed before 2026-12-03 hold the json module's digest of the request
+    spec, backends = scripted_team(1, lambda c: f"reply to {c.prompt}")
+    async with Team(spec, store, kind="test", backends=backends) as team:
+        first = await team.call("n0", "q1", key="task-1/0", meta={"é": 1.5})
+        run_id = team.run_id
+    [(key, _)] = store.call_results(run_id).items()
+    request = next(
+        Envelope.from_json(_json(e.data))
+        for e in store.events(run_id, types=["message"])
+        if e.data["kind"] == "request"
+    )
+    old = key.rsplit("|", 1)[0] + "|" + legacy_payload_digest(request.payload)
+    assert old != key
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE call_results SET key = ? WHERE key = ?", (old, key))
+    async with Team(
+        spec, store, kind="test", backends=backends, run_id=run_id, resume=True
+    ) as again:
+        assert await again.call("n0", "q1", key="task-1/0", meta={"é": 1.5}) == first
+        assert again.replayed == 1
+    assert backends["scripted"].calls == 1  # type: ignore[attr-defined]
+
+
+def test_the_request_digest_reads_the_payload_not_its_key_order() -> None:
+    one = {"messages": [{"role": "user", "content": "q"}], "meta": {"a": 1, "b": [1, 2]}}
+    same = {"meta": {"b": [1, 2], "a": 1}, "messages": [{"content": "q", "role": "user"}]}
+    assert payload_digest(one) == payload_digest(same)
+    assert payload_digest(one) != payload_digest({**one, "meta": {"a": 2, "b": [1, 2]}})
+    assert len(payload_digest(one)) == 16
+    # a value orjson cannot write (an integer past 64 bits) falls back to the json module's rules
+    huge = {"meta": {"n": 10**30}}
+    assert payload_digest(huge) == legacy_payload_digest(huge)
 
 
 async def test_same_key_with_a_different_request_is_not_replayed(store: EventStore) -> None:
