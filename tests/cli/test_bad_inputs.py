@@ -783,6 +783,7 @@ CASES = [
             ("eval-plot", "x"),
             ("report", "x"),
             ("analyze", "tiny-math", "--run", "x"),
+            ("study", "compare", "x"),
         )
     ),
     case("calibrate-missing", "nowhere.parquet", "calibrate", "{d}/nowhere.parquet"),

@@ -86,7 +86,7 @@ def study_command(
 
     Example: lmteams study compare RUN1 RUN2 RUN3 --out compare.png
     """
-    store = open_store(db)
+    store = open_store(db, read_only=True)
     comparison = compare(store, runs, data, tasks)
     if out is not None:
         comparison_plot(comparison, out)
