@@ -48,3 +48,19 @@ async def test_a_check_waits_for_the_batch_another_check_is_writing(
     release.set()
     await asyncio.gather(first, second)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "test_a.py"]
+
+
+def test_mirrored_files_are_utf8_in_their_folders_and_replace_what_was_there(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "old.py").write_text("x = 'a much longer earlier version'\n" * 50)
+    files = {
+        "pkg/old.py": "x = 1\n",
+        "pkg/deep/er/new.py": "name = 'Zoë ∑'\n",
+        "top.py": "",
+    }
+    tasks._write_files(tmp_path, files)
+    assert (tmp_path / "pkg" / "old.py").read_text() == "x = 1\n"  # cut to the new length
+    assert (tmp_path / "pkg/deep/er/new.py").read_bytes() == "name = 'Zoë ∑'\n".encode()
+    assert (tmp_path / "top.py").read_bytes() == b""
