@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lmteams.errors import ConfigError
-from lmteams.scheduling.project import builtin_project, load_project
+from lmteams.scheduling.project import TaskSpec, builtin_project, load_project
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -102,3 +102,18 @@ def test_equal_projects_stay_equal_after_a_task_lookup() -> None:
     cold = load_project(builtin_project("tiny-math"))
     warm.task(warm.tasks[0].id)
     assert warm == cold
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (("notes.md", "pkg/add.py", "sub.py"), "check pkg/add t7 t7"),  # the first .py file
+        (("notes.md",), "check t7 t7 t7"),  # no Python file: the task's id
+        ((), "check t7 t7 t7"),
+    ],
+)
+def test_a_check_command_names_the_tasks_module_and_id(
+    files: tuple[str, ...], expected: str
+) -> None:
+    task = TaskSpec(id="t7", files=files)
+    assert task.fill_in("check {module} {task} {task}") == expected

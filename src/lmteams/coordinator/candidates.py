@@ -185,7 +185,7 @@ async def attempt_candidates(
             raise reply  # a failed call fails the attempt, as one node's call does (all ended)
     candidates = [reply for reply in replies if isinstance(reply, Candidate)]
     await runner.sync_workdir()
-    expanded = _expanded(command, task)
+    expanded = task.fill_in(command)
     checked = await asyncio.gather(
         *(_check_one(runner, task, attempt, c, expanded) for c in candidates)
     )
@@ -216,18 +216,11 @@ async def attempt_candidates(
     return None, await runner._check(task, node, attempt, command)
 
 
-def _expanded(command: str, task: TaskSpec) -> str:
-    module = next((f[:-3] for f in task.files if f.endswith(".py")), task.id)
-    return command.replace("{module}", module).replace("{task}", task.id)
-
-
 def _failed(
     runner: TaskRunner, task: TaskSpec, node: str, attempt: int, summary: str, count: int
 ) -> dict[str, Any]:
     """The attempt's check record when none of its candidates passed (logged as a failed
     ``check_run``, as one failing candidate's attempt is)."""
-    runner.checks_run += 1
-    runner.checks_failed += 1
     record: dict[str, Any] = {
         "task": task.id,
         "attempt": attempt,

@@ -283,9 +283,8 @@ class RoundsRun(ProjectShell):
         if task_id is not None:
             task = self.project.task(task_id)
             command = self.project.check_for(task)
-            module = next((f[:-3] for f in task.files if f.endswith(".py")), task.id)
             if command is not None:
-                command = command.replace("{module}", module).replace("{task}", task.id)
+                command = task.fill_in(command)
         else:
             command = self.project.suite_command()
         if command is None:

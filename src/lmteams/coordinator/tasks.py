@@ -92,8 +92,6 @@ class TaskRunner:
         self.success = success
         self.is_done = is_done or (lambda task: False)
         self.owners = module_owners(project)
-        self.checks_run = 0
-        self.checks_failed = 0
         self._dirty: set[str] = set()
         self._writer: asyncio.Future[None] | None = None
         # one sync at a time: a check that finds nothing left to write must still wait for
@@ -406,12 +404,8 @@ class TaskRunner:
         if key in self.log.checks:
             return self.log.checks[key]
         await self.sync_workdir()
-        module = next((f[:-3] for f in task.files if f.endswith(".py")), task.id)
-        command = command.replace("{module}", module).replace("{task}", task.id)
+        command = task.fill_in(command)
         result = await run_check(command, self.workdir, self.project, hide=self._hidden())
-        self.checks_run += 1
-        if not result.ok:
-            self.checks_failed += 1
         record = {
             "task": task.id,
             "attempt": attempt,

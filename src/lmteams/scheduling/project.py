@@ -57,6 +57,12 @@ class TaskSpec(BaseModel):
                 raise ValueError(f"file {name!r} must be a relative path inside the workspace")
         return self
 
+    def fill_in(self, command: str) -> str:
+        """``command`` with this task's ``{module}`` (its first Python file, less ``.py``; else
+        its id) and ``{task}`` (its id) filled in."""
+        module = next((f[:-3] for f in self.files if f.endswith(".py")), self.id)
+        return command.replace("{module}", module).replace("{task}", self.id)
+
 
 def _task_id(task: TaskSpec) -> str:
     return task.id
