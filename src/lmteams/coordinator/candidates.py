@@ -33,7 +33,7 @@ from lmteams.consensus import gentest as rules
 from lmteams.coordinator.suite import check_feedback
 from lmteams.routing.roles import Requirement, eligible
 from lmteams.scheduling.project import TaskSpec
-from lmteams.scheduling.prompts import extract_files, task_prompt
+from lmteams.scheduling.prompts import extract_files
 from lmteams.state.events import CandidateChecked, CandidateChosen, CheckRun
 
 if TYPE_CHECKING:
@@ -163,10 +163,7 @@ async def attempt_candidates(
     key = (task.id, attempt)
     if key in runner.log.writes:  # resume: the chosen files are in the log already
         return None, await runner._check(task, node, attempt, command)
-    for path in task.files:
-        await runner._wait_for_lease(path, node, task.id)
-    read_versions = {path: runner.workspace.version(path) for path in task.files}
-    prompt = task_prompt(runner.project, task, runner.context_for(task), feedback)
+    read_versions, prompt = await runner.prepare(task, node, feedback)
     asked = candidate_nodes(runner, task, node, count)
     distinct = len(dict.fromkeys(asked))
     try:

@@ -212,10 +212,7 @@ class TaskRunner:
         key = (task.id, attempt)
         if key in self.log.writes:
             return None  # this attempt's writes are already in the log (resume)
-        for path in task.files:
-            await self._wait_for_lease(path, node, task.id)
-        read_versions = {path: self.workspace.version(path) for path in task.files}
-        prompt = task_prompt(self.project, task, self.context_for(task), feedback)
+        read_versions, prompt = await self.prepare(task, node, feedback)
         try:
             reply = await self.team.call(
                 node,
@@ -236,6 +233,16 @@ class TaskRunner:
             )
             return f"Your reply contained no code for {', '.join(task.files)}."
         return self.write_files(task, node, attempt, files, read_versions)
+
+    async def prepare(
+        self, task: TaskSpec, node: str, feedback: str | None
+    ) -> tuple[dict[str, int], str]:
+        """Before an attempt's call: ``node`` holds the leases on the task's files; returns
+        the versions it reads (what its writes are compared against) and its prompt."""
+        for path in task.files:
+            await self._wait_for_lease(path, node, task.id)
+        read_versions = {path: self.workspace.version(path) for path in task.files}
+        return read_versions, task_prompt(self.project, task, self.context_for(task), feedback)
 
     def write_files(
         self,
