@@ -64,3 +64,13 @@ def test_every_idle_node_is_asked_again_after_a_task_finishes() -> None:
         RequestClaim("n2"),
         RequestClaim("n3"),
     ]
+
+
+def test_the_state_counts_tally_every_task_once() -> None:
+    graph = TaskGraph.build([("a", []), ("b", ["a"]), ("c", ["a"]), ("d", [])])
+    board = Board(graph, ["n1", "n2"])
+    assert board.state_counts() == {"pending": 4}
+    board.start("a", "n1")
+    board.start("d", "n2")
+    board.finish("a")
+    assert board.state_counts() == {"done": 1, "running": 1, "pending": 2}

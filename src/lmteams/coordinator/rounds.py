@@ -385,9 +385,7 @@ class RoundsRun(ProjectShell):
         if self.on_update is None:
             return
         board = self.policy.board
-        counts: dict[str, int] = {}
-        for state in board.state.values():
-            counts[state.value] = counts.get(state.value, 0) + 1
+        counts = board.state_counts()
         nodes = {w: (f"holds {board.busy[w]}" if w in board.busy else "idle") for w in self.workers}
         tokens = self.team.totals.prompt_tokens + self.team.totals.completion_tokens
         self.on_update(Snapshot(counts, len(board.ready), nodes, dict(self.notes), tokens))

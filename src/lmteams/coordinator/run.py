@@ -336,9 +336,7 @@ class ProjectRun(ProjectShell):
             self._pending_update = None
         self._last_update = now
         board = self.policy.board
-        counts: dict[str, int] = {}
-        for state in board.state.values():
-            counts[state.value] = counts.get(state.value, 0) + 1
+        counts = board.state_counts()
         tokens = self.team.totals.prompt_tokens + self.team.totals.completion_tokens
         snapshot = Snapshot(counts, len(board.ready), dict(self.activity), dict(self.notes), tokens)
         spec = self.team.spec

@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import random
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -151,6 +152,10 @@ class Board:
 
     def is_ready(self, task: str) -> bool:
         return task in self.ready
+
+    def state_counts(self) -> dict[str, int]:
+        """How many tasks are in each state, by the state's name (a live view's tallies)."""
+        return dict(Counter(state.value for state in self.state.values()))
 
     def first_ready(self, k: int | None = None) -> list[str]:
         """The first ``k`` ready tasks in file order (all of them if ``k`` is None)."""
