@@ -191,3 +191,20 @@ def test_equal_teams_stay_equal_after_a_node_lookup(tmp_path: Path) -> None:
     warm.node(warm.nodes[0].name)
     assert warm == cold
     assert warm != cold.model_copy(update={"name": "other"})
+
+
+@pytest.mark.parametrize(
+    ("error", "kwargs", "expected"),
+    [
+        (ConfigError("not a file", field="path"), {}, "models.coder.path: not a file"),
+        (ConfigError("bad", source="t.yaml"), {}, "t.yaml: models.coder: bad"),
+        (ConfigError("bad"), {"missing": "backend"}, "models.coder.backend: bad"),
+        (ConfigError("bad", field="x"), {"source": "team.yaml"}, "team.yaml: models.coder.x: bad"),
+    ],
+)
+def test_a_models_error_names_the_model_it_is_about(
+    error: ConfigError, kwargs: dict[str, str], expected: str
+) -> None:
+    placed = error.under("models.coder", **kwargs)
+    assert str(placed) == expected
+    assert placed.problem == error.problem

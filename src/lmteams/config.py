@@ -262,8 +262,7 @@ def parse_team(data: Any, *, source: str) -> TeamSpec:
         try:
             validate_options(spec.backend, spec.options)
         except ConfigError as exc:
-            field = f"models.{name}" + (f".{exc.field}" if exc.field else ".backend")
-            raise ConfigError(exc.problem, source=source, field=field) from None
+            raise exc.under(f"models.{name}", source=source, missing="backend") from None
     return team
 
 

@@ -37,6 +37,18 @@ class ConfigError(LMTeamsError):
         parts = [p for p in (source, field) if p]
         super().__init__(": ".join([*parts, problem]))
 
+    def under(
+        self, prefix: str, *, source: str | None = None, missing: str | None = None
+    ) -> ConfigError:
+        """This error as one of ``prefix``'s fields: ``path`` under ``models.coder`` reads
+        ``models.coder.path`` (``missing``: the field named when this error names none)."""
+        inner = self.field or missing
+        return ConfigError(
+            self.problem,
+            source=source or self.source,
+            field=f"{prefix}.{inner}" if inner else prefix,
+        )
+
 
 class StoreError(LMTeamsError):
     """The event log could not be opened, migrated or written."""

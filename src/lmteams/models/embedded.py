@@ -138,7 +138,7 @@ def check_embedded_models(team: TeamSpec) -> None:
             elif options.path is not None and not Path(options.path).expanduser().is_file():
                 raise ConfigError(f"model file not found: {options.path}", field="path")
         except ConfigError as exc:
-            raise ConfigError(exc.problem, field=f"models.{name}.{exc.field or 'model'}") from None
+            raise exc.under(f"models.{name}", missing="model") from None
 
 
 def use_threads(n_threads: int | None) -> None:

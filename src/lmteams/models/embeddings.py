@@ -39,8 +39,7 @@ async def open_embedding_backend(
             options = validate_options(model.backend, dict(model.options))
             backend, owned = create_backend(model.backend, options, model_name), True
         except ConfigError as exc:
-            field = f"models.{model_name}" + (f".{exc.field}" if exc.field else "")
-            raise ConfigError(exc.problem, source=exc.source, field=field) from None
+            raise exc.under(f"models.{model_name}") from None
     if not backend.can_embed:
         if owned:
             await backend.aclose()

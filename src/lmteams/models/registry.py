@@ -133,3 +133,12 @@ def validate_options(kind: str, raw: dict[str, Any]) -> BaseModel:
 
 def create_backend(kind: str, options: BaseModel, name: str) -> ModelBackend:
     return backend_type(kind).factory_callable()(options, name=name)
+
+
+async def check_backend_ready(name: str, backend: ModelBackend) -> None:
+    """``backend.check_ready()`` for the team's model ``name``: its errors name
+    ``models.NAME``."""
+    try:
+        await backend.check_ready()
+    except ConfigError as exc:
+        raise exc.under(f"models.{name}") from None

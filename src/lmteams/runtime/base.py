@@ -138,8 +138,7 @@ def open_backend(team: TeamSpec, name: str) -> ModelBackend:
         options = validate_options(spec.backend, spec.options)
         return create_backend(spec.backend, options, name)
     except ConfigError as exc:
-        field = f"models.{name}" + (f".{exc.field}" if exc.field else "")
-        raise ConfigError(exc.problem, source=exc.source, field=field) from None
+        raise exc.under(f"models.{name}") from None
 
 
 def build_workers(team: TeamSpec, backends: Mapping[str, ModelBackend]) -> dict[str, NodeWorker]:

@@ -9,6 +9,7 @@ from lmteams.config import TeamSpec
 from lmteams.errors import ConfigError
 from lmteams.messages import Envelope
 from lmteams.models.base import ModelBackend, current_node
+from lmteams.models.registry import check_backend_ready
 from lmteams.node import NodeWorker
 from lmteams.runtime.base import (
     NodeStats,
@@ -50,7 +51,7 @@ class LocalRuntime(Runtime):
         try:
             async with asyncio.TaskGroup() as group:
                 for name, backend in self._backends.items():
-                    group.create_task(_check(name, backend))
+                    group.create_task(check_backend_ready(name, backend))
         except* ConfigError as errors:
             raise errors.exceptions[0] from None
         workers = build_workers(team, self._backends)
@@ -82,11 +83,3 @@ class LocalRuntime(Runtime):
 
     def statistics(self) -> dict[str, NodeStats]:
         return {name: slot.stats for name, slot in self._slots.items()}
-
-
-async def _check(name: str, backend: ModelBackend) -> None:
-    try:
-        await backend.check_ready()
-    except ConfigError as exc:
-        field = f"models.{name}" + (f".{exc.field}" if exc.field else "")
-        raise ConfigError(exc.problem, source=exc.source, field=field) from None

@@ -37,7 +37,7 @@ from lmteams.errors import (
 )
 from lmteams.messages import Envelope
 from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling, current_node
-from lmteams.models.registry import create_backend, validate_options
+from lmteams.models.registry import check_backend_ready, create_backend, validate_options
 from lmteams.node import NodeWorker
 
 #: (index in the batch, reply envelope | the error raised | None when cancelled)
@@ -59,18 +59,6 @@ def portable(exc: BaseException) -> BaseException:
 
 def this_machine() -> str:
     return str(ray.get_runtime_context().get_node_id())
-
-
-def _in_model(model: str, exc: ConfigError) -> ConfigError:
-    field = f"models.{model}" + (f".{exc.field}" if exc.field else "")
-    return ConfigError(exc.problem, source=exc.source, field=field)
-
-
-async def _check(model: str, backend: ModelBackend) -> None:
-    try:
-        await backend.check_ready()
-    except ConfigError as exc:
-        raise _in_model(model, exc) from None
 
 
 class ServedModel(ModelBackend):
@@ -152,7 +140,7 @@ class NodeHostActor:
                 try:
                     backend = create_backend(kind, options, model)
                 except ConfigError as exc:
-                    raise _in_model(model, exc) from None
+                    raise exc.under(f"models.{model}") from None
                 self._owned.append(backend)
             self._backends[model] = backend
         return backend
@@ -161,7 +149,7 @@ class NodeHostActor:
         """Check every backend can serve; where this actor runs. Raises what setup raised."""
         if self._error is not None:
             raise self._error
-        await asyncio.gather(*(_check(m, b) for m, b in self._backends.items()))
+        await asyncio.gather(*(check_backend_ready(m, b) for m, b in self._backends.items()))
         return {"pid": os.getpid(), "machine": self._machine, "nodes": len(self._workers)}
 
     async def handle(self, envelopes: list[Envelope]) -> AsyncIterator[list[Outcome]]:
@@ -249,7 +237,7 @@ class ModelServerActor:
         try:
             self._backend = create_backend(kind, validate_options(kind, options), name)
         except ConfigError as exc:
-            self._error = _in_model(name, exc)
+            self._error = exc.under(f"models.{name}")
         except LMTeamsError as exc:
             self._error = exc
         self.calls = 0
@@ -259,7 +247,7 @@ class ModelServerActor:
         if self._error is not None:
             raise self._error
         assert self._backend is not None
-        await _check(self._name, self._backend)
+        await check_backend_ready(self._name, self._backend)
         return {"pid": os.getpid(), "machine": this_machine()}
 
     async def complete(

@@ -55,8 +55,7 @@ def model_homes(team: TeamSpec, overrides: Mapping[str, ModelBackend] | None) ->
         try:
             options = validate_options(spec.backend, spec.options)
         except ConfigError as exc:
-            field_name = f"models.{model}" + (f".{exc.field}" if exc.field else "")
-            raise ConfigError(exc.problem, field=field_name) from None
+            raise exc.under(f"models.{model}") from None
         if spec.backend in SERVED_KINDS:
             homes.served[model] = (spec.backend, spec.options)
         else:
