@@ -30,6 +30,11 @@ def test_nodes_before_and_after_learning(tmp_path: Path) -> None:
         ("c", "judge", 1.0),
     ]
     assert all(n["reliability"] is None for n in data["nodes"]) and data["meta_model"] is None
+    assert not (tmp_path / ".lmteams").exists()  # listing a team makes no log
+    assert_clean_error(
+        lmteams("nodes", "-t", str(team), "--db", "typo.db", cwd=tmp_path),
+        "--db: no event log at typo.db",
+    )
     for question in ("q1", "q2"):
         ask = lmteams("ask", question, "-t", str(team), "-c", "learned", "--json", cwd=tmp_path)
         assert ask.returncode == 0, ask.stderr

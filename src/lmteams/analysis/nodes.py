@@ -37,13 +37,17 @@ class NodesReport(BaseModel):
     meta_model: dict[str, Any] | None  # the trained meta-model's metrics, if one was trained
 
 
-def nodes_report(team: TeamSpec, store: EventStore) -> NodesReport:
-    """The team's nodes with what the event log has learned of their reliability."""
+def nodes_report(team: TeamSpec, store: EventStore | None) -> NodesReport:
+    """The team's nodes with what the event log has learned of their reliability (nothing
+    learned without a log)."""
     from lmteams.state.reliability import ReliabilityBook
 
-    book = ReliabilityBook(store, team.name)
-    estimates = book.estimates()
-    trained = book.meta()
+    estimates: dict[str, Any] = {}
+    trained = None
+    if store is not None:
+        book = ReliabilityBook(store, team.name)
+        estimates = book.estimates()
+        trained = book.meta()
     rows = []
     for node in team.nodes:
         model = team.model_of(node)

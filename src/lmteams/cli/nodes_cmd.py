@@ -9,6 +9,7 @@ from lmteams.cli.options import DbOption, JsonOption, TeamOption
 from lmteams.cli.render import write_json
 from lmteams.cli.session import open_store
 from lmteams.config import load_team
+from lmteams.state.store import default_db_path
 
 
 def nodes_command(
@@ -24,7 +25,16 @@ def nodes_command(
     """
     from lmteams.analysis.nodes import nodes_report
 
-    report = nodes_report(load_team(team), open_store(db))
+    spec = load_team(team)
+    # A team not yet asked has no log: its nodes are listed all the same, none made for them.
+    store = (
+        None if db is None and not default_db_path().is_file() else open_store(db, read_only=True)
+    )
+    try:
+        report = nodes_report(spec, store)
+    finally:
+        if store is not None:
+            store.close()
     if json_output:
         write_json(report)
         return
