@@ -8,7 +8,7 @@ runtime, logs the reply, waits until both are durable and returns a typed :class
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -39,21 +39,10 @@ from lmteams.state.events import (
 )
 from lmteams.state.journal import Journal
 from lmteams.state.liveness import coordinator_stamp
-from lmteams.state.replay import ReplayLog, legacy_payload_digest, payload_digest
+from lmteams.state.replay import ReplayLog
 from lmteams.state.store import EventStore
 
 COORDINATOR = "coordinator"
-
-
-def idempotency_key(
-    run_id: str,
-    node: str,
-    key: str,
-    payload: dict[str, Any],
-    digest: Callable[[dict[str, Any]], str] = payload_digest,
-) -> str:
-    """(run, node, caller's key, hash of the request) as one string."""
-    return f"{run_id}|{node}|{key}|{digest(payload)}"
 
 
 @dataclass(slots=True)
@@ -402,13 +391,7 @@ class Team:
                     self._journal().event(CallReplayed(reply_id=logged.id), node=node)
                     return Reply.from_envelope(logged, node=node)
             return await self.deliver(envelope, durable=durable, validate=validate)
-        call_key = idempotency_key(self.run_id, node, key, envelope.payload)
-        record = self._replay.take_keyed(call_key)
-        if record is None and self._replay.keyed:  # resuming a log an earlier lmteams wrote?
-            old_key = idempotency_key(
-                self.run_id, node, key, envelope.payload, legacy_payload_digest
-            )
-            record = self._replay.take_keyed(old_key)
+        call_key, record = self._replay.take_call(self.run_id, node, key, envelope.payload)
         if record is not None:
             self._journal().event(CallReplayed(key=key), node=node)
             return Reply.from_record(record)

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from lmteams.coordinator.settings import RunResult, RunSettings, Snapshot
 from lmteams.coordinator.shell import ProjectShell
 from lmteams.coordinator.suite import check_feedback
-from lmteams.coordinator.tasks import TaskResult, run_check
+from lmteams.coordinator.tasks import TaskResult
 from lmteams.errors import BudgetExceeded, ConfigError, ModelError
 from lmteams.messages import Envelope, Kind
 from lmteams.scheduling import driver, prompts
@@ -294,9 +294,7 @@ class RoundsRun(ProjectShell):
         if logged is not None:  # resuming: this round's test run is in the log
             self._tell(node, f"round {self.round}: tests {logged.summary}")
             return
-        await self.runner.sync_workdir()
-        hidden = [self.team.store.path.parent] if str(self.team.store.path) != ":memory:" else []
-        result = await run_check(command, self.workdir, self.project, hide=hidden)
+        result = await self.runner.run_in_workdir(command)
         summary = "passed" if result.ok else check_feedback(result, 1500)
         self.team.event(
             RoundTestsRun(round=self.round, task=task_id, ok=result.ok, summary=summary[:1500]),

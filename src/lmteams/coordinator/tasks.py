@@ -401,6 +401,12 @@ class TaskRunner:
             if self._dirty:
                 await self._write_batch(self._take_dirty())
 
+    async def run_in_workdir(self, command: str) -> SandboxResult:
+        """``command`` in the sandbox over the run's working folder, once every file changed
+        so far is in it (the event log's folder hidden)."""
+        await self.sync_workdir()
+        return await run_check(command, self.workdir, self.project, hide=self._hidden())
+
     def _hidden(self) -> list[Path]:
         return [self.team.store.path.parent] if str(self.team.store.path) != ":memory:" else []
 
@@ -410,9 +416,7 @@ class TaskRunner:
         key = (task.id, attempt, recheck)
         if key in self.log.checks:
             return self.log.checks[key]
-        await self.sync_workdir()
-        command = task.fill_in(command)
-        result = await run_check(command, self.workdir, self.project, hide=self._hidden())
+        result = await self.run_in_workdir(task.fill_in(command))
         record = {
             "task": task.id,
             "attempt": attempt,
@@ -434,10 +438,7 @@ class TaskRunner:
         command = self.project.suite_command()
         if command is None:
             return None
-        await self.sync_workdir()
-        result = await run_check(
-            suite_shell(command), self.workdir, self.project, hide=self._hidden()
-        )
+        result = await self.run_in_workdir(suite_shell(command))
         suite = suite_result(command, result)
         self.team.event(SuiteRun(**suite.model_dump(mode="json")))
         return suite

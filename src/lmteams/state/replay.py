@@ -39,6 +39,15 @@ def payload_digest(payload: dict[str, Any]) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+def idempotency_key(
+    run_id: str, node: str, key: str, payload: dict[str, Any], *, legacy: bool = False
+) -> str:
+    """(run, node, caller's key, hash of the request) as one string (``legacy``: with the
+    digest of before 2026-12-03)."""
+    digest = legacy_payload_digest(payload) if legacy else payload_digest(payload)
+    return f"{run_id}|{node}|{key}|{digest}"
+
+
 def legacy_payload_digest(payload: dict[str, Any]) -> str:
     """The digest in keys committed before 2026-12-03 (the json module's spacing and escapes,
     five times slower to make): a resumed run looks a call up under it too, so a log written
@@ -107,12 +116,18 @@ class ReplayLog:
     def logged_replies(self) -> int:
         return sum(len(replies) for replies in self.unkeyed.values())
 
-    def take_keyed(self, call_key: str) -> dict[str, Any] | None:
-        """The committed result under ``call_key``, if the run had one."""
+    def take_call(
+        self, run_id: str, node: str, key: str, payload: dict[str, Any]
+    ) -> tuple[str, dict[str, Any] | None]:
+        """This call's idempotency key, and the result committed under it if the run had one
+        (also under the key an lmteams of before 2026-12-03 made, with its older digest)."""
+        call_key = idempotency_key(run_id, node, key, payload)
         record = self.keyed.get(call_key)
+        if record is None and self.keyed:
+            record = self.keyed.get(idempotency_key(run_id, node, key, payload, legacy=True))
         if record is not None:
             self.replayed += 1
-        return record
+        return call_key, record
 
     def take_unkeyed(self, node: str, payload: dict[str, Any]) -> Envelope | None:
         """The next logged reply to this request to ``node``, if one is left."""
