@@ -7,7 +7,7 @@ import pytest
 
 from lmteams.errors import ConfigError, ModelTimeout
 from lmteams.messages import Envelope, Kind
-from lmteams.state.replay import legacy_payload_digest, payload_digest
+from lmteams.state.replay import idempotency_key, legacy_payload_digest, payload_digest
 from lmteams.state.store import EventStore
 from lmteams.team import Team
 from lmteams.testing import event_types, scripted_team
@@ -131,7 +131,7 @@ async def test_a_call_committed_by_an_earlier_lmteams_is_replayed(store: EventSt
         for e in store.events(run_id, types=["message"])
         if e.data["kind"] == "request"
     )
-    old = key.rsplit("|", 1)[0] + "|" + legacy_payload_digest(request.payload)
+    old = idempotency_key(run_id, "n0", "task-1/0", request.payload, legacy=True)
     assert old != key
     with sqlite3.connect(store.path) as db:
         db.execute("UPDATE call_results SET key = ? WHERE key = ?", (old, key))
