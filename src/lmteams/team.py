@@ -108,6 +108,27 @@ class Reply:
         )
 
 
+def request_payload(
+    messages: Sequence[ChatMessage | dict[str, str]] | str,
+    sampling: dict[str, Any] | None,
+    meta: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A request envelope's payload: the chat on the wire, with sampling and meta when given."""
+    if isinstance(messages, str):
+        wire: list[dict[str, str]] = [{"role": "user", "content": messages}]
+    else:
+        wire = [
+            {"role": m.role, "content": m.content} if isinstance(m, ChatMessage) else m
+            for m in messages
+        ]
+    payload: dict[str, Any] = {"messages": wire}
+    if sampling:
+        payload["sampling"] = sampling
+    if meta:
+        payload["meta"] = meta
+    return payload
+
+
 @dataclass(slots=True)
 class TeamTotals:
     """Every call sent (retries, reroutes and hedge copies included) and its tokens."""
@@ -293,37 +314,6 @@ class Team:
             raise RuntimeError("the team is not open; use `async with Team(...)`")
         return self.journal
 
-    def request_envelope(
-        self,
-        node: str,
-        messages: Sequence[ChatMessage | dict[str, str]] | str,
-        *,
-        sampling: dict[str, Any] | None = None,
-        meta: dict[str, Any] | None = None,
-        parent_id: str | None = None,
-        sender: str = COORDINATOR,
-    ) -> Envelope:
-        if isinstance(messages, str):
-            wire: list[dict[str, str]] = [{"role": "user", "content": messages}]
-        else:
-            wire = [
-                {"role": m.role, "content": m.content} if isinstance(m, ChatMessage) else m
-                for m in messages
-            ]
-        payload: dict[str, Any] = {"messages": wire}
-        if sampling:
-            payload["sampling"] = sampling
-        if meta:
-            payload["meta"] = meta
-        return Envelope.make(
-            run_id=self.run_id,
-            sender=sender,
-            recipients=(node,),
-            kind=Kind.REQUEST,
-            payload=payload,
-            parent_id=parent_id,
-        )
-
     async def call(
         self,
         node: str,
@@ -381,8 +371,13 @@ class Team:
                 key=key,
                 validate=validate,
             )
-        envelope = self.request_envelope(
-            node, messages, sampling=sampling, meta=meta, parent_id=parent_id
+        envelope = Envelope.make(
+            run_id=self.run_id,
+            sender=COORDINATOR,
+            recipients=(node,),
+            kind=Kind.REQUEST,
+            payload=request_payload(messages, sampling, meta),
+            parent_id=parent_id,
         )
         if key is None:
             if self._replay.unkeyed:

@@ -35,6 +35,14 @@ def test_demo_prints_progress_lines_then_each_answer_beside_the_team(tmp_path: P
     assert "right answers: a 1/1, b 1/1; team (majority) 1/1" in proc.stdout
 
 
+def test_demo_takes_the_strategy_from_the_environment_as_ask_does(tmp_path: Path) -> None:
+    team, questions = write(tmp_path)
+    env = {"LMTEAMS_CONSENSUS": "plurality"}
+    proc = lmteams("demo", "-t", str(team), "-q", str(questions), cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "team (plurality) 1/1" in proc.stdout
+
+
 def test_demo_json(tmp_path: Path) -> None:
     team, questions = write(tmp_path)
     proc = lmteams("demo", "-t", str(team), "-q", str(questions), "--json", cwd=tmp_path)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
 from lmteams.cli.app import app, discover, reflowed
@@ -62,3 +66,31 @@ def test_simulate_table_keeps_its_n_column_at_80_columns() -> None:
     assert header.split()[:4] == ["topology", "n", "makespan", "s"]
     assert "…" not in result.output
     assert "left out at this width" in result.output
+
+
+def _options(name: str) -> list[Any]:
+    # Typer vendors its own click, so the classes are matched by what they are, not imported.
+    sub = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    return [p for p in sub.params if p.param_type_name == "option"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_shared_flags_are_spelled_alike_by_every_command(command: str) -> None:
+    # A user who learned -o or -t on one command can use it on the next.
+    for option in _options(command):
+        names = set(option.opts)
+        if names & {"--out", "--output", "-o"}:
+            assert names == {"--out", "--output", "-o"}, f"{command}: {sorted(names)}"
+        if names & {"--team", "-t"}:
+            assert names == {"--team", "-t"}, f"{command}: {sorted(names)}"
+        if names & {"--topology", "-T"}:
+            assert names == {"--topology", "-T"}, f"{command}: {sorted(names)}"
+
+
+def test_output_alias_reaches_the_same_parameter(tmp_path: Path) -> None:
+    written = tmp_path / "questions.jsonl"
+    result = CliRunner().invoke(
+        app, ["dataset", "--set", "basic", "-n", "3", "--out", str(written)]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(written.read_text(encoding="utf-8").splitlines()) == 3

@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lmteams.cli.options import DbOption, JsonOption, ThreadsOption
+from lmteams.cli.consensus_options import ConsensusOption
+from lmteams.cli.options import DbOption, JsonOption, ThreadsOption, team_option
 from lmteams.cli.render import write_json
 from lmteams.cli.session import open_store, run_async
 from lmteams.config import load_team
@@ -55,10 +56,7 @@ def render(result: Showcase, console: Console) -> None:
 
 def demo_command(
     team: Annotated[
-        str,
-        typer.Option(
-            "--team", "-t", help="Team file or shipped team; default: teamwork (three models)."
-        ),
+        str, team_option("Team file or shipped team; default: teamwork (three models).")
     ] = "teamwork",
     questions: Annotated[
         Path | None,
@@ -69,12 +67,7 @@ def demo_command(
             show_default=False,
         ),
     ] = None,
-    consensus: Annotated[
-        str | None,
-        typer.Option(
-            "--consensus", "-c", help="The team's strategy. Default: the team file's (program)."
-        ),
-    ] = None,
+    consensus: ConsensusOption = None,
     threads: ThreadsOption = None,
     db: DbOption = None,
     json_output: JsonOption = False,

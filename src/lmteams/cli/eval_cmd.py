@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lmteams.cli.consensus_options import ConsensusFlags
 from lmteams.cli.errors import eval_exit_code
 from lmteams.cli.groups import with_groups
-from lmteams.cli.options import DbOption, JsonOption, TeamOption
+from lmteams.cli.options import DbOption, JsonOption, TeamOption, out_option
 from lmteams.cli.render import eval_table, line_due, write_json
 from lmteams.cli.session import open_store, run_async
 from lmteams.config import load_team
@@ -169,9 +169,7 @@ def eval_command(
 
 def eval_plot_command(
     run_id: Annotated[str, typer.Argument(help="An eval run id, or a unique prefix of one.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path(
-        "eval.png"
-    ),
+    output: Annotated[Path, out_option("PNG file to write.")] = Path("eval.png"),
     db: DbOption = None,
 ) -> None:
     """Plot a stored evaluation: accuracy (95% CI) against tokens per question, per strategy.
@@ -206,9 +204,7 @@ def dataset_command(
     ] = None,
     count: Annotated[int, typer.Option("-n", "--count", min=1, help="Questions.")] = 100,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same questions.")] = 0,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
-    ] = None,
+    output: Annotated[Path | None, out_option("Write here instead of stdout.")] = None,
 ) -> None:
     """Generate self-checking questions as JSON Lines, each with its kind and one exact answer.
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from lmteams.cli.options import JsonOption
+from lmteams.cli.options import JsonOption, out_option
 from lmteams.cli.render import clip, write_json
 from lmteams.errors import ConfigError
 from lmteams.tools.index import (
@@ -29,7 +29,7 @@ def index_command(
         list[Path], typer.Argument(help="Files and directories to index.", show_default=False)
     ],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Index file to write (replaced if it exists).")
+        Path, out_option("Index file to write (replaced if it exists).")
     ] = DEFAULT_INDEX,
     glob: Annotated[
         list[str] | None,

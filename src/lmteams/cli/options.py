@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,14 +22,31 @@ DbOption = Annotated[
     ),
 ]
 
+
+def team_option(help: str, *, envvar: str | None = None) -> Any:
+    """``--team`` / ``-t``: a team file or a shipped team's name, spelled alike by every command.
+
+    Only commands that start a team read LMTEAMS_TEAM (``envvar``); one that resumes or
+    overrides a recorded team must not pick up an unrelated one from the environment.
+    """
+    return typer.Option("--team", "-t", envvar=envvar, help=help, show_default=False)
+
+
+def out_option(help: str) -> Any:
+    """Where a command writes its files: ``--out``, ``--output`` or ``-o``, alike everywhere."""
+    return typer.Option("--out", "--output", "-o", help=help)
+
+
+def topology_option(help: str, *, shown_default: str | bool = True) -> Any:
+    """``--topology`` / ``-T``: one topology, or a comma-separated list where a command compares."""
+    return typer.Option("--topology", "-T", help=help, show_default=shown_default)
+
+
 TeamOption = Annotated[
     str | None,
-    typer.Option(
-        "--team",
-        "-t",
+    team_option(
+        "Team YAML file. Default: the shipped team (3 nodes on the embedded model).",
         envvar="LMTEAMS_TEAM",
-        help="Team YAML file. Default: the shipped team (3 nodes on the embedded model).",
-        show_default=False,
     ),
 ]
 

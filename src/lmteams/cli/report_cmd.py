@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lmteams.cli.options import DbOption, JsonOption
+from lmteams.cli.options import DbOption, JsonOption, out_option
 from lmteams.cli.render import write_json
 
 
@@ -22,10 +22,7 @@ def report_command(
         ),
     ],
     out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out", "-o", help="Folder for report.html and the PNGs. Default: report-NAME."
-        ),
+        Path | None, out_option("Folder for report.html and the PNGs. Default: report-NAME.")
     ] = None,
     baseline: Annotated[
         str | None,

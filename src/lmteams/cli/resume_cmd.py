@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from lmteams.cli.groups import with_groups
-from lmteams.cli.options import DbOption, JsonOption, RuntimeFlags
+from lmteams.cli.options import DbOption, JsonOption, RuntimeFlags, team_option
 from lmteams.cli.render import clip, eval_table, line_due, write_json
 from lmteams.cli.session import open_store, run_async
 from lmteams.cli.trace_option import TraceOption, traced
@@ -23,12 +23,9 @@ def resume_command(
     run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of one.")],
     team: Annotated[
         str | None,
-        typer.Option(
-            "--team",
-            "-t",
-            help="Team file to resume with (same node names). Default: the team the run "
-            "started with, from its log; pass the file again when the team needs secrets.",
-            show_default=False,
+        team_option(
+            "Team file to resume with (same node names). Default: the team the run "
+            "started with, from its log; pass the file again when the team needs secrets."
         ),
     ] = None,
     force: Annotated[

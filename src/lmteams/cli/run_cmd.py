@@ -22,6 +22,9 @@ from lmteams.cli.options import (
     RuntimeFlags,
     SizesOption,
     ThreadsOption,
+    out_option,
+    team_option,
+    topology_option,
 )
 from lmteams.cli.render import write_json
 from lmteams.cli.session import open_store, run_async
@@ -42,12 +45,9 @@ ProjectArgument = Annotated[
 ]
 RunTeamOption = Annotated[
     str | None,
-    typer.Option(
-        "--team",
-        "-t",
+    team_option(
+        "Team file. Default: the shipped 'coders' team (5 developers + a lead, embedded model).",
         envvar="LMTEAMS_TEAM",
-        show_default=False,
-        help="Team file. Default: the shipped 'coders' team (5 developers + a lead, embedded model).",
     ),
 ]
 
@@ -256,9 +256,7 @@ def run_command(
         ),
     ] = None,
     team: RunTeamOption = None,
-    topology: Annotated[
-        str, typer.Option("--topology", "-T", help=f"One of: {', '.join(TOPOLOGIES)}.")
-    ] = "steal",
+    topology: Annotated[str, topology_option(f"One of: {', '.join(TOPOLOGIES)}.")] = "steal",
     workers: Annotated[
         int, typer.Option("--workers", "-w", min=1, max=4096, help="Worker nodes taking tasks.")
     ] = 3,
@@ -444,19 +442,15 @@ def sweep_command(
     workers: SizesOption = "1..5",
     topology: Annotated[
         str,
-        typer.Option(
-            "--topology",
-            "-T",
-            help="Comma-separated topologies.",
-            show_default="preassign, steal, decentralized",
+        topology_option(
+            "Comma-separated topologies.", shown_default="preassign, steal, decentralized"
         ),
     ] = "preassign,steal,decentralized",
     reps: Annotated[int, typer.Option("--reps", "-r", min=1, max=1000)] = 1,
     team: RunTeamOption = None,
-    out: Annotated[
-        Path,
-        typer.Option("--out", "-o", help="Where to write sweep.csv, sweep.json and PNG plots."),
-    ] = Path("sweep-out"),
+    out: Annotated[Path, out_option("Where to write sweep.csv, sweep.json and PNG plots.")] = Path(
+        "sweep-out"
+    ),
     balance: Annotated[str, typer.Option("--balance")] = "least-loaded",
     json_output: JsonOption = False,
     db: DbOption = None,

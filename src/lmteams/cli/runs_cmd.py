@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lmteams.cli.options import DbOption, JsonOption
+from lmteams.cli.options import DbOption, JsonOption, out_option
 from lmteams.cli.render import clip, write_json
 from lmteams.cli.session import open_store
 from lmteams.errors import ConfigError
@@ -184,12 +184,7 @@ def export_command(
     ] = "log",
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--out",
-            "--output",
-            "-o",
-            help="log, otlp: write this file instead of stdout; tables: the folder (required).",
-        ),
+        out_option("log, otlp: write this file instead of stdout; tables: the folder (required)."),
     ] = None,
     db: DbOption = None,
 ) -> None:

@@ -11,7 +11,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lmteams.cli.options import JsonOption, SizesOption
+from lmteams.cli.options import (
+    JsonOption,
+    SizesOption,
+    out_option,
+    team_option,
+    topology_option,
+)
 from lmteams.cli.render import write_json
 from lmteams.cli.tables import Column, fitted_table
 
@@ -50,8 +56,7 @@ FaultsOpt = Annotated[
     ),
 ]
 TeamOpt = Annotated[
-    str | None,
-    typer.Option("--team", "-t", help="Team file: node names, roles and models (for overrides)."),
+    str | None, team_option("Team file: node names, roles and models (for overrides).")
 ]
 HarnessOpt = Annotated[
     str,
@@ -100,12 +105,7 @@ def simulate_command(
     project: ProjectArg,
     workers: SizesOption = "1..5",
     topology: Annotated[
-        str,
-        typer.Option(
-            "--topology",
-            "-T",
-            help="Comma-separated: preassign, steal, decentralized, lead, dynamic.",
-        ),
+        str, topology_option("Comma-separated: preassign, steal, decentralized, lead, dynamic.")
     ] = "steal",
     latency: LatencyOpt = "lognormal:10,0.5",
     tokens: TokensOpt = None,
@@ -156,10 +156,7 @@ def simulate_command(
         float, _chance("--dep-rate", "a claim proposes a dependency between two open tasks.")
     ] = 0.05,
     out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out", "-o", help="Write simulation.json, PNG figures and report.html here."
-        ),
+        Path | None, out_option("Write simulation.json, PNG figures and report.html here.")
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -251,9 +248,7 @@ def calibrate_command(
     runs: Annotated[
         Path | None, typer.Option("--runs", help="runs.parquet, if not next to the events file.")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to save the calibration.")] = Path(
-        "calibration.json"
-    ),
+    out: Annotated[Path, out_option("Where to save the calibration.")] = Path("calibration.json"),
     json_output: JsonOption = False,
 ) -> None:
     """Fit per-model call latencies and per-condition overheads from observed runs.
@@ -320,11 +315,9 @@ def advise_command(
     max_workers: Annotated[int, typer.Option("--max-workers", min=1, max=100_000)] = 8,
     topology: Annotated[
         str,
-        typer.Option(
-            "--topology",
-            "-T",
-            help="Topologies to consider, comma-separated.",
-            show_default="preassign, steal, decentralized, lead",
+        topology_option(
+            "Topologies to consider, comma-separated.",
+            shown_default="preassign, steal, decentralized, lead",
         ),
     ] = "preassign,steal,decentralized,lead",
     reps: Annotated[int, typer.Option("--reps", "-r", min=1, max=10_000)] = 10,

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from lmteams.analysis.study_compare import Comparison, compare, comparison_plot
-from lmteams.cli.options import DbOption, JsonOption
+from lmteams.cli.options import DbOption, JsonOption, out_option
 from lmteams.cli.render import write_json
 from lmteams.cli.session import open_store
 from lmteams.cli.tables import Column, fitted_table
@@ -72,9 +72,7 @@ def study_command(
         Path | None,
         typer.Option("--tasks", help="The study's task files (default: DATA/../tasks)."),
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Also write the speedup plot to this PNG.")
-    ] = None,
+    out: Annotated[Path | None, out_option("Also write the speedup plot to this PNG.")] = None,
     json_output: JsonOption = False,
     db: DbOption = None,
 ) -> None:

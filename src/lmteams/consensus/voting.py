@@ -7,7 +7,7 @@ earliest in the list of votes wins, and the result says it was a tie and which a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lmteams.consensus.answers import Answer
 
@@ -89,15 +89,7 @@ def majority(votes: Sequence[Vote]) -> Decision:
     reason = (
         decision.reason if decision.tie else ("majority" if strict else "plurality (no majority)")
     )
-    return Decision(
-        decision.answer,
-        decision.support,
-        decision.total,
-        tie=decision.tie,
-        tied=decision.tied,
-        groups=decision.groups,
-        reason=reason,
-    )
+    return replace(decision, reason=reason)
 
 
 def weighted(votes: Sequence[Vote]) -> Decision:
@@ -106,12 +98,8 @@ def weighted(votes: Sequence[Vote]) -> Decision:
     if decision.answer is None or decision.tie:
         return decision
     strict = decision.support * 2 > decision.total
-    return Decision(
-        decision.answer,
-        decision.support,
-        decision.total,
-        groups=decision.groups,
-        reason="weighted majority" if strict else "weighted plurality (no majority)",
+    return replace(
+        decision, reason="weighted majority" if strict else "weighted plurality (no majority)"
     )
 
 

@@ -66,13 +66,8 @@ async def debate(ctx: Context) -> AskResult:
         "stopped": "quorum reached" if done else "last round",
     }
     if done:
-        decision = Decision(
-            decision.answer,
-            decision.support,
-            decision.total,
-            groups=decision.groups,
-            reason=f"debate: quorum of {needed} after round {number}",
-        )
+        # A quorum is a strict majority, so the decision it replaces had no tie to carry over.
+        decision = replace(decision, reason=f"debate: quorum of {needed} after round {number}")
     return ctx.result("debate", decision, current, detail)
 
 
