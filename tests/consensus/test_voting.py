@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -116,3 +118,11 @@ def test_weighted_winner_has_the_most_weight(pairs: list[tuple[str, float]]) -> 
     assert decision.support == max(totals.values())
     assert abs(decision.total - sum(totals.values())) < 1e-9
     assert 0.0 < decision.agreement <= 1.0
+
+
+@given(st.lists(st.sampled_from("abc"), min_size=1, max_size=9), st.text(max_size=20))
+def test_with_reason_keeps_all_but_the_reason(keys: list[str], reason: str) -> None:
+    decision = plurality(votes(*keys))
+    explained = decision.with_reason(reason)
+    assert explained.reason == reason
+    assert replace(explained, reason=decision.reason) == decision

@@ -13,7 +13,6 @@ single answer that no earlier node confirmed (and that is less confident than
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from lmteams.consensus import adaptive as rules
@@ -112,6 +111,6 @@ async def cascade(ctx: Context) -> AskResult:
         reason = f"cascade: {where}, its one answer confirmed"
     else:
         reason = f"cascade: {where} agreed"
-    decision = replace(decision, reason=reason)
+    decision = decision.with_reason(reason)
     detail = {"tiers": records, "asked": len(asked), "of": len(spec.nodes)}
     return ctx.result("cascade", decision, asked, detail)

@@ -13,7 +13,6 @@ fails or states no answer, the last layer's majority is used and reported as a f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from lmteams.consensus.answers import Answer
@@ -67,7 +66,7 @@ async def debate(ctx: Context) -> AskResult:
     }
     if done:
         # A quorum is a strict majority, so the decision it replaces had no tie to carry over.
-        decision = replace(decision, reason=f"debate: quorum of {needed} after round {number}")
+        decision = decision.with_reason(f"debate: quorum of {needed} after round {number}")
     return ctx.result("debate", decision, current, detail)
 
 
@@ -94,7 +93,7 @@ async def moa(ctx: Context) -> AskResult:
     if final.status != "done" or not final.answer_key:
         detail["fallback"] = "majority"
         problem = final.error or "the aggregator stated no answer"
-        decision = replace(last, reason=f"moa fallback: majority of the last layer ({problem})")
+        decision = last.with_reason(f"moa fallback: majority of the last layer ({problem})")
         detail["aggregator_reply"] = final.reply
         return ctx.result("moa", decision, layer, detail)
     grouped = await ctx.grouped([*layer, final])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from lmteams.config import TeamSpec
@@ -123,9 +122,7 @@ async def judge(ctx: Context) -> AskResult:
         problem = attempts[-1].get("problem", "no verdict") if attempts else "no verdict"
         detail["fallback"] = "majority"
         detail["problem"] = problem
-        decision = replace(
-            fallback, reason=f"judge fallback: majority of the candidates ({problem})"
-        )
+        decision = fallback.with_reason(f"judge fallback: majority of the candidates ({problem})")
         return ctx.result("judge", decision, answers, detail)
     detail.update(kind=verdict.kind, choice=verdict.choice)
     reason = (

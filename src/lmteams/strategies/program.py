@@ -139,9 +139,9 @@ async def program(ctx: Context) -> AskResult:
     answers = await ctx.grouped([a for a, _ in results])
     decision = majority(votes(answers))
     if decision.answer is None:
-        decision = replace(decision, reason="no program printed an answer")
+        decision = decision.with_reason("no program printed an answer")
     else:
-        decision = replace(decision, reason=f"program: {decision.reason}")
+        decision = decision.with_reason(f"program: {decision.reason}")
     detail = {
         "coders": coders,
         "attempts": {a.node: n for a, n in results},

@@ -16,7 +16,6 @@ kind. Every question's answers (and kind) go into the history; each wave is a
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
 from lmteams.config import TeamSpec
@@ -91,7 +90,7 @@ async def routed(ctx: Context) -> AskResult:
         ctx.team.run_id,
     )
     if decision.answer is not None:
-        decision = replace(decision, reason=f"routed ({kind}): {decision.reason}; {why}")
+        decision = decision.with_reason(f"routed ({kind}): {decision.reason}; {why}")
     detail = {
         "kind": kind,
         "order": order,

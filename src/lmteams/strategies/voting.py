@@ -7,8 +7,6 @@ temperature 0).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from lmteams.consensus import quorum as quorum_rule
 from lmteams.consensus import voting
 from lmteams.consensus.confidence import STATE_CONFIDENCE
@@ -47,7 +45,7 @@ async def confidence(ctx: Context) -> AskResult:
     weights = {a.node: a.confidence or 0.0 for a in answers if a.status == "done"}
     decision = voting.weighted(votes(answers, weights))
     reason = decision.reason.replace("weighted", "confidence-weighted")
-    decision = replace(decision, reason=reason)
+    decision = decision.with_reason(reason)
     detail = {
         "confidence": {n: round(w, 4) for n, w in weights.items()},
         "source": {a.node: a.confidence_source for a in answers if a.status == "done"},
