@@ -108,6 +108,22 @@ class Reply:
         )
 
 
+@dataclass(slots=True)
+class TeamTotals:
+    """Every call sent (retries, reroutes and hedge copies included) and its tokens."""
+
+    calls: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    #: Part of the tokens above that is estimated: copies cancelled before their reply.
+    estimated_tokens: int = 0
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.prompt_tokens, self.completion_tokens)
+
+
 def request_payload(
     messages: Sequence[ChatMessage | dict[str, str]] | str,
     sampling: dict[str, Any] | None,
@@ -127,22 +143,6 @@ def request_payload(
     if meta:
         payload["meta"] = meta
     return payload
-
-
-@dataclass(slots=True)
-class TeamTotals:
-    """Every call sent (retries, reroutes and hedge copies included) and its tokens."""
-
-    calls: int = 0
-    failures: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    #: Part of the tokens above that is estimated: copies cancelled before their reply.
-    estimated_tokens: int = 0
-
-    @property
-    def usage(self) -> Usage:
-        return Usage(self.prompt_tokens, self.completion_tokens)
 
 
 class Team:

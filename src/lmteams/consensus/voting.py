@@ -37,14 +37,9 @@ class Decision:
         Built directly, not by ``dataclasses.replace``: every ask's vote goes through here, and
         ``replace`` costs twice as much (5.4 against 3.1 µs, timed in a loop).
         """
+        # Positional, in the order of the fields above.
         return Decision(
-            self.answer,
-            self.support,
-            self.total,
-            tie=self.tie,
-            tied=self.tied,
-            groups=self.groups,
-            reason=reason,
+            self.answer, self.support, self.total, self.tie, self.tied, self.groups, reason
         )
 
     @property
