@@ -7,9 +7,8 @@ from rich.table import Table
 
 from lmteams.cli.options import DbOption, JsonOption, TeamOption
 from lmteams.cli.render import write_json
-from lmteams.cli.session import open_store
+from lmteams.cli.session import open_log_if_any
 from lmteams.config import load_team
-from lmteams.state.store import default_db_path
 
 
 def nodes_command(
@@ -27,9 +26,7 @@ def nodes_command(
 
     spec = load_team(team)
     # A team not yet asked has no log: its nodes are listed all the same, none made for them.
-    store = (
-        None if db is None and not default_db_path().is_file() else open_store(db, read_only=True)
-    )
+    store = open_log_if_any(db)
     try:
         report = nodes_report(spec, store)
     finally:

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from lmteams.cli.options import DbOption, JsonOption, out_option
 from lmteams.cli.render import clip, write_json
-from lmteams.cli.session import open_store
+from lmteams.cli.session import open_log_if_any, open_store
 from lmteams.errors import ConfigError
 from lmteams.export import TABLE_FORMATS, export_tables
 from lmteams.state.events import RunStarted
@@ -59,12 +59,8 @@ def runs_command(
     db: DbOption = None,
 ) -> None:
     """List recent runs in the event log, newest first."""
-    if db is None and not default_db_path().is_file():
-        runs: list[RunRecord] = []  # nothing has run here: no log to make for that
-        store = None
-    else:
-        store = open_store(db, read_only=True)
-        runs = store.runs(limit=limit, kind=kind)
+    store = open_log_if_any(db)
+    runs: list[RunRecord] = store.runs(limit=limit, kind=kind) if store is not None else []
     if json_output:
         rows = [{**r.model_dump(mode="json"), "status": _status(store, r)} for r in runs]
         write_json(rows)

@@ -33,6 +33,14 @@ def open_store(db: Path | None, *, read_only: bool = False) -> EventStore:
         ) from None
 
 
+def open_log_if_any(db: Path | None) -> EventStore | None:
+    """The event log, read-only; None when no ``--db`` was given and nothing has run here yet
+    (a command that only lists makes no log for that; a ``--db`` with no log is still refused)."""
+    if db is None and not default_db_path().is_file():
+        return None
+    return open_store(db, read_only=True)
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro``; Ctrl-C cancels it (runs are then marked cancelled) and exits with 130.
 
