@@ -4,9 +4,10 @@ import asyncio
 
 import pytest
 
-from lmteams.errors import ModelUnavailable, RuntimeClosed
+from lmteams.config import ModelSpec, NodeSpec, TeamSpec
+from lmteams.errors import ConfigError, ModelUnavailable, RuntimeClosed
 from lmteams.messages import Envelope, Kind
-from lmteams.models.scripted import ScriptedReply
+from lmteams.models.scripted import ScriptedBackend, ScriptedReply
 from lmteams.runtime.clock import VirtualClock
 from lmteams.runtime.local import LocalRuntime
 from lmteams.testing import scripted_team
@@ -115,3 +116,24 @@ async def test_sampling_overrides_from_the_request() -> None:
     )
     await runtime.request(env)
     assert seen[0].max_tokens == 7 and seen[0].stop == ("\n",)
+
+
+class _NotReady(ScriptedBackend):
+    async def check_ready(self) -> None:
+        raise ConfigError("no such file", field="path")
+
+
+@pytest.mark.parametrize("models", [["only"], ["fine", "broken"]])
+async def test_a_model_that_cannot_start_is_named_in_the_error(models: list[str]) -> None:
+    # One model is checked directly, several at once; either way the error names its field.
+    spec = TeamSpec(
+        name="t",
+        models={m: ModelSpec(backend="scripted") for m in models},
+        nodes=[NodeSpec(name=f"n-{m}", model=m) for m in models],
+    )
+    broken = models[-1]
+    backends = {m: _NotReady() if m == broken else ScriptedBackend() for m in models}
+    with pytest.raises(ConfigError) as caught:
+        await LocalRuntime().start(spec, backends)
+    assert caught.value.field == f"models.{broken}.path"
+    assert "no such file" in str(caught.value)

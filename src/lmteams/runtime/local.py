@@ -48,12 +48,15 @@ class LocalRuntime(Runtime):
         self._owned = [
             b for name, b in self._backends.items() if not backends or name not in backends
         ]
-        try:
-            async with asyncio.TaskGroup() as group:
-                for name, backend in self._backends.items():
-                    group.create_task(check_backend_ready(name, backend))
-        except* ConfigError as errors:
-            raise errors.exceptions[0] from None
+        if len(self._backends) == 1:  # the usual one model: no tasks to start for it
+            await check_backend_ready(*next(iter(self._backends.items())))
+        else:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for name, backend in self._backends.items():
+                        group.create_task(check_backend_ready(name, backend))
+            except* ConfigError as errors:
+                raise errors.exceptions[0] from None
         workers = build_workers(team, self._backends)
         self._slots = {
             node.name: _Slot(workers[node.name], team.max_concurrent(node)) for node in team.nodes
