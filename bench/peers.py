@@ -15,7 +15,11 @@ the floor measured beside them, so the comparison survives a different machine:
 AutoGen AgentChat 0.7.5 103/119/124 µs and LangGraph 1.2.24 1,096/549/671 µs at N = 4/32/256,
 against floors of 14.0/8.9/8.3 µs.
 
-Run: python bench/peers.py [--quick]
+``--layers`` also times each layer of the ask path alone, in the same processes: the model
+stub, the node worker, the runtime, the team's call (its two envelopes logged), the group commit
+of its rows, and the whole ask, so that the table says which layer a cut must come from.
+
+Run: python bench/peers.py [--quick] [--layers]
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 REPETITIONS = 5
 INSTANT = "Answer: 42"
@@ -103,7 +108,71 @@ async def fixed_cost_us(asks: int, db: Path) -> float:
     return elapsed / asks * 1e6
 
 
-def child(n: int, quick: bool) -> dict[str, list[float]]:
+async def layers_us(n: int, rounds: int, db: Path) -> dict[str, float]:
+    """Where a node call's cost goes: each layer of the ask path timed alone, per node call.
+
+    Each layer includes the ones above it in the table: the model stub, the node worker around
+    it, the runtime around that, the team's call (two envelopes logged, the deadline watched),
+    then the group commit of the call's rows (timed alone), and the whole ask.
+    """
+    from lmteams.messages import Envelope, Kind
+    from lmteams.runtime.base import build_workers
+    from lmteams.state.store import EventStore
+    from lmteams.strategies.ask import ask_team
+    from lmteams.team import COORDINATOR, Team, request_payload
+    from lmteams.testing import scripted_team
+
+    spec, backends = scripted_team(n, lambda call: INSTANT)
+    store = EventStore(db)
+    figures: dict[str, float] = {}
+    async with Team(spec, store, kind="bench", backends=backends) as team:
+        names = spec.node_names
+        workers = build_workers(spec, backends)
+        request = Envelope.make(
+            run_id=team.run_id,
+            sender=COORDINATOR,
+            recipients=(names[0],),
+            kind=Kind.REQUEST,
+            payload=request_payload("q", None, None),
+        )
+        worker = workers[names[0]]
+        messages = worker.messages_for(request.payload)
+        backend = worker.backend
+        calls = n * rounds
+
+        async def timed(label: str, step: Any) -> None:
+            await step()  # warm-up
+            started = time.perf_counter()
+            for _ in range(calls):
+                await step()
+            figures[label] = (time.perf_counter() - started) / calls * 1e6
+
+        await timed("model", lambda: backend.complete(messages, worker.sampling))
+        await timed("node worker", lambda: worker.handle(request))
+        await timed("runtime", lambda: team.runtime.request(request))
+        flush = store.flush
+        committing = 0.0
+        store.flush()
+        started = time.perf_counter()
+        for _ in range(rounds):
+            for name in names:
+                await team.call(name, "q", durable=False)
+            began = time.perf_counter()
+            flush()
+            committing += time.perf_counter() - began
+        elapsed = time.perf_counter() - started
+        figures["team call"] = (elapsed - committing) / calls * 1e6
+        figures["commit"] = committing / calls * 1e6
+        await ask_team(team, "q")
+        started = time.perf_counter()
+        for _ in range(rounds):
+            await ask_team(team, "q")
+        figures["ask"] = (time.perf_counter() - started) / calls * 1e6
+    store.close()
+    return figures
+
+
+def child(n: int, quick: bool, layered: bool) -> dict[str, list[float]]:
     """Measure one N (run in a process of its own); floor and lmteams interleaved."""
     rounds = max(5, (2000 if quick else 10000) // n)
     floors, ours = [], []
@@ -121,7 +190,17 @@ def child(n: int, quick: bool) -> dict[str, list[float]]:
         for rep in range(REPETITIONS):
             fixed.append(asyncio.run(fixed_cost_us(20 if quick else 100, Path(tmp) / f"f{rep}.db")))
             fixed_floor.append(asyncio.run(floor_us(1, 2000)))
-    return {"floor": floors, "lmteams": ours, "fixed": fixed, "fixed_floor": fixed_floor}
+        layers: dict[str, list[float]] = {}
+        for rep in range(REPETITIONS if layered else 0):
+            for label, us in asyncio.run(layers_us(n, rounds, Path(tmp) / f"l{rep}.db")).items():
+                layers.setdefault(label, []).append(us)
+    return {
+        "floor": floors,
+        "lmteams": ours,
+        "fixed": fixed,
+        "fixed_floor": fixed_floor,
+        **{f"layer:{k}": v for k, v in layers.items()},
+    }
 
 
 def _spread(values: list[float]) -> str:
@@ -133,10 +212,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds per repetition")
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="also time each layer of the ask path alone (where a node call's cost goes)",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.quick)))
+        print(json.dumps(child(args.child, args.quick, args.layers)))
         return
 
     load = os.getloadavg()
@@ -149,10 +233,10 @@ def main() -> None:
         f"{'target':>7} {'AutoGen x':>10} {'LangGraph x':>12}"
     )
     fixed_rows = []
+    layer_rows: list[tuple[int, float, dict[str, list[float]]]] = []
     for n in PEERS:
-        command = [sys.executable, __file__, "--child", str(n)] + (
-            ["--quick"] if args.quick else []
-        )
+        command = [sys.executable, __file__, "--child", str(n)]
+        command += (["--quick"] if args.quick else []) + (["--layers"] if args.layers else [])
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         figures = json.loads(out.strip().splitlines()[-1])
         floor = statistics.median(figures["floor"])
@@ -165,6 +249,8 @@ def main() -> None:
             f"{langgraph / peer_floor:>11.1f}x"
         )
         fixed_rows.append((n, figures["fixed"], figures["fixed_floor"]))
+        if args.layers:
+            layer_rows.append((n, floor, figures))
     print("peers' ratios are their figures over the floor measured beside them (issue 16)")
     print(
         "\nfixed cost: one ask of a 1-node team, run opened to decision (µs), in each N's process"
@@ -172,6 +258,16 @@ def main() -> None:
     for n, fixed, fixed_floor in fixed_rows:
         ratio = statistics.median(fixed) / statistics.median(fixed_floor)
         print(f"  process {n:>3}: {_spread(fixed)}  floor {_spread(fixed_floor)}  {ratio:,.0f}x")
+    for n, floor, figures in layer_rows:
+        print(f"\nN = {n}: each layer timed alone, µs per node call (median), x the floor above")
+        below = 0.0
+        for key in (k for k in figures if k.startswith("layer:")):
+            us = statistics.median(figures[key])
+            # the commit is timed apart from the call; every other layer includes the one above
+            added = us if key == "layer:commit" else us - below
+            print(f"  {key[6:]:<12} {us:8.1f}   adds {added:7.1f}   {us / floor:6.2f}x")
+            if key != "layer:commit":
+                below = us
     load = os.getloadavg()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
