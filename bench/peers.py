@@ -259,15 +259,18 @@ def main() -> None:
         ratio = statistics.median(fixed) / statistics.median(fixed_floor)
         print(f"  process {n:>3}: {_spread(fixed)}  floor {_spread(fixed_floor)}  {ratio:,.0f}x")
     for n, floor, figures in layer_rows:
-        print(f"\nN = {n}: each layer timed alone, µs per node call (median), x the floor above")
+        print(
+            f"\nN = {n}: each layer timed alone, µs per node call (median), x the floor above"
+            " (the commit is timed apart from the team call; the ask includes both)"
+        )
         below = 0.0
         for key in (k for k in figures if k.startswith("layer:")):
             us = statistics.median(figures[key])
-            # the commit is timed apart from the call; every other layer includes the one above
+            # The commit is timed apart from the call, and the ask holds both; every other
+            # layer includes the one above it.
             added = us if key == "layer:commit" else us - below
             print(f"  {key[6:]:<12} {us:8.1f}   adds {added:7.1f}   {us / floor:6.2f}x")
-            if key != "layer:commit":
-                below = us
+            below = below + us if key == "layer:commit" else us
     load = os.getloadavg()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
