@@ -35,8 +35,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 REPETITIONS = 5
 INSTANT = "Answer: 42"
@@ -140,19 +140,20 @@ async def layers_us(n: int, rounds: int, db: Path) -> dict[str, float]:
         backend = worker.backend
         calls = n * rounds
 
-        async def timed(label: str, step: Any) -> None:
-            await step()  # warm-up
+        async def timed(label: str, step: Callable[[], Awaitable[object]], times: int) -> None:
+            """``step`` run ``times`` times after a warm-up, per node call of the rounds."""
+            await step()
             started = time.perf_counter()
-            for _ in range(calls):
+            for _ in range(times):
                 await step()
             figures[label] = (time.perf_counter() - started) / calls * 1e6
 
-        await timed("model", lambda: backend.complete(messages, worker.sampling))
-        await timed("node worker", lambda: worker.handle(request))
-        await timed("runtime", lambda: team.runtime.request(request))
+        await timed("model", lambda: backend.complete(messages, worker.sampling), calls)
+        await timed("node worker", lambda: worker.handle(request), calls)
+        await timed("runtime", lambda: team.runtime.request(request), calls)
         flush = store.flush
         committing = 0.0
-        store.flush()
+        flush()
         started = time.perf_counter()
         for _ in range(rounds):
             for name in names:
@@ -163,11 +164,7 @@ async def layers_us(n: int, rounds: int, db: Path) -> dict[str, float]:
         elapsed = time.perf_counter() - started
         figures["team call"] = (elapsed - committing) / calls * 1e6
         figures["commit"] = committing / calls * 1e6
-        await ask_team(team, "q")
-        started = time.perf_counter()
-        for _ in range(rounds):
-            await ask_team(team, "q")
-        figures["ask"] = (time.perf_counter() - started) / calls * 1e6
+        await timed("ask", lambda: ask_team(team, "q"), rounds)
     store.close()
     return figures
 
@@ -191,9 +188,11 @@ def child(n: int, quick: bool, layered: bool) -> dict[str, list[float]]:
             fixed.append(asyncio.run(fixed_cost_us(20 if quick else 100, Path(tmp) / f"f{rep}.db")))
             fixed_floor.append(asyncio.run(floor_us(1, 2000)))
         layers: dict[str, list[float]] = {}
-        for rep in range(REPETITIONS if layered else 0):
-            for label, us in asyncio.run(layers_us(n, rounds, Path(tmp) / f"l{rep}.db")).items():
-                layers.setdefault(label, []).append(us)
+        if layered:
+            for rep in range(REPETITIONS):
+                timed = asyncio.run(layers_us(n, rounds, Path(tmp) / f"l{rep}.db"))
+                for label, us in timed.items():
+                    layers.setdefault(label, []).append(us)
     return {
         "floor": floors,
         "lmteams": ours,
