@@ -7,6 +7,10 @@ framework: ``asyncio.gather`` over an instant coroutine, a compiled regex for th
 ``Counter`` for the vote (nothing logged). Each N runs in a process of its own, five timed
 repetitions each, and the script prints medians, ranges and the ratio to the floor.
 
+Beside them, a durable floor: the same fan-out and vote with every request, reply and decision
+written as a row of lmteams' own log schema and committed once per round, with no framework
+(plain dicts, orjson and sqlite3): what any design that logs every message durably pays here.
+
 A second figure is the fixed cost of one ask: a fresh run of a one-node team, opened, asked,
 decided and closed (``ask``), against the floor of one call.
 
@@ -68,6 +72,59 @@ async def floor_us(n: int, rounds: int) -> float:
         texts = await asyncio.gather(*(_instant_model("q") for _ in range(n)))
         assert _vote(list(texts)) == "42"
     return (time.perf_counter() - started) / (n * rounds) * 1e6
+
+
+async def durable_floor_us(n: int, rounds: int, db: Path) -> float:
+    """The leanest durable fan-out: the floor, plus every request and reply and the decision
+    written as rows of lmteams' own log schema, one SQLite transaction per round (WAL,
+    ``synchronous=NORMAL``, as lmteams writes it). No envelopes, deadlines, slots or
+    checkpoint thread: what any design that logs every message durably pays here."""
+    import sqlite3
+
+    import orjson
+
+    from lmteams.state.migrations import migrate
+
+    conn = sqlite3.connect(db, isolation_level=None)
+    for pragma in ("page_size=4096", "journal_mode=WAL", "synchronous=NORMAL"):
+        conn.execute(f"PRAGMA {pragma}")
+    migrate(conn)
+    run, names = "bench-durable-floor", [f"n{i}" for i in range(n)]
+    loop = asyncio.get_running_loop()
+    rows: list[tuple[str, float, float, str, str | None, str]] = []
+    ids = iter(range(1 << 62))
+
+    def log(sender: str, data: dict[str, object]) -> None:
+        rows.append((run, time.time(), loop.time(), "message", sender, orjson.dumps(data).decode()))
+
+    async def one(name: str) -> str:
+        request = f"m-{next(ids):x}"
+        chat = {"messages": [{"role": "user", "content": "q"}]}
+        log("coordinator", {"id": request, "run_id": run, "recipients": [name], "payload": chat})
+        text = await _instant_model("q")
+        log(name, {"id": f"m-{next(ids):x}", "parent_id": request, "payload": {"text": text}})
+        return text
+
+    statements: dict[int, str] = {}
+    started = time.perf_counter()
+    for _ in range(rounds):
+        answer = _vote(list(await asyncio.gather(*(one(name) for name in names))))
+        votes = orjson.dumps({"answer": answer, "votes": dict.fromkeys(names, answer)})
+        rows.append((run, time.time(), loop.time(), "decision", None, votes.decode()))
+        conn.execute("BEGIN IMMEDIATE")
+        for first in range(0, len(rows), 64):  # as lmteams batches them: 64 rows a statement
+            part = rows[first : first + 64]
+            sql = statements.get(len(part)) or statements.setdefault(
+                len(part),
+                "INSERT INTO events(run_id, ts, t, type, node, data) VALUES "
+                + ",".join(["(?,?,?,?,?,?)"] * len(part)),
+            )
+            conn.execute(sql, [value for row in part for value in row])
+        conn.execute("COMMIT")
+        rows.clear()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed / (n * rounds) * 1e6
 
 
 async def lmteams_us(n: int, rounds: int, db: Path) -> float:
@@ -172,16 +229,18 @@ async def layers_us(n: int, rounds: int, db: Path) -> dict[str, float]:
 def child(n: int, quick: bool, layered: bool) -> dict[str, list[float]]:
     """Measure one N (run in a process of its own); floor and lmteams interleaved."""
     rounds = max(5, (2000 if quick else 10000) // n)
-    floors, ours = [], []
+    floors, durable, ours = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(REPETITIONS):
-            # alternate the order so that drift on a busy machine hits both sides
-            pair = [("floor", None), ("ours", Path(tmp) / f"r{rep}.db")]
-            for side, db in pair if rep % 2 == 0 else pair[::-1]:
+            # rotate the order so that drift on a busy machine hits every side
+            sides = ["floor", "durable", "ours"]
+            for side in sides[rep % 3 :] + sides[: rep % 3]:
+                db = Path(tmp) / f"{side}{rep}.db"
                 if side == "floor":
                     floors.append(asyncio.run(floor_us(n, rounds)))
+                elif side == "durable":
+                    durable.append(asyncio.run(durable_floor_us(n, rounds, db)))
                 else:
-                    assert db is not None
                     ours.append(asyncio.run(lmteams_us(n, rounds, db)))
         fixed, fixed_floor = [], []
         for rep in range(REPETITIONS):
@@ -195,6 +254,7 @@ def child(n: int, quick: bool, layered: bool) -> dict[str, list[float]]:
                     layers.setdefault(label, []).append(us)
     return {
         "floor": floors,
+        "durable": durable,
         "lmteams": ours,
         "fixed": fixed,
         "fixed_floor": fixed_floor,
@@ -228,8 +288,8 @@ def main() -> None:
     )
     print("fan-out + majority vote, instant scripted model, µs per node call: median [range]")
     print(
-        f"{'N':>4} {'floor':>22} {'lmteams ask_team':>22} {'x floor':>8} "
-        f"{'target':>7} {'AutoGen x':>10} {'LangGraph x':>12}"
+        f"{'N':>4} {'floor':>22} {'durable floor':>22} {'x':>6} {'lmteams ask_team':>22} "
+        f"{'x floor':>8} {'target':>7} {'AutoGen x':>10} {'LangGraph x':>12}"
     )
     fixed_rows = []
     layer_rows: list[tuple[int, float, dict[str, list[float]]]] = []
@@ -242,8 +302,10 @@ def main() -> None:
         ours = statistics.median(figures["lmteams"])
         peer_floor, autogen, langgraph = PEERS[n]
         target = f"{TARGETS[n]:.0f}x" if n in TARGETS else "-"
+        durable = statistics.median(figures["durable"])
         print(
-            f"{n:>4} {_spread(figures['floor']):>22} {_spread(figures['lmteams']):>22} "
+            f"{n:>4} {_spread(figures['floor']):>22} {_spread(figures['durable']):>22} "
+            f"{durable / floor:>5.2f}x {_spread(figures['lmteams']):>22} "
             f"{ours / floor:>7.2f}x {target:>7} {autogen / peer_floor:>9.1f}x "
             f"{langgraph / peer_floor:>11.1f}x"
         )
@@ -251,6 +313,10 @@ def main() -> None:
         if args.layers:
             layer_rows.append((n, floor, figures))
     print("peers' ratios are their figures over the floor measured beside them (issue 16)")
+    print(
+        "durable floor: the floor with every message and the decision written as rows of the"
+        " log, one commit per round, no framework (what the targets leave room beside)"
+    )
     print(
         "\nfixed cost: one ask of a 1-node team, run opened to decision (µs), in each N's process"
     )

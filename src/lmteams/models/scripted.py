@@ -270,7 +270,9 @@ class ScriptedBackend(ModelBackend):
         call = ScriptedCall(messages, sampling, self.calls, current_node.get())
         self.calls += 1
         reply = self._reply_for(call)
-        latency = self._latency(call) if callable(self._latency) else self._latency
+        latency = self._latency
+        if latency.__class__ is not float:  # a callable, or an int from a caller
+            latency = latency(call) if callable(latency) else float(latency)
         scripted = reply if isinstance(reply, ScriptedReply) else None
         if scripted is not None and scripted.latency_s is not None:
             latency = scripted.latency_s
@@ -289,7 +291,9 @@ class ScriptedBackend(ModelBackend):
             logprobs = scripted.token_logprobs
             if scripted.completion_tokens is not None:
                 completion_tokens = scripted.completion_tokens
-        prompt_chars = sum(len(message.content) for message in messages)
+        prompt_chars = 0
+        for message in messages:  # a loop, not sum() over a generator: once per call
+            prompt_chars += len(message.content)
         prompt_tokens = max(1, (prompt_chars + 3) // 4)
         return Completion(
             text=text,

@@ -11,23 +11,17 @@ from lmteams.messages import Envelope
 from lmteams.models.base import ModelBackend, current_node
 from lmteams.models.registry import check_backend_ready
 from lmteams.node import NodeWorker
-from lmteams.runtime.base import (
-    NodeStats,
-    Occupied,
-    Runtime,
-    acquire_slot,
-    build_backends,
-    build_workers,
-)
+from lmteams.runtime.base import NodeSlots, NodeStats, Runtime, build_backends, build_workers
 
 
-class _Slot:
-    __slots__ = ("limit", "stats", "worker")
+class _Slot(NodeSlots):
+    """A node's slots and the worker that serves its calls."""
+
+    __slots__ = ("worker",)
 
     def __init__(self, worker: NodeWorker, max_concurrent: int) -> None:
+        super().__init__(max_concurrent)
         self.worker = worker
-        self.limit = asyncio.Semaphore(max_concurrent)
-        self.stats = NodeStats()
 
 
 class LocalRuntime(Runtime):
@@ -66,18 +60,18 @@ class LocalRuntime(Runtime):
         self._check_open()
         name = envelope.recipients[0]
         slot = self._slots[name]
-        limit = slot.limit
-        if limit.locked():
-            await acquire_slot(limit, slot.stats)  # waits its turn, counted as waiting
-        else:  # a free permit: taken without suspending, and without a coroutine of its own
-            await limit.acquire()
-            slot.stats.in_flight += 1
+        if not slot.try_take():  # a free slot is taken without a coroutine of its own
+            await slot.take()
         token = current_node.set(name)
-        with Occupied(limit, slot.stats):
-            try:
-                return await slot.worker.handle(envelope)
-            finally:
-                current_node.reset(token)
+        try:
+            reply = await slot.worker.handle(envelope)
+        except BaseException as exc:
+            slot.give_back(exc)
+            raise
+        finally:
+            current_node.reset(token)
+        slot.give_back(None)
+        return reply
 
     async def aclose(self) -> None:
         self._closed = True

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, cast
 
-from lmteams.config import TeamSpec
+from lmteams.config import NodeSpec, TeamSpec
 from lmteams.consensus.answers import Extractor, get_extractor
 from lmteams.consensus.catalog import check_strategy
 from lmteams.consensus.quorum import check_faults
@@ -23,6 +23,7 @@ from lmteams.strategies.result import (
     NodeAnswer,
     ProgressCallback,
     decided,
+    failed_answer,
     node_answer,
     votes_of,
 )
@@ -137,9 +138,9 @@ async def _majority(
     calls_before = team.totals.calls
     prompt_before = team.totals.prompt_tokens
     completion_before = team.totals.completion_tokens
-    names = spec.node_names
-    answers: list[NodeAnswer | None] = [None] * len(names)  # in team order (it breaks ties)
-    left = len(names)
+    nodes = spec.nodes
+    answers: list[NodeAnswer | None] = [None] * len(nodes)  # in team order (it breaks ties)
+    left = len(nodes)
     result: AskResult | None = None
 
     def decide() -> AskResult:
@@ -166,32 +167,26 @@ async def _majority(
             # came a loop iteration late and cost a commit of its own, per ask).
             result = decide()
 
-    async def one(i: int, node_name: str) -> None:
+    async def one(i: int, node: NodeSpec) -> None:
+        node_name = node.name
         if on_progress:
             on_progress(node_name, "running", None)
         try:
             reply = await team.call(node_name, question, durable=False)
         except ModelError as exc:
-            node = spec.node(node_name)
-            failed = NodeAnswer(
-                node=node_name,
-                role=node.role,
-                model=spec.model_of(node),
-                status="failed",
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            failed = failed_answer(spec, node, exc)
             if on_progress:
                 on_progress(node_name, "failed", failed)
             record(i, failed)
             return
-        answered = node_answer(spec, reply, extract)
+        answered = node_answer(spec, reply, extract, node=node)
         if on_progress:
             on_progress(node_name, "done", answered)
         record(i, answered)
 
     async with asyncio.TaskGroup() as group:
-        for i, name in enumerate(names):
-            group.create_task(one(i, name))
+        for i, node in enumerate(nodes):
+            group.create_task(one(i, node))
     if result is None:  # a team of no nodes
         result = decide()
     await team.wait_durable()  # one commit barrier before the result is used

@@ -28,7 +28,14 @@ from lmteams.errors import ConfigError, ModelError
 from lmteams.models.base import ModelBackend
 from lmteams.models.registry import backend_type
 from lmteams.strategies.embeddings import Embedder, team_embedder
-from lmteams.strategies.result import AskResult, NodeAnswer, ProgressCallback, decided, node_answer
+from lmteams.strategies.result import (
+    AskResult,
+    NodeAnswer,
+    ProgressCallback,
+    decided,
+    failed_answer,
+    node_answer,
+)
 from lmteams.team import Team
 
 Chat = str | list[dict[str, str]]
@@ -103,14 +110,7 @@ class Context:
         try:
             reply = await self.team.call(node, chat, sampling=sampling, durable=False)
         except ModelError as exc:
-            spec = self.spec.node(node)
-            failed = NodeAnswer(
-                node=node,
-                role=spec.role,
-                model=self.spec.model_of(spec),
-                status="failed",
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            failed = failed_answer(self.spec, self.spec.node(node), exc)
             self.cost.calls += 1
             if self.on_progress:
                 self.on_progress(node, "failed", failed)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
 
-from lmteams.config import TeamSpec
+from lmteams.config import NodeSpec, TeamSpec
 from lmteams.consensus.answers import Answer, Extractor
 from lmteams.consensus.voting import Decision, Vote
 from lmteams.state.events import Decided
@@ -78,8 +78,12 @@ class AskResult(BaseModel):
         return self.prompt_tokens + self.completion_tokens
 
 
-def node_answer(team: TeamSpec, reply: Reply, extractor: Extractor) -> NodeAnswer:
-    spec = team.node(reply.node)
+def node_answer(
+    team: TeamSpec, reply: Reply, extractor: Extractor, *, node: NodeSpec | None = None
+) -> NodeAnswer:
+    """``reply``'s answer, as ``extractor`` reads it; ``node``: the replying node's spec, when
+    the caller has it at hand (not looked up by name again)."""
+    spec = node if node is not None else team.node(reply.node)
     answer = extractor(reply.text)
     return NodeAnswer(
         node=reply.node,
@@ -93,6 +97,17 @@ def node_answer(team: TeamSpec, reply: Reply, extractor: Extractor) -> NodeAnswe
         completion_tokens=reply.usage.completion_tokens,
         latency_s=reply.latency_s,
         served_by=reply.served_by,  # another replica of its group, or a reroute, answered
+    )
+
+
+def failed_answer(team: TeamSpec, node: NodeSpec, error: BaseException) -> NodeAnswer:
+    """``node``'s part in an ask whose call failed with ``error``: no answer and no vote."""
+    return NodeAnswer(
+        node=node.name,
+        role=node.role,
+        model=team.model_of(node),
+        status="failed",
+        error=f"{type(error).__name__}: {error}",
     )
 
 
@@ -141,8 +156,9 @@ def decided(
         "split": {a.text: round(w, 6) for a, w, _ in decision.groups},
         "detail": detail or {},
     }
-    # Every field is built here from checked values; skip re-validating each node's answer.
-    result = AskResult.model_construct(nodes=list(answers), **fields)
+    # Validated, not model_construct: pydantic takes each NodeAnswer as it is (no copy), and
+    # its validator costs 4.0 µs at four nodes against model_construct's 6.8 (7.9 / 7.3 at 256).
+    result = AskResult(nodes=list(answers), **fields)
     # The event is the result without its nodes (a strategy's detail as JSON, as the result's
     # --json output writes it), with each answering node's vote.
     if detail:

@@ -31,7 +31,7 @@ from lmteams.errors import (
 )
 from lmteams.messages import Envelope
 from lmteams.models.base import ModelBackend
-from lmteams.runtime.base import NodeStats, Occupied, Runtime, acquire_slot
+from lmteams.runtime.base import NodeSlots, NodeStats, Runtime
 from lmteams.runtime.ray.cluster import (
     ClusterLease,
     cause_of,
@@ -71,11 +71,14 @@ class _Host:
     batches: int = 0
 
 
-@dataclass(slots=True)
-class _Slot:
-    host: _Host
-    limit: asyncio.Semaphore
-    stats: NodeStats = field(default_factory=NodeStats)
+class _Slot(NodeSlots):
+    """A node's slots and the actor that hosts it."""
+
+    __slots__ = ("host",)
+
+    def __init__(self, host: _Host, max_concurrent: int) -> None:
+        super().__init__(max_concurrent)
+        self.host = host
 
 
 class RayRuntime(Runtime):
@@ -174,7 +177,7 @@ class RayRuntime(Runtime):
         for host in self._hosts:
             for name in host.plan.nodes:
                 node = team.node(name)
-                self._slots[name] = _Slot(host, asyncio.Semaphore(team.max_concurrent(node)))
+                self._slots[name] = _Slot(host, team.max_concurrent(node))
 
     async def _wait_ready(self, timeout_s: float) -> None:
         calls = [
@@ -206,19 +209,22 @@ class RayRuntime(Runtime):
         self._check_open()
         name = envelope.recipients[0]
         slot = self._slots[name]
-        await acquire_slot(slot.limit, slot.stats)
+        await slot.take()
         host = slot.host
         pending = _Pending(envelope, self._loop.create_future())  # type: ignore[union-attr]
-        with Occupied(slot.limit, slot.stats):
-            try:
-                if host.dead is not None:
-                    raise ModelUnavailable(f"the node's actor is gone: {host.dead}", node=name)
-                host.outbox.append(pending)
-                self._mark(host)
-                return await pending.future
-            except asyncio.CancelledError:
+        try:
+            if host.dead is not None:
+                raise ModelUnavailable(f"the node's actor is gone: {host.dead}", node=name)
+            host.outbox.append(pending)
+            self._mark(host)
+            reply = await pending.future
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
                 self._abandon(host, pending)
-                raise
+            slot.give_back(exc)
+            raise
+        slot.give_back(None)
+        return reply
 
     def _abandon(self, host: _Host, pending: _Pending) -> None:
         for queue in (host.outbox, host.limbo):
