@@ -36,3 +36,12 @@ async def test_every_layer_of_the_ask_path_is_timed(tmp_path: Path) -> None:
     # a request and a reply each, and one decision per ask
     assert decisions == 3
     assert messages - decisions == 2 * (3 * 2 + 3 * 3)
+
+
+async def test_the_durable_floor_commits_every_message_and_decision(tmp_path: Path) -> None:
+    peers = load_peers()
+    assert await peers.durable_floor_us(3, 2, tmp_path / "floor.db") > 0
+    with EventStore(tmp_path / "floor.db") as store:
+        kinds = store.query("SELECT type, COUNT(*) FROM events GROUP BY type ORDER BY type")
+    # 2 rounds of 3 calls, a request and a reply each, and a decision per round
+    assert kinds == [("decision", 2), ("message", 12)]
