@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter
 
+from lmteams.frozen import quick_init
+
 
 class Kind(StrEnum):
     REQUEST = "request"
@@ -26,6 +28,7 @@ class Kind(StrEnum):
     CONTROL = "control"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Usage:
     """Token usage of one call, or of many added together."""
@@ -56,6 +59,7 @@ def new_id(prefix: str = "m") -> str:
     return f"{prefix}-{_ID_PREFIX}-{next(_id_counter):x}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """One message: who sent it to whom, why (``parent_id``), what it carries and what it cost.

@@ -18,8 +18,10 @@ from functools import lru_cache
 
 from lmteams.consensus.numbers import canonical, last_number, numbers_in
 from lmteams.errors import ConfigError
+from lmteams.frozen import quick_init
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Answer:
     """One extracted answer: ``key`` decides equality, ``text`` is what a user sees."""

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lmteams.consensus.answers import Answer
+from lmteams.frozen import quick_init
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Vote:
     node: str
@@ -19,6 +21,7 @@ class Vote:
     weight: float = 1.0
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The outcome of a vote."""

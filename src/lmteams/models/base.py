@@ -14,18 +14,21 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from lmteams.errors import InvalidRequest
+from lmteams.frozen import quick_init
 from lmteams.messages import Usage
 from lmteams.models.sampling import Sampling as Sampling  # re-exported: its old home
 
 Role = Literal["system", "user", "assistant", "tool"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     role: Role
     content: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Completion:
     """What a backend returns for one call (a slotted dataclass: built once per call)."""

@@ -27,10 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from lmteams.errors import MODEL_ERRORS, ConfigError
+from lmteams.frozen import quick_init
 from lmteams.messages import Usage
 from lmteams.models.base import ChatMessage, Completion, ModelBackend, Sampling, current_node
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ScriptedCall:
     """What a script sees of one call."""
