@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypedDict
 
+from lmteams.frozen import quick_init
 from lmteams.scheduling.graph import TaskGraph
 
 
@@ -38,6 +39,7 @@ PENDING, RUNNING, DONE = TaskState.PENDING, TaskState.RUNNING, TaskState.DONE
 # -- decisions (policy -> coordinator) ---------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Assign:
     """Start ``task`` on ``node`` now (all its prerequisites are done)."""
@@ -46,6 +48,7 @@ class Assign:
     node: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RequestClaim:
     """Ask ``node``'s model which task it wants, showing it the shared task list."""
@@ -53,6 +56,7 @@ class RequestClaim:
     node: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RequestAssignment:
     """Ask the lead's model to assign ``ready`` tasks to ``idle`` nodes."""
@@ -63,6 +67,7 @@ class RequestAssignment:
     attempt: int = 0
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Note:
     """Something worth counting and logging: a refused claim, a rejected assignment, a steal."""
