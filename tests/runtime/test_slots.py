@@ -11,7 +11,7 @@ from lmteams.runtime.base import NodeSlots
 
 
 async def test_free_slots_are_taken_at_once_and_counted() -> None:
-    slots = NodeSlots(2)
+    slots = NodeSlots("worker", 2)
     assert slots.try_take() and slots.try_take()
     assert not slots.try_take()
     assert slots.stats.in_flight == 2
@@ -21,14 +21,14 @@ async def test_free_slots_are_taken_at_once_and_counted() -> None:
 
 
 async def test_a_cancel_or_other_error_counts_as_neither_completed_nor_failed() -> None:
-    slots = NodeSlots(1)
+    slots = NodeSlots("worker", 1)
     await slots.take()
     slots.give_back(asyncio.CancelledError())
     assert (slots.stats.in_flight, slots.stats.completed, slots.stats.failed) == (0, 0, 0)
 
 
 async def test_waiters_get_freed_slots_in_the_order_they_came() -> None:
-    slots = NodeSlots(1)
+    slots = NodeSlots("worker", 1)
     await slots.take()
     order: list[int] = []
 
@@ -52,7 +52,7 @@ async def test_waiters_get_freed_slots_in_the_order_they_came() -> None:
 
 
 async def test_a_cancelled_waiter_leaves_the_line() -> None:
-    slots = NodeSlots(1)
+    slots = NodeSlots("worker", 1)
     await slots.take()
     first = asyncio.create_task(slots.take())
     second = asyncio.create_task(slots.take())
@@ -66,7 +66,7 @@ async def test_a_cancelled_waiter_leaves_the_line() -> None:
 
 
 async def test_a_waiter_cancelled_after_it_was_handed_a_slot_passes_it_on() -> None:
-    slots = NodeSlots(1)
+    slots = NodeSlots("worker", 1)
     await slots.take()
     first = asyncio.create_task(slots.take())
     second = asyncio.create_task(slots.take())
@@ -79,3 +79,8 @@ async def test_a_waiter_cancelled_after_it_was_handed_a_slot_passes_it_on() -> N
     assert slots.stats.in_flight == 1
     slots.give_back(None)
     assert slots.try_take()  # nothing was lost on the way
+
+
+def test_the_slots_carry_what_serves_the_node() -> None:
+    worker = object()
+    assert NodeSlots(worker, 1).server is worker

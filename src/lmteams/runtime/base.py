@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from lmteams.config import TeamSpec
 from lmteams.errors import ConfigError, ModelError, RuntimeClosed
@@ -32,8 +33,12 @@ class NodeStats:
     failed: int = 0
 
 
-class NodeSlots:
-    """A node's ``max_concurrent`` slots and its live counters: a runtime's backpressure point.
+Server = TypeVar("Server")
+
+
+class NodeSlots(Generic[Server]):
+    """A node's ``max_concurrent`` slots, its live counters and the ``server`` of its calls (a
+    worker in this process, the actor that hosts it...): a runtime's backpressure point.
 
     A first-come, first-served semaphore whose free path is one synchronous call
     (:meth:`try_take`): it is on every call's path, where ``asyncio.Semaphore`` cost seven
@@ -41,9 +46,10 @@ class NodeSlots:
     wake-up) and a ``with`` block three more. A freed slot goes straight to the oldest waiter.
     """
 
-    __slots__ = ("_waiters", "limit", "stats")
+    __slots__ = ("_waiters", "limit", "server", "stats")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, server: Server, limit: int) -> None:
+        self.server = server
         self.limit = limit
         self.stats = NodeStats()
         self._waiters: deque[asyncio.Future[None]] = deque()

@@ -14,23 +14,13 @@ from lmteams.node import NodeWorker
 from lmteams.runtime.base import NodeSlots, NodeStats, Runtime, build_backends, build_workers
 
 
-class _Slot(NodeSlots):
-    """A node's slots and the worker that serves its calls."""
-
-    __slots__ = ("worker",)
-
-    def __init__(self, worker: NodeWorker, max_concurrent: int) -> None:
-        super().__init__(max_concurrent)
-        self.worker = worker
-
-
 class LocalRuntime(Runtime):
     """Delivers envelopes by awaiting the node's worker, at most ``max_concurrent`` at a time."""
 
     name = "local"
 
     def __init__(self) -> None:
-        self._slots: dict[str, _Slot] = {}
+        self._slots: dict[str, NodeSlots[NodeWorker]] = {}
         self._backends: dict[str, ModelBackend] = {}
         self._owned: list[ModelBackend] = []
         self._closed = False
@@ -53,7 +43,8 @@ class LocalRuntime(Runtime):
                 raise errors.exceptions[0] from None
         workers = build_workers(team, self._backends)
         self._slots = {
-            node.name: _Slot(workers[node.name], team.max_concurrent(node)) for node in team.nodes
+            node.name: NodeSlots(workers[node.name], team.max_concurrent(node))
+            for node in team.nodes
         }
 
     async def request(self, envelope: Envelope) -> Envelope:
@@ -64,7 +55,7 @@ class LocalRuntime(Runtime):
             await slot.take()
         token = current_node.set(name)
         try:
-            reply = await slot.worker.handle(envelope)
+            reply = await slot.server.handle(envelope)
         except BaseException as exc:
             slot.give_back(exc)
             raise

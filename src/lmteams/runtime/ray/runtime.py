@@ -71,16 +71,6 @@ class _Host:
     batches: int = 0
 
 
-class _Slot(NodeSlots):
-    """A node's slots and the actor that hosts it."""
-
-    __slots__ = ("host",)
-
-    def __init__(self, host: _Host, max_concurrent: int) -> None:
-        super().__init__(max_concurrent)
-        self.host = host
-
-
 class RayRuntime(Runtime):
     """Delivers envelopes to nodes hosted in Ray actors; see the module docstring.
 
@@ -105,7 +95,7 @@ class RayRuntime(Runtime):
         self._num_cpus = num_cpus
         self._lease: ClusterLease | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._slots: dict[str, _Slot] = {}
+        self._slots: dict[str, NodeSlots[_Host]] = {}
         self._hosts: list[_Host] = []
         self._servers: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -177,7 +167,7 @@ class RayRuntime(Runtime):
         for host in self._hosts:
             for name in host.plan.nodes:
                 node = team.node(name)
-                self._slots[name] = _Slot(host, team.max_concurrent(node))
+                self._slots[name] = NodeSlots(host, team.max_concurrent(node))
 
     async def _wait_ready(self, timeout_s: float) -> None:
         calls = [
@@ -210,7 +200,7 @@ class RayRuntime(Runtime):
         name = envelope.recipients[0]
         slot = self._slots[name]
         await slot.take()
-        host = slot.host
+        host = slot.server
         pending = _Pending(envelope, self._loop.create_future())  # type: ignore[union-attr]
         try:
             if host.dead is not None:
@@ -442,7 +432,7 @@ class RayRuntime(Runtime):
 
     def actor_of(self, node: str) -> Any:
         """The Ray handle of the actor hosting ``node`` (for tests and operators)."""
-        return self._slots[node].host.handle
+        return self._slots[node].server.handle
 
     async def actor_statistics(self) -> list[dict[str, Any]]:
         """Per actor: where it runs, its nodes, batches, losses, restarts, executed requests."""
