@@ -76,7 +76,9 @@ class NodeSlots(Generic[Server]):
             if waiter.done() and not waiter.cancelled():
                 self._release()  # handed a slot while being cancelled: the next one takes it
             else:
-                self._waiters.remove(waiter)
+                waiter.cancel()
+                if waiter in self._waiters:  # a release may have dropped it already
+                    self._waiters.remove(waiter)
             raise
         finally:
             self.stats.waiting -= 1
