@@ -85,6 +85,7 @@ LAYER_OF: dict[str, int] = {
     "lmteams.config": BASE,
     "lmteams.limits": BASE,
     "lmteams.indexed": BASE,
+    "lmteams.frozen": BASE,  # quick_init, for the frozen records of the hot path
     "lmteams.request": BASE,
     "lmteams.sandbox_settings": BASE,
     "lmteams.state.events": BASE,
