@@ -79,11 +79,13 @@ async def durable_floor_us(n: int, rounds: int, db: Path) -> float:
     written as rows of lmteams' own log schema, one SQLite transaction per round (WAL,
     ``synchronous=NORMAL``, as lmteams writes it). No envelopes, deadlines, slots or
     checkpoint thread: what any design that logs every message durably pays here."""
+    import itertools
     import sqlite3
 
     import orjson
 
     from lmteams.state.migrations import migrate
+    from lmteams.state.store import _insert  # the store's own batched INSERT
 
     conn = sqlite3.connect(db, isolation_level=None)
     for pragma in ("page_size=4096", "journal_mode=WAL", "synchronous=NORMAL"):
@@ -92,7 +94,7 @@ async def durable_floor_us(n: int, rounds: int, db: Path) -> float:
     run, names = "bench-durable-floor", [f"n{i}" for i in range(n)]
     loop = asyncio.get_running_loop()
     rows: list[tuple[str, float, float, str, str | None, str]] = []
-    ids = iter(range(1 << 62))
+    ids = itertools.count()
 
     def log(sender: str, data: dict[str, object]) -> None:
         rows.append((run, time.time(), loop.time(), "message", sender, orjson.dumps(data).decode()))
@@ -105,21 +107,13 @@ async def durable_floor_us(n: int, rounds: int, db: Path) -> float:
         log(name, {"id": f"m-{next(ids):x}", "parent_id": request, "payload": {"text": text}})
         return text
 
-    statements: dict[int, str] = {}
     started = time.perf_counter()
     for _ in range(rounds):
         answer = _vote(list(await asyncio.gather(*(one(name) for name in names))))
         votes = orjson.dumps({"answer": answer, "votes": dict.fromkeys(names, answer)})
         rows.append((run, time.time(), loop.time(), "decision", None, votes.decode()))
         conn.execute("BEGIN IMMEDIATE")
-        for first in range(0, len(rows), 64):  # as lmteams batches them: 64 rows a statement
-            part = rows[first : first + 64]
-            sql = statements.get(len(part)) or statements.setdefault(
-                len(part),
-                "INSERT INTO events(run_id, ts, t, type, node, data) VALUES "
-                + ",".join(["(?,?,?,?,?,?)"] * len(part)),
-            )
-            conn.execute(sql, [value for row in part for value in row])
+        _insert(conn, "INSERT INTO events(run_id, ts, t, type, node, data)", 6, rows)
         conn.execute("COMMIT")
         rows.clear()
     elapsed = time.perf_counter() - started

@@ -3,7 +3,8 @@
 A frozen dataclass's generated ``__init__`` sets each field with ``object.__setattr__`` (it
 must get past the ``__setattr__`` that refuses changes), and the records built on every node
 call pay that per field: an envelope of nine fields took 1.67 µs to build against 0.38 for a
-plain one. Setting each slot through its descriptor does the same for half the cost, and the
+plain one. Setting each slot through its descriptor does the same for about 40% less (1.65
+against 2.79 µs for the envelope's nine fields, timed in a loop on a loaded machine), and the
 record stays as frozen as before (assigning a field still raises).
 """
 
