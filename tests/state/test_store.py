@@ -4,11 +4,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from lmteams.errors import RunNotFound, StoreError
 from lmteams.state.events import RunStarted, UnknownEvent
 from lmteams.state.migrations import MIGRATIONS
-from lmteams.state.store import PAGE_SIZE, ROWS_PER_INSERT, EventStore
+from lmteams.state.store import _OF_RUN, PAGE_SIZE, ROWS_PER_INSERT, EventStore
 
 
 def test_runs_lifecycle(store: EventStore) -> None:
@@ -193,3 +195,115 @@ def test_a_taken_run_id_with_a_first_event_leaves_no_event(store: EventStore) ->
         store.new_run("ask", run_id="ask-x-1", first=RunStarted(kind="ask"))
     assert store.events("ask-x-1") == []
     assert not store._conn.in_transaction
+
+
+# -- where a run's events lie (migration 006: a range of seq per run, no index) ------------
+
+
+def test_interleaved_runs_read_back_their_own_events(store: EventStore) -> None:
+    a = store.new_run("ask", first=RunStarted(kind="ask", runtime="local"))
+    store.append(a, "a1", {})
+    b = store.new_run("ask")
+    store.append(b, "b1", {})
+    store.append(a, "a2", {})
+    store.finish_run(a, "done")
+    store.append(b, "b2", {})
+    store.flush()
+    assert [e.type for e in store.events(a)] == ["run_started", "a1", "a2"]
+    assert [e.type for e in store.events(b)] == ["b1", "b2"]
+    assert store.count_events(a) == 3 and store.count_events(b) == 2
+    assert [e.type for e in store.events(a, types=["a2", "b2"])] == ["a2"]
+    plan = " ".join(
+        str(row)
+        for row in store.query("EXPLAIN QUERY PLAN SELECT seq FROM events WHERE " + _OF_RUN, (a,))
+    )
+    assert "rowid>? AND rowid<?" in plan  # a range of the table, not a scan of it
+
+
+def test_a_resumed_run_sees_the_events_written_after_its_old_end(store: EventStore) -> None:
+    a = store.new_run("ask")
+    store.append(a, "before", {})
+    store.finish_run(a, "failed")
+    other = store.new_run("ask")
+    store.append(other, "x", {})
+    store.set_status(a, "running")
+    store.append(a, "after", {})
+    assert [e.type for e in store.events(a)] == ["before", "after"]  # while it runs
+    store.finish_run(a, "done")
+    assert [e.type for e in store.events(a)] == ["before", "after"]
+
+
+def test_events_of_a_run_without_a_runs_row_are_still_found(store: EventStore) -> None:
+    store.append("written-by-hand", "e", {})
+    store.flush()
+    assert [e.type for e in store.events("written-by-hand")] == ["e"]
+
+
+def test_a_log_written_before_event_ranges_reads_back_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    before = [(name, sql) for name, sql in MIGRATIONS if name < "006"]
+    for _, sql in before:
+        conn.executescript(sql)
+    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    conn.executemany("INSERT INTO _migrations VALUES (?, 0)", [(n,) for n, _ in before])
+    for run_id, status in (("done-1", "done"), ("open-1", "running"), ("empty-1", "done")):
+        conn.execute(
+            "INSERT INTO runs(run_id, kind, status, created_at) VALUES (?, 'ask', ?, 0)",
+            (run_id, status),
+        )
+    for i, run_id in enumerate(["done-1", "open-1", "done-1", "open-1"]):
+        conn.execute(
+            "INSERT INTO events(run_id, ts, t, type, data) VALUES (?, 0, 0, ?, '{}')",
+            (run_id, f"e{i}"),
+        )
+    conn.close()
+    with EventStore(path) as store:
+        assert [e.type for e in store.events("done-1")] == ["e0", "e2"]
+        assert [e.type for e in store.events("open-1")] == ["e1", "e3"]
+        assert store.events("empty-1") == []
+        store.append("open-1", "e4", {})  # the open run goes on
+        store.set_status("empty-1", "running")  # and the empty one is resumed
+        store.append("empty-1", "e5", {})
+        store.flush()
+        assert [e.type for e in store.events("open-1")] == ["e1", "e3", "e4"]
+        assert [e.type for e in store.events("empty-1")] == ["e5"]
+        indexes = store.query("SELECT name FROM sqlite_master WHERE type = 'index'")
+        assert ("events_run",) not in indexes
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["new", "append", "end", "reopen", "flush"]), st.integers(0, 3)),
+        max_size=40,
+    )
+)
+@example([("new", 0), ("new", 0), ("append", 1), ("end", 0), ("reopen", 0), ("append", 0)])
+@settings(max_examples=60, deadline=None)
+def test_every_run_reads_back_exactly_its_events(steps: list[tuple[str, int]]) -> None:
+    """Runs opened, written, ended, reopened and flushed in any order: each reads back the
+    events written for it, in order, and no other run's."""
+    with EventStore(":memory:") as store:
+        runs: list[str] = []
+        written: dict[str, list[str]] = {}
+        ended: set[str] = set()
+        for step, pick in steps:
+            if step == "new" or not runs:
+                runs.append(store.new_run("ask", run_id=f"r{len(runs)}"))
+                written[runs[-1]] = []
+                continue
+            run_id = runs[pick % len(runs)]
+            if step == "append" and run_id not in ended:
+                written[run_id].append(f"e{sum(map(len, written.values()))}")
+                store.append(run_id, written[run_id][-1], {})
+            elif step == "end" and run_id not in ended:
+                store.end_run(run_id, "done")
+                ended.add(run_id)
+            elif step == "reopen" and run_id in ended:
+                store.flush()  # a resume opens a run that has ended in the log
+                store.set_status(run_id, "running")
+                ended.discard(run_id)
+            elif step == "flush":
+                store.flush()
+        for run_id in runs:
+            assert [e.type for e in store.events(run_id)] == written[run_id]

@@ -254,9 +254,10 @@ class EventStore:
     ) -> None:
         now = time.time()
         run_row = (run_id, kind, now, team, dumps(params or {}))
+        # The run's events start above every seq in the log now (see migration 006).
         insert = (
-            "INSERT INTO runs(run_id, kind, status, created_at, team, params) "
-            "VALUES (?, ?, 'running', ?, ?, ?)"
+            "INSERT INTO runs(run_id, kind, status, created_at, team, params, first_seq) "
+            "VALUES (?, ?, 'running', ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM events))"
         )
         if first is None:
             self._conn.execute(insert, run_row)
@@ -282,7 +283,14 @@ class EventStore:
         )
 
     def set_status(self, run_id: str, status: str) -> None:
-        self._write("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
+        """Set a run's status; ``running`` reopens it (a resumed run's events go on past its
+        old end, so its range of events is open again)."""
+        if status == "running":
+            self._write(
+                "UPDATE runs SET status = ?, last_seq = NULL WHERE run_id = ?", (status, run_id)
+            )
+        else:
+            self._write("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
 
     def run(self, run_id: str) -> RunRecord:
         """The run with this id, or with this unique id prefix."""
@@ -398,8 +406,11 @@ class EventStore:
                     calls,
                 )
             if ends:
+                # After the events: the run's range of events ends at the last one written.
                 self._conn.executemany(
-                    "UPDATE runs SET status = ?, ended_at = ?, result = ? WHERE run_id = ?", ends
+                    "UPDATE runs SET status = ?, ended_at = ?, result = ?, "
+                    "last_seq = (SELECT coalesce(max(seq), 0) FROM events) WHERE run_id = ?",
+                    ends,
                 )
         checkpointer = self._checkpointer
         if checkpointer is not None:
@@ -441,7 +452,7 @@ class EventStore:
 
     def events(self, run_id: str, *, types: Iterable[str] | None = None) -> list[EventRecord]:
         self.flush()
-        sql = f"SELECT {_EVENT_SELECT} FROM events WHERE run_id = ?"
+        sql = f"SELECT {_EVENT_SELECT} FROM events WHERE {_OF_RUN}"
         args: list[Any] = [run_id]
         if types is not None:
             wanted = list(types)
@@ -477,7 +488,7 @@ class EventStore:
 
     def count_events(self, run_id: str) -> int:
         self.flush()
-        rows = self._read("SELECT COUNT(*) FROM events WHERE run_id = ?", (run_id,))
+        rows = self._read(f"SELECT COUNT(*) FROM events WHERE {_OF_RUN}", (run_id,))
         return int(rows[0][0])
 
     def call_results(self, run_id: str) -> dict[str, str]:
@@ -579,6 +590,14 @@ _RUN_COLUMNS = ("run_id", "kind", "status", "created_at", "ended_at", "team", "p
 _RUN_SELECT = ", ".join(_RUN_COLUMNS)
 _EVENT_COLUMNS = ("seq", "run_id", "ts", "t", "type", "node", "data")
 _EVENT_SELECT = ", ".join(_EVENT_COLUMNS)
+# The events of run ?1: a range of seq (runs.first_seq to runs.last_seq, open while the run
+# runs), then the rows of that range that are the run's. A run with no row in runs (written
+# by hand) is looked for in the whole log.
+_OF_RUN = (
+    "seq BETWEEN coalesce((SELECT first_seq FROM runs WHERE run_id = ?1), 0) "
+    "AND coalesce((SELECT last_seq FROM runs WHERE run_id = ?1), 9223372036854775807) "
+    "AND run_id = ?1"
+)
 
 
 def _run_record(row: tuple[Any, ...]) -> RunRecord:
