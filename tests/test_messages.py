@@ -13,6 +13,7 @@ from lmteams.messages import (
     Envelope,
     Kind,
     Usage,
+    from_log_row,
     new_id,
     validate_envelope,
 )
@@ -105,3 +106,44 @@ def test_payload_values_orjson_does_not_know_still_serialize() -> None:
         payload={"s": {1}, "t": (2, 3)},
     )
     assert json.loads(envelope.to_json())["payload"] == {"s": [1], "t": [2, 3]}
+
+
+@given(
+    payload=st.dictionaries(st.text(), JSON_VALUES, max_size=5),
+    usage=st.none() | st.builds(Usage, st.integers(0, 10**9), st.integers(0, 10**9)),
+    parent_id=st.none() | st.just("m-0"),
+    created_at=st.floats(0, 4e9),
+)
+def test_the_log_form_leaves_out_what_the_row_holds_and_comes_back_whole(
+    payload: dict[str, Any], usage: Usage | None, parent_id: str | None, created_at: float
+) -> None:
+    envelope = Envelope(
+        "m-1", "r", "n1", ("n2",), Kind.REPLY, payload, parent_id, created_at, usage
+    )
+    logged = json.loads(envelope.log_json())
+    assert not {"run_id", "sender", "created_at"} & logged.keys()
+    assert ("parent_id" in logged) is (parent_id is not None)
+    assert ("usage" in logged) is (usage is not None)
+    from_log_row(logged, "r", "n1", created_at)
+    assert validate_envelope(logged) == envelope
+    assert logged == json.loads(envelope.to_json())  # what a reader sees: the whole envelope
+
+
+def test_the_log_form_of_values_orjson_does_not_know() -> None:
+    envelope = Envelope.make(
+        run_id="r", sender="a", recipients=("b",), kind=Kind.BROADCAST, payload={"s": {1}}
+    )
+    logged = json.loads(envelope.log_json())
+    assert logged == {
+        "id": envelope.id,
+        "recipients": ["b"],
+        "kind": "broadcast",
+        "payload": {"s": [1]},
+    }
+
+
+def test_a_row_written_whole_is_read_as_it_is() -> None:
+    whole = json.loads(make_request().to_json())
+    data = dict(whole)
+    from_log_row(data, "other-run", "other-sender", 1.0)
+    assert data == whole

@@ -146,6 +146,31 @@ class Envelope:
         except TypeError:  # a payload value orjson does not know: pydantic's rules
             return ENVELOPE_ADAPTER.dump_json(self)
 
+    def log_json(self) -> bytes:
+        """The envelope as a row of the event log holds it: without what the row's columns
+        already say (``run_id``; ``sender``, the row's node; ``created_at``, its ts) and
+        without ``parent_id`` and ``usage`` when they are None (a third of a small message's
+        bytes). :func:`from_log_row` puts them back."""
+        usage = self.usage
+        data: dict[str, Any] = {
+            "id": self.id,
+            "recipients": self.recipients,
+            "kind": self.kind,
+            "payload": self.payload,
+        }
+        if self.parent_id is not None:
+            data["parent_id"] = self.parent_id
+        if usage is not None:
+            data["usage"] = {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+            }
+        try:
+            return orjson.dumps(data)
+        except TypeError:  # a payload value orjson does not know: pydantic's rules
+            full = ENVELOPE_ADAPTER.dump_python(self, mode="json")
+            return orjson.dumps({key: full[key] for key in data})
+
     @classmethod
     def from_json(cls, data: str | bytes) -> Envelope:
         """Parse and validate an envelope that came from outside this process."""
@@ -158,3 +183,15 @@ ENVELOPE_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(Envelope)
 def validate_envelope(data: Any) -> Envelope:
     """Validate a dict (e.g. a logged event's data) as an envelope."""
     return ENVELOPE_ADAPTER.validate_python(data)
+
+
+def from_log_row(data: dict[str, Any], run_id: str, sender: str | None, created_at: float) -> None:
+    """Complete a logged envelope's data in place from its row (see :meth:`Envelope.log_json`);
+    rows written whole (before the log left those fields out) are left as they are."""
+    if "run_id" in data:
+        return
+    data["run_id"] = run_id
+    data["sender"] = sender
+    data["created_at"] = created_at
+    data.setdefault("parent_id", None)
+    data.setdefault("usage", None)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lmteams.messages import Envelope, Kind
+from lmteams.messages import Envelope, Kind, validate_envelope
 from lmteams.state.events import RoundEnd
 from lmteams.state.journal import Journal
 from lmteams.state.store import EventStore
@@ -44,6 +44,9 @@ async def test_messages_are_logged_as_envelopes(store: EventStore) -> None:
     [event] = store.events(run_id)
     assert event.type == "message" and event.node == "c"
     assert event.data["id"] == env.id and event.data["payload"] == {"x": 1}
+    assert validate_envelope(event.data) == env  # whole again, though the row holds less
+    [(row,)] = store.query("SELECT data FROM events WHERE run_id = ?", (run_id,))
+    assert run_id not in row and '"sender"' not in row
 
 
 async def test_cancelled_waiter_does_not_cancel_the_commit(store: EventStore) -> None:

@@ -60,7 +60,7 @@ class Journal:
     def message(self, envelope: Envelope) -> None:
         self.messages += 1
         loop = self._loop
-        data = envelope.to_json()
+        data = envelope.log_json()
         if len(data) >= SHARE_MIN_CHARS:  # only a long envelope can hold a long prompt
             data = self.store.share_texts(data)
         self.store.append_json(

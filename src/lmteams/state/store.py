@@ -34,6 +34,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from lmteams.errors import ConfigError, RunNotFound, StoreError
+from lmteams.messages import from_log_row
 from lmteams.state.blobs import Hasher, references, restore, share
 from lmteams.state.checkpoint import Checkpointer
 from lmteams.state.events import Event, dumps, event_json, read_event
@@ -463,8 +464,10 @@ class EventStore:
         shared: list[dict[str, Any]] = []
         for row in self._read(sql, args):
             data = orjson.loads(row[6])
-            if row[4] == "message" and '{"blob":"' in row[6]:
-                shared.append(data)
+            if row[4] == "message":
+                from_log_row(data, row[1], row[5], row[2])
+                if '{"blob":"' in row[6]:
+                    shared.append(data)
             fields = dict(zip(_EVENT_COLUMNS, row, strict=True))
             fields["data"] = data
             records.append(EventRecord.model_construct(**fields))
