@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from lmteams.runtime.clock import VirtualClock
 from lmteams.scheduling.graph import TaskGraph
 from lmteams.scheduling.policy import Decision, Policy
 from lmteams.scheduling.project import ProjectSpec, load_project
-from lmteams.sim.engine import simulate
+from lmteams.sim.engine import Engine, simulate
 from lmteams.sim.latency import parse_latency
 from lmteams.sim.setup import SimInputs, SimNode, SimSettings, SimTeam
 from lmteams.state.store import EventStore
@@ -372,3 +373,42 @@ async def test_failures_become_the_same_policy_inputs_in_both_shells(
         failures += sum(isinstance(i, driver.TaskFailed | driver.NodeLost) for i in real)
         assert sim == real, (workers, real, sim)
     assert failures  # the faults did reach the accounting
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_run_pauses_cyclic_gc_and_restores_it_as_it_was(
+    enabled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    run = Engine.run
+
+    def watched(self: Engine, run_id: str = "sim") -> object:
+        seen.append(gc.isenabled())
+        return run(self, run_id)
+
+    monkeypatch.setattr(Engine, "run", watched)
+    graph = TaskGraph.build([("a", []), ("b", ["a"])])
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        result = simulate(
+            SimSettings(topology="steal", workers=2), SimInputs(graph, parse_latency("constant:1"))
+        )
+        assert result.status == "done" and seen == [False]
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_a_failed_run_still_restores_cyclic_gc(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Engine, run_id: str = "sim") -> object:
+        raise RuntimeError("policy bug")
+
+    monkeypatch.setattr(Engine, "run", broken)
+    graph = TaskGraph.build([("a", [])])
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError, match="policy bug"):
+        simulate(
+            SimSettings(topology="steal", workers=1), SimInputs(graph, parse_latency("constant:1"))
+        )
+    assert gc.isenabled()

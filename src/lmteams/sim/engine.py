@@ -16,9 +16,12 @@ Time only moves when an event is taken from the heap; the work per event is the 
 
 from __future__ import annotations
 
+import gc
 import heapq
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -342,6 +345,24 @@ class Engine(SimShell):
         return None
 
 
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a simulation runs, restored as it was after.
+
+    A run allocates millions of short-lived tuples, and every full collection walks each live
+    object: five of them took 0.21 s of a 3.4 s run of 100k tasks on 10k nodes (``gc``
+    callbacks, 2026-12-04). A run makes no reference cycles (``gc.collect()`` after one finds
+    nothing to free), so reference counting frees all it allocates either way.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def simulate(
     settings: SimSettings,
     inputs: SimInputs,
@@ -351,6 +372,13 @@ def simulate(
 ) -> SimResult:
     """One simulated run of ``inputs.graph`` (see :mod:`lmteams.sim.rounds` for the other
     harness)."""
+    with cyclic_gc_paused():
+        return _simulate(settings, inputs, team, run_id)
+
+
+def _simulate(
+    settings: SimSettings, inputs: SimInputs, team: SimTeam | None, run_id: str
+) -> SimResult:
     if team is None:
         team = SimTeam.numbered(settings.workers, lead=settings.topology == "lead")
     if settings.harness == "rounds":
