@@ -32,3 +32,58 @@ def test_ask_and_run_project_block_and_their_async_forms_await() -> None:
     assert lmteams.ask_async is ask and lmteams.run_project_async is run_project
     assert not inspect.iscoroutinefunction(lmteams.ask)
     assert not inspect.iscoroutinefunction(lmteams.run_project)
+
+
+def test_the_exports_are_listed_once_each_and_typed_where_they_live() -> None:
+    """``__all__``, the lazy table and the imports a type checker reads name the same things."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(lmteams.__file__).read_text())
+    typed: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lmteams"):
+            typed.update({alias.name: node.module for alias in node.names})
+    table = {name: module for module, names in lmteams.EXPORTS.items() for name in names}
+    assert table == typed
+    assert sorted(table) == [n for n in lmteams.__all__ if n != "__version__"]
+    for name, module in table.items():
+        assert getattr(lmteams, name) is getattr(__import__(module, fromlist=[name]), name)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        lmteams.nope  # noqa: B018
+    assert "Team" in dir(lmteams) and "simulate" in dir(lmteams)
+
+
+def test_importing_one_part_of_lmteams_does_not_load_the_rest() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, lmteams.consensus.voting, lmteams.state.store; "
+        "print(sorted(m for m in ('numpy', 'lmteams.sim.engine', 'lmteams.coordinator.run', "
+        "'lmteams.strategies.ask', 'typer') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
+
+
+def test_the_majority_fast_path_loads_no_other_strategy() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, lmteams.strategies.ask, lmteams.strategies.result; "
+        "print(sorted(m for m in ('numpy', 'lmteams.strategies.learned', "
+        "'lmteams.strategies.debate', 'lmteams.strategies.runners') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"

@@ -7,9 +7,9 @@ from lmteams.consensus.answers import extract_auto
 from lmteams.consensus.settings import ConsensusSpec
 from lmteams.models.scripted import ScriptedCall, ScriptedReply
 from lmteams.state.store import EventStore
-from lmteams.strategies import FirstAnswers, run_strategy
 from lmteams.strategies.ask import ask
-from lmteams.strategies.base import Context, backend_can
+from lmteams.strategies.base import Context, FirstAnswers, backend_can
+from lmteams.strategies.runners import run_strategy
 from lmteams.team import Team
 from lmteams.testing import scripted_team
 

@@ -116,7 +116,7 @@ async def ask_team(
         return await _majority(
             team, question, get_extractor(extractor, question=question), on_progress
         )
-    from lmteams.strategies import run_strategy  # the other strategies load on first use
+    from lmteams.strategies.runners import run_strategy  # the others load on first use
 
     name, settings = resolve(team.spec, consensus, options)
     return await run_strategy(

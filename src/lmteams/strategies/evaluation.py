@@ -39,9 +39,10 @@ from lmteams.runtime.base import Runtime
 from lmteams.state.events import EvalItem
 from lmteams.state.reliability import ReliabilityBook
 from lmteams.state.store import EventStore
-from lmteams.strategies import Context, FirstAnswers, run_strategy
+from lmteams.strategies.base import Context, FirstAnswers
 from lmteams.strategies.learned import ballots
 from lmteams.strategies.result import AskResult, NodeAnswer
+from lmteams.strategies.runners import run_strategy
 from lmteams.team import Team
 
 BASELINE = "greedy"
