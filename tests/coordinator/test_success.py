@@ -166,7 +166,11 @@ async def test_a_check_needing_an_undeclared_module_parks_until_it_lands(
     spec = parse_project(
         {
             "max_check_retries": 0,  # no retry to spend: only parking can save it
-            "check": '{python} -c "import {module}"',
+            # slow's check takes its time, so that user's ends while base is still to come
+            "check": (
+                "{python} -c \"import time; time.sleep(1.5 if '{module}' == 'slow' else 0); "
+                'import {module}"'
+            ),
             "tasks": [
                 {"id": "user", "files": ["user.py"], "description": "from base import VALUE"},
                 {"id": "slow", "files": ["slow.py"]},
@@ -228,3 +232,32 @@ async def test_a_resumed_run_keeps_its_budget(tmp_path: Path) -> None:
         result = await resume_project(store, store.runs()[0].run_id, backends=backends)
     assert result.status == "stopped"
     assert sum(s == "done" for s in result.tasks.values()) == done
+
+
+async def test_a_check_that_ran_before_its_module_landed_runs_again(store: EventStore) -> None:
+    """user's check starts in a copy of the workspace without base.py and ends after base is
+    done: it failed on a module that exists now, so it runs again instead of failing."""
+    spec = parse_project(
+        {
+            "max_check_retries": 0,
+            "check": (
+                "{python} -c \"import time; time.sleep(1.5 if '{module}' == 'user' else 0); "
+                'import {module}"'
+            ),
+            "tasks": [
+                {"id": "user", "files": ["user.py"], "description": "from base import VALUE"},
+                {"id": "slow", "files": ["slow.py"]},
+                {"id": "base", "files": ["base.py"], "dependencies": ["slow"]},
+            ],
+        },
+        source="t",
+    )
+    team, backends = scripted_team(2, script_that_imports)
+    result = await run_project(
+        team, spec, store, RunSettings(topology="steal", workers=2), backends=backends
+    )
+    assert result.status == "done", result.tasks
+    checks = [e.data for e in store.events(result.run_id) if e.type == "check_run"]
+    user = [(c["ok"], c.get("recheck")) for c in checks if c["task"] == "user"]
+    assert user == [(False, None), (True, 1)]
+    assert [c["task"] for c in checks].index("base") < [c["task"] for c in checks].index("user")

@@ -139,7 +139,7 @@ class TaskRunner:
         parked = self.log.parked.pop(task_id, None)
         if parked is not None and check is not None:
             attempt, parks = parked
-            result = await self._check(task, node, attempt, check, recheck=parks)
+            result, parks = await self._check_landed(task, node, attempt, check, parks)
             outcome = self._after_check(task_id, attempt, parks, result)
             if outcome is not None:
                 return outcome
@@ -181,8 +181,12 @@ class TaskRunner:
                 continue
             if check is None:
                 return TaskResult("done", attempt)
-            result = chosen or await self._check(task, node, attempt, check)
-            outcome = self._after_check(task_id, attempt, 0, result)
+            parks = 0
+            if chosen is not None:
+                result = chosen
+            else:
+                result, parks = await self._check_landed(task, node, attempt, check, 0)
+            outcome = self._after_check(task_id, attempt, parks, result)
             if outcome is not None:
                 return outcome
             feedback = result["summary"]
@@ -191,6 +195,25 @@ class TaskRunner:
     def _spend(self, task_id: str) -> None:
         self.log.spent[task_id] = self.log.spent.get(task_id, 0) + 1
 
+    def _needs_module_of(self, task_id: str, result: dict[str, Any]) -> tuple[str, str] | None:
+        """The module a failed check could not import and the other task that owns it."""
+        missing = missing_module(result.get("output") or result["summary"], self.owners)
+        return missing if missing is not None and missing[1] != task_id else None
+
+    async def _check_landed(
+        self, task: TaskSpec, node: str, attempt: int, command: str, parks: int
+    ) -> tuple[dict[str, Any], int]:
+        """The check, and once more at once when it failed on a module of a task that finished
+        while it ran: it ran on the files as they were when it started. The second run counts
+        as a park (its record's ``recheck``), so that a resumed run replays the same checks.
+        Returns the result and the parks so far."""
+        result = await self._check(task, node, attempt, command, recheck=parks)
+        needed = None if result["ok"] else self._needs_module_of(task.id, result)
+        if needed is not None and self.is_done(needed[1]):
+            parks += 1
+            result = await self._check(task, node, attempt, command, recheck=parks)
+        return result, parks
+
     def _after_check(
         self, task_id: str, attempt: int, parks: int, result: dict[str, Any]
     ) -> TaskResult | None:
@@ -198,8 +221,8 @@ class TaskRunner:
         failed try (counted) to feed back."""
         if result["ok"]:
             return TaskResult("done", attempt)
-        missing = missing_module(result.get("output") or result["summary"], self.owners)
-        if missing is not None and missing[1] != task_id and not self.is_done(missing[1]):
+        missing = self._needs_module_of(task_id, result)
+        if missing is not None and not self.is_done(missing[1]):
             self.log.parked[task_id] = (attempt, parks + 1)
             return TaskResult("parked", attempt, f"needs {missing[0]}", waiting_on=missing[1])
         self._spend(task_id)
