@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ast
+
 import lmteams
 
 
@@ -36,7 +38,6 @@ def test_ask_and_run_project_block_and_their_async_forms_await() -> None:
 
 def test_the_exports_are_listed_once_each_and_typed_where_they_live() -> None:
     """``__all__``, the lazy table and the imports a type checker reads name the same things."""
-    import ast
     from pathlib import Path
 
     tree = ast.parse(Path(lmteams.__file__).read_text())
@@ -59,31 +60,22 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
     assert "Team" in dir(lmteams) and "simulate" in dir(lmteams)
 
 
-def test_importing_one_part_of_lmteams_does_not_load_the_rest() -> None:
+def loaded_after(imports: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has loaded after ``import {imports}``."""
     import subprocess
     import sys
 
-    probe = (
-        "import sys, lmteams.consensus.voting, lmteams.state.store; "
-        "print(sorted(m for m in ('numpy', 'lmteams.sim.engine', 'lmteams.coordinator.run', "
-        "'lmteams.strategies.ask', 'typer') if m in sys.modules))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert loaded == "[]"
+    probe = f"import sys, {imports}; print([m for m in {modules!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return ast.literal_eval(done.stdout)
+
+
+def test_importing_one_part_of_lmteams_does_not_load_the_rest() -> None:
+    heavy = ("numpy", "lmteams.sim.engine", "lmteams.coordinator.run", "lmteams.strategies.ask")
+    assert loaded_after("lmteams.consensus.voting, lmteams.state.store", (*heavy, "typer")) == []
 
 
 def test_the_majority_fast_path_loads_no_other_strategy() -> None:
-    import subprocess
-    import sys
-
-    probe = (
-        "import sys, lmteams.strategies.ask, lmteams.strategies.result; "
-        "print(sorted(m for m in ('numpy', 'lmteams.strategies.learned', "
-        "'lmteams.strategies.debate', 'lmteams.strategies.runners') if m in sys.modules))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert loaded == "[]"
+    others = ("numpy", "lmteams.strategies.learned", "lmteams.strategies.debate")
+    modules = (*others, "lmteams.strategies.runners")
+    assert loaded_after("lmteams.strategies.ask, lmteams.strategies.result", modules) == []

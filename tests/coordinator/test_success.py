@@ -160,16 +160,16 @@ def script_that_imports(call: ScriptedCall) -> str:
     return project_script(call)
 
 
-async def test_a_check_needing_an_undeclared_module_parks_until_it_lands(
-    tmp_path: Path, store: EventStore
-) -> None:
-    spec = parse_project(
+def importing_project(slow_check: str) -> ProjectSpec:
+    """user imports base, which waits for slow; the check of ``slow_check``'s module takes
+    1.5 s, so that the order in which the checks end is the test's, not the machine's. No retry
+    to spend: only parking (or checking again) can save user."""
+    return parse_project(
         {
-            "max_check_retries": 0,  # no retry to spend: only parking can save it
-            # slow's check takes its time, so that user's ends while base is still to come
+            "max_check_retries": 0,
             "check": (
-                "{python} -c \"import time; time.sleep(1.5 if '{module}' == 'slow' else 0); "
-                'import {module}"'
+                f"{{python}} -c \"import time; time.sleep(1.5 if '{{module}}' == '{slow_check}' "
+                'else 0); import {module}"'
             ),
             "tasks": [
                 {"id": "user", "files": ["user.py"], "description": "from base import VALUE"},
@@ -179,6 +179,12 @@ async def test_a_check_needing_an_undeclared_module_parks_until_it_lands(
         },
         source="t",
     )
+
+
+async def test_a_check_needing_an_undeclared_module_parks_until_it_lands(
+    tmp_path: Path, store: EventStore
+) -> None:
+    spec = importing_project("slow")  # user's check ends while base is still to come
     team, backends = scripted_team(2, script_that_imports)
     result = await run_project(
         team, spec, store, RunSettings(topology="steal", workers=2), backends=backends
@@ -237,21 +243,7 @@ async def test_a_resumed_run_keeps_its_budget(tmp_path: Path) -> None:
 async def test_a_check_that_ran_before_its_module_landed_runs_again(store: EventStore) -> None:
     """user's check starts in a copy of the workspace without base.py and ends after base is
     done: it failed on a module that exists now, so it runs again instead of failing."""
-    spec = parse_project(
-        {
-            "max_check_retries": 0,
-            "check": (
-                "{python} -c \"import time; time.sleep(1.5 if '{module}' == 'user' else 0); "
-                'import {module}"'
-            ),
-            "tasks": [
-                {"id": "user", "files": ["user.py"], "description": "from base import VALUE"},
-                {"id": "slow", "files": ["slow.py"]},
-                {"id": "base", "files": ["base.py"], "dependencies": ["slow"]},
-            ],
-        },
-        source="t",
-    )
+    spec = importing_project("user")
     team, backends = scripted_team(2, script_that_imports)
     result = await run_project(
         team, spec, store, RunSettings(topology="steal", workers=2), backends=backends
