@@ -40,6 +40,10 @@ class Usage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def as_json(self) -> dict[str, int]:
+        """The usage as an envelope's JSON holds it."""
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.prompt_tokens + other.prompt_tokens,
@@ -121,8 +125,8 @@ class Envelope:
         )
 
     def to_json(self) -> bytes:
-        """The envelope as JSON (the same bytes as pydantic's serializer, about twice as fast:
-        this runs twice per node call)."""
+        """The envelope as JSON: the same bytes as pydantic's serializer, about twice as fast.
+        (The event log writes :meth:`log_json`, which leaves out what its row holds.)"""
         usage = self.usage
         try:
             return orjson.dumps(
@@ -135,12 +139,7 @@ class Envelope:
                     "payload": self.payload,
                     "parent_id": self.parent_id,
                     "created_at": self.created_at,
-                    "usage": None
-                    if usage is None
-                    else {
-                        "prompt_tokens": usage.prompt_tokens,
-                        "completion_tokens": usage.completion_tokens,
-                    },
+                    "usage": None if usage is None else usage.as_json(),
                 }
             )
         except TypeError:  # a payload value orjson does not know: pydantic's rules
@@ -161,10 +160,7 @@ class Envelope:
         if self.parent_id is not None:
             data["parent_id"] = self.parent_id
         if usage is not None:
-            data["usage"] = {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-            }
+            data["usage"] = usage.as_json()
         try:
             return orjson.dumps(data)
         except TypeError:  # a payload value orjson does not know: pydantic's rules

@@ -363,6 +363,7 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+@cyclic_gc_paused()
 def simulate(
     settings: SimSettings,
     inputs: SimInputs,
@@ -372,13 +373,6 @@ def simulate(
 ) -> SimResult:
     """One simulated run of ``inputs.graph`` (see :mod:`lmteams.sim.rounds` for the other
     harness)."""
-    with cyclic_gc_paused():
-        return _simulate(settings, inputs, team, run_id)
-
-
-def _simulate(
-    settings: SimSettings, inputs: SimInputs, team: SimTeam | None, run_id: str
-) -> SimResult:
     if team is None:
         team = SimTeam.numbered(settings.workers, lead=settings.topology == "lead")
     if settings.harness == "rounds":

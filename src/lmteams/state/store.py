@@ -286,12 +286,11 @@ class EventStore:
     def set_status(self, run_id: str, status: str) -> None:
         """Set a run's status; ``running`` reopens it (a resumed run's events go on past its
         old end, so its range of events is open again)."""
-        if status == "running":
-            self._write(
-                "UPDATE runs SET status = ?, last_seq = NULL WHERE run_id = ?", (status, run_id)
-            )
-        else:
-            self._write("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
+        self._write(
+            "UPDATE runs SET status = ?1, "
+            "last_seq = CASE WHEN ?1 = 'running' THEN NULL ELSE last_seq END WHERE run_id = ?2",
+            (status, run_id),
+        )
 
     def run(self, run_id: str) -> RunRecord:
         """The run with this id, or with this unique id prefix."""
